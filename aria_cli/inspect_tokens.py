@@ -47,11 +47,14 @@ def inspect_recording(path: Path, checkpoints: Path, skip_bad: bool = False, dev
     ep = rec.episode()
     codes = tokens = offsets = None
     note = f"no frame tokenizer under {checkpoints / 'vqvae'}: run `aria train-vqvae` to see VQ codes"
-    try:
+    # Importing the tokenizer pulls in torch (seconds); only pay that when a checkpoint is there.
+    if (checkpoints / "vqvae").is_dir():
         from aria_cli import vqvae
-    except ImportError:  # the tokenizer module is optional for this command
-        vqvae = None
-    if vqvae is not None and vqvae.tokenizer_exists(checkpoints):
+
+        has_tokenizer = vqvae.tokenizer_exists(checkpoints)
+    else:
+        has_tokenizer = False
+    if has_tokenizer:
         tok = vqvae.load_tokenizer(checkpoints, device=device)
         codes = tok.encode(ep.frames)
         tokens, offsets = episode_tokens(vocab, codes, ep.action_types, ep.action_cells, ep.level_up)
