@@ -1,0 +1,254 @@
+"""P(frame changes | state, action), learned online from this game's own transitions.
+
+Most actions in most states do nothing. Which ones do is a property of the game that shows up after
+a few dozen actions — clicks on one colour of object work, clicks on the background never do, one
+of the arrow keys is never used — and it transfers across states. `ChangePredictor` is a tiny MLP
+(numpy, one hidden layer, Adam) over `candidate_features`: the action type, the clicked object's
+colour, size, shape and position, the colours around it, and how often this action type / this
+colour / this exact click changed the frame so far (`ActionHistory`). The explorer ranks untried
+actions with it.
+
+Training never blocks play: every `train_every` new samples it runs a fixed, small number of
+mini-batch steps (about a millisecond), or, with `background=True`, a longer run in a thread that
+swaps the new weights in when done.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from aria_cli.explore.objects import N_COLOURS, Candidate, Segmentation
+from aria_cli.vocab import FRAME_SIZE, N_TYPES
+
+PATCH = 2  # the local patch around a click is (2*PATCH+1)^2 pixels
+_OFF = np.arange(-PATCH, PATCH + 1)
+N_FEATURES = N_TYPES + N_COLOURS + 6 + N_COLOURS + (N_COLOURS + 1) + 4
+
+
+class ActionHistory:
+    """How often actions changed the frame so far, by action type, clicked colour, and exact click."""
+
+    def __init__(self):
+        self.by_type = np.zeros((N_TYPES, 2))  # tries, changes
+        self.by_colour = np.zeros((N_COLOURS, 2))
+        self.by_xy: dict[tuple[int, int], list[int]] = {}
+
+    def add(self, cand: Candidate, changed: bool) -> None:
+        self.by_type[cand.action] += (1, changed)
+        if cand.is_click:
+            if cand.colour >= 0:
+                self.by_colour[cand.colour] += (1, changed)
+            t = self.by_xy.setdefault((cand.x, cand.y), [0, 0])
+            t[0] += 1
+            t[1] += changed
+
+    @staticmethod
+    def rate(tries, changes, prior: float = 0.5, strength: float = 2.0):
+        return (changes + prior * strength) / (tries + strength)
+
+    def estimate(self, cands: list[Candidate]) -> np.ndarray:
+        """A count-based P(change), used before the predictor has trained."""
+        out = np.empty(len(cands))
+        for i, c in enumerate(cands):
+            tries, changes = self.by_type[c.action]
+            p = self.rate(tries, changes)
+            if c.is_click and c.colour >= 0:
+                ct, cc = self.by_colour[c.colour]
+                p = self.rate(ct, cc, prior=p)
+            out[i] = p
+        return out
+
+
+def candidate_features(
+    frame: np.ndarray, seg: Segmentation | None, cands: list[Candidate], history: ActionHistory
+) -> np.ndarray:
+    """(n, N_FEATURES) float32 features of each candidate action in this frame."""
+    n = len(cands)
+    X = np.zeros((n, N_FEATURES), dtype=np.float32)
+    if n == 0:
+        return X
+    types = np.array([c.action for c in cands])
+    X[np.arange(n), types] = 1.0
+    o = N_TYPES
+    # Type history: how often this action type changed the frame so far.
+    t_tries, t_changes = history.by_type[types].T
+    hist = np.zeros((n, 4), dtype=np.float32)
+    hist[:, 0] = ActionHistory.rate(t_tries, t_changes)
+    hist[:, 3] = np.log1p(t_tries) / 5
+    # Clicks on a known object of this frame's segmentation get object features.
+    click = np.array([i for i, c in enumerate(cands) if c.is_click and c.region >= 0], dtype=np.int64)
+    if len(click) and seg is not None:  # (seg is None only when clicks are unavailable)
+        reg = np.array([cands[i].region for i in click])
+        col = seg.colour[reg].astype(np.int64)
+        X[click, o + col] = 1.0
+        b = o + N_COLOURS
+        bbox = seg.bbox[reg]
+        X[click, b + 0] = np.log2(seg.size[reg]) / 12
+        X[click, b + 1] = (bbox[:, 2] - bbox[:, 0] + 1) / FRAME_SIZE
+        X[click, b + 2] = (bbox[:, 3] - bbox[:, 1] + 1) / FRAME_SIZE
+        xs = np.array([cands[i].x for i in click])
+        ys = np.array([cands[i].y for i in click])
+        X[click, b + 3] = xs / FRAME_SIZE
+        X[click, b + 4] = ys / FRAME_SIZE
+        X[click, b + 5] = seg.size[reg] == seg.size.max()
+        b += 6
+        X[click, b : b + N_COLOURS] = seg.adjacent[reg]
+        b += N_COLOURS
+        # Colour histogram of the patch around the click (16 = outside the frame).
+        padded = np.pad(frame.astype(np.int64), PATCH, constant_values=N_COLOURS)
+        py = ys[:, None, None] + PATCH + _OFF[None, :, None]
+        px = xs[:, None, None] + PATCH + _OFF[None, None, :]
+        patch = padded[py, px].reshape(len(click), -1)
+        counts = np.zeros((len(click), N_COLOURS + 1), dtype=np.float32)
+        np.add.at(counts, (np.repeat(np.arange(len(click)), patch.shape[1]), patch.ravel()), 1.0)
+        X[click, b : b + N_COLOURS + 1] = counts / patch.shape[1]
+        c_tries, c_changes = history.by_colour[col].T
+        hist[click, 1] = ActionHistory.rate(c_tries, c_changes)
+        xy = np.array([history.by_xy.get((int(x), int(y)), (0, 0)) for x, y in zip(xs, ys, strict=True)])
+        hist[click, 2] = ActionHistory.rate(xy[:, 0], xy[:, 1])
+    no_object = np.ones(n, dtype=bool)
+    no_object[click] = False
+    hist[no_object, 1:3] = 0.5
+    X[:, -4:] = hist
+    return X
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    hidden: int = 32
+    lr: float = 0.01
+    weight_decay: float = 1e-4
+    train_every: int = 16  # new samples between updates
+    steps: int = 24  # mini-batch steps per update (bounded: about a millisecond)
+    batch: int = 128
+    buffer: int = 4096  # most recent samples kept
+    min_samples: int = 12  # below this, predict from counts (ActionHistory.estimate)
+    background: bool = False  # train in a thread instead (non-deterministic timing)
+    background_steps: int = 200
+
+
+class ChangePredictor:
+    """A one-hidden-layer MLP for P(frame changes), trained online from (features, changed) samples."""
+
+    def __init__(self, config: PredictorConfig | None = None, seed: int = 0):
+        self.config = config or PredictorConfig()
+        self.rng = np.random.default_rng(seed)
+        h = self.config.hidden
+        self.params = {
+            "w1": (self.rng.standard_normal((N_FEATURES, h)) / np.sqrt(N_FEATURES)).astype(np.float32),
+            "b1": np.zeros(h, dtype=np.float32),
+            "w2": (self.rng.standard_normal(h) / np.sqrt(h)).astype(np.float32),
+            "b2": np.zeros(1, dtype=np.float32),
+        }
+        self._adam = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in self.params.items()}
+        self._t = 0
+        # Ring buffer of the most recent samples; `tags` number them in arrival order (0, 1, 2, ...).
+        cap = self.config.buffer
+        self._X = np.zeros((cap, N_FEATURES), dtype=np.float32)
+        self._y = np.zeros(cap, dtype=np.float32)
+        self._tags = np.zeros(cap, dtype=np.int64)
+        self.n_samples = 0  # ever added
+        self._pending = 0
+        self.version = 0  # bumped whenever the weights change
+        self.updates = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.updates > 0
+
+    @property
+    def size(self) -> int:
+        return min(self.n_samples, self.config.buffer)
+
+    @property
+    def X(self) -> np.ndarray:
+        return self._X[: self.size]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.size]
+
+    def add(self, x: np.ndarray, changed: bool) -> int:
+        """Add one sample; returns its tag (its number in arrival order)."""
+        i = self.n_samples % self.config.buffer
+        self._X[i] = x
+        self._y[i] = float(changed)
+        self._tags[i] = self.n_samples
+        self.n_samples += 1
+        self._pending += 1
+        return self.n_samples - 1
+
+    def relabel(self, label_of_tag) -> None:
+        """Recompute every kept label as `label_of_tag(tag)`, e.g. after the volatile mask grew."""
+        for i in range(self.size):
+            self._y[i] = float(label_of_tag(int(self._tags[i])))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        with self._lock:
+            p = self.params
+            h = np.maximum(X @ p["w1"] + p["b1"], 0.0)
+            z = h @ p["w2"] + p["b2"][0]
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def maybe_train(self) -> bool:
+        """Train if enough new samples arrived. Returns at once in background mode. True if it started."""
+        c = self.config
+        if self._pending < c.train_every or len(self.y) < c.min_samples:
+            return False
+        if self._thread is not None and self._thread.is_alive():
+            return False
+        self._pending = 0
+        if c.background:
+            X, y = self.X.copy(), self.y.copy()
+            self._thread = threading.Thread(target=self._train, args=(X, y, c.background_steps), daemon=True)
+            self._thread.start()
+        else:
+            self._train(self.X, self.y, c.steps)
+        return True
+
+    def wait(self) -> None:
+        """Wait for a background update to finish (tests, and before saving)."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def _train(self, X: np.ndarray, y: np.ndarray, steps: int) -> None:
+        c = self.config
+        params = {k: v.copy() for k, v in self.params.items()}
+        # Balance the classes: "changed" is often rare, and it is the class that matters.
+        pos = max(float(y.mean()), 1e-3)
+        w = np.where(y > 0.5, 0.5 / pos, 0.5 / max(1.0 - pos, 1e-3)).astype(np.float32)
+        for _ in range(steps):
+            idx = self.rng.integers(0, len(y), size=min(c.batch, len(y)))
+            xb, yb, wb = X[idx], y[idx], w[idx]
+            a = xb @ params["w1"] + params["b1"]
+            h = np.maximum(a, 0.0)
+            z = h @ params["w2"] + params["b2"][0]
+            prob = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+            dz = (prob - yb) * wb / len(yb)
+            grads = {
+                "w2": h.T @ dz,
+                "b2": np.array([dz.sum()], dtype=np.float32),
+            }
+            dh = np.outer(dz, params["w2"]) * (a > 0)
+            grads["w1"] = xb.T @ dh
+            grads["b1"] = dh.sum(axis=0)
+            self._t += 1
+            for k, g in grads.items():
+                g = g + c.weight_decay * params[k]
+                m, v = self._adam[k]
+                m *= 0.9
+                m += 0.1 * g
+                v *= 0.999
+                v += 0.001 * g * g
+                mh = m / (1 - 0.9**self._t)
+                vh = v / (1 - 0.999**self._t)
+                params[k] = (params[k] - c.lr * mh / (np.sqrt(vh) + 1e-8)).astype(np.float32)
+        with self._lock:
+            self.params = params
+            self.version += 1
+            self.updates += 1

@@ -1,0 +1,364 @@
+"""The online explorer: remembers where it has been in this game and goes where it has not.
+
+Per step (`act`), in order:
+
+1. GAME_OVER → RESET.
+2. If this level was completed before (the game was reset since), replay: walk the known path to the
+   action that completed it.
+3. Try an untried action in the current state: the one with the best score among those predicted to
+   change the frame (P(change) >= `p_min`). Score = log P(change) + prior_weight · prior log-prob
+   (when a prior is plugged in) + salience_weight · object salience (small, rare-coloured objects).
+4. Otherwise walk the shortest known path to the nearest state that still has such actions — through
+   RESET and the level start when that is shorter, or when the level's step budget (learned from
+   game overs that always happen after the same number of actions) would run out on the way.
+5. Then the unlikely untried actions, here or at the nearest state that has some.
+6. Nothing left: a random action that changed the state before (the game may hide state).
+
+`observe` files the transition: the state graph of the level (a level-up starts a new graph; each
+level keeps its own, so after a full reset completed levels are replayed), the volatile-pixel mask
+(states are re-keyed when it grows), and the frame-change predictor's training samples.
+
+A learned agent plugs in through `prior`: `prior(obs, candidates) -> log-probabilities`, one per
+candidate, called when choosing among the untried actions of the current state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from aria_cli.explore.change_predictor import (
+    ActionHistory,
+    ChangePredictor,
+    PredictorConfig,
+    candidate_features,
+)
+from aria_cli.explore.frame_hash import FrameStore, VolatileConfig, VolatileMask
+from aria_cli.explore.objects import Candidate, click_candidates, segment
+from aria_cli.explore.state_graph import Node, StateGraph, Transition
+from aria_cli.vocab import CLICK
+
+RESET = 0
+
+
+class Observation(Protocol):
+    """What the explorer reads from the game adapter's observation (nothing else is assumed)."""
+
+    frame: np.ndarray  # uint8 (64, 64)
+    state: str  # NOT_FINISHED | WIN | GAME_OVER
+    levels_completed: int
+    win_levels: int
+    available_actions: tuple[int, ...]
+
+
+class Decision(NamedTuple):
+    """An agent's next action: type (0 = RESET, 1..7), click coordinates (None unless ACTION6), info."""
+
+    action: int
+    x: int | None
+    y: int | None
+    info: dict[str, Any]
+
+
+Prior = Callable[[Observation, list[Candidate]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ExploreConfig:
+    p_min: float = 0.1  # untried actions predicted to change the frame less often are tried last
+    prior_weight: float = 1.0
+    salience_weight: float = 0.1
+    max_clicks: int = 96  # click candidates per state
+    use_reset: bool = True  # navigate through RESET when the level start is closer to a frontier
+    volatile: VolatileConfig = field(default_factory=VolatileConfig)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+
+
+@dataclass
+class _Pending:
+    frame: int  # frame id the action was taken in
+    level: int
+    cand: Candidate | None  # None for RESET
+    step: int  # actions since the level (re)started, this one included
+    features: np.ndarray | None = None
+
+
+@dataclass
+class _Plan:
+    steps: list  # [(state key, action key)], next first
+    target: bytes
+    tier: int
+
+
+class Explorer:
+    """Graph exploration with object clicks and an online frame-change predictor (see module doc)."""
+
+    def __init__(self, config: ExploreConfig | None = None, prior: Prior | None = None, seed: int = 0):
+        self.config = config or ExploreConfig()
+        self.prior = prior
+        self.seed = seed
+        self.reset()
+
+    # ------------------------------------------------------------------ lifecycle
+    def reset(self, game_info: Any = None) -> None:
+        """Forget everything: a new game."""
+        seed = getattr(game_info, "seed", None)
+        self.rng = np.random.default_rng(self.seed if seed is None else seed)
+        self.store = FrameStore(VolatileMask(self.config.volatile))
+        self.graphs: dict[int, StateGraph] = {}
+        self.history = ActionHistory()
+        self.predictor = ChangePredictor(self.config.predictor, seed=int(self.rng.integers(1 << 31)))
+        self._samples: list[tuple[int, int]] = []  # (before, after) frame ids per predictor tag
+        self._seg_cache: dict[int, Any] = {}
+        self._available: tuple[int, ...] = ()
+        self._pending: _Pending | None = None
+        self._plan: _Plan | None = None
+        self._since_reset = 0
+        self._level = 0
+        self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {(state, action)} that died
+        self.actions = 0
+
+    # ------------------------------------------------------------------ candidates and scores
+    def _candidates(self, fid: int):
+        """Candidates of a state from its representative frame (segmentation cached per frame)."""
+        cands = [Candidate(action=a) for a in sorted(set(self._available)) if 0 < a != CLICK]
+        if CLICK not in self._available:
+            return cands, None
+        seg = self._seg_cache.get(fid)
+        if seg is None:
+            seg = self._seg_cache[fid] = segment(self.store.frame(fid))
+        cands += click_candidates(seg, self.store.mask.mask, self.config.max_clicks)
+        return cands, seg
+
+    def _graph(self, level: int) -> StateGraph:
+        g = self.graphs.get(level)
+        if g is None:
+            g = self.graphs[level] = StateGraph(self.store, self._candidates)
+        return g
+
+    def _features(self, node: Node, cands: list[Candidate]) -> np.ndarray:
+        return candidate_features(self.store.frame(node.frame_id), node.seg, cands, self.history)
+
+    def p_change(self, node: Node, cands: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
+        """P(frame changes) for each candidate in this state, and the features it came from."""
+        X = self._features(node, cands)
+        if self.predictor.trained:
+            p = self.predictor.predict(X)
+        else:
+            p = self.history.estimate(cands)
+        return np.clip(p, 0.01, 0.99), X
+
+    def _score_version(self) -> tuple:
+        if self.predictor.trained:
+            return ("p", self.predictor.version)
+        return ("h", int(self.history.by_type[:, 0].sum()) // 8)
+
+    def _max_p(self, node: Node) -> float:
+        """Best P(change) among the untried actions of a node (cached per predictor version)."""
+        if not node.untried_keys:
+            return 0.0
+        key = (self._score_version(), len(node.untried_keys))
+        cached = node.cache.get("max_p")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        p, _ = self.p_change(node, node.untried())
+        node.cache["max_p"] = (key, float(p.max()))
+        return float(p.max())
+
+    def _is_frontier(self, tier: int) -> Callable[[Node], bool]:
+        if tier == 1:
+            return lambda n: bool(n.untried_keys) and self._max_p(n) >= self.config.p_min
+        return lambda n: bool(n.untried_keys)
+
+    def score(self, obs: Observation, node: Node, cands: list[Candidate]):
+        """Exploration score of each candidate (higher first), P(change), and features."""
+        p, X = self.p_change(node, cands)
+        score = np.log(p)
+        if self.prior is not None and cands:
+            lp = np.asarray(self.prior(obs, cands), dtype=np.float64)
+            if lp.shape != (len(cands),):
+                raise ValueError(f"prior returned shape {lp.shape} for {len(cands)} candidates")
+            score = score + self.config.prior_weight * lp
+        sal = np.array([c.salience if c.is_click else np.nan for c in cands])
+        if np.isfinite(sal).any():
+            sal = np.where(np.isnan(sal), np.nanmean(sal), sal)
+            score = score + self.config.salience_weight * (sal - sal.mean())
+        score = score + 1e-6 * self.rng.random(len(cands))  # seeded tie-break
+        return score, p, X
+
+    # ------------------------------------------------------------------ acting
+    def act(self, obs: Observation) -> Decision:
+        """The next action for this observation."""
+        if obs.state == "GAME_OVER":
+            self._pending = _Pending(frame=-1, level=obs.levels_completed, cand=None, step=0)
+            self._plan = None
+            return Decision(RESET, None, None, {"mode": "reset", "why": "game over"})
+        self._available = tuple(int(a) for a in obs.available_actions)
+        fid = self.store.add(obs.frame)
+        self._level = level = int(obs.levels_completed)
+        graph = self._graph(level)
+        if graph.start_frame is None:
+            graph.set_start(fid)
+        node = graph.node(fid)
+        node.visits += 1
+        choice = self._choose(obs, graph, node)
+        info = {
+            "mode": choice[1],
+            "states": len(graph.nodes),
+            "untried": len(node.untried_keys),
+            "level": level,
+            "masked_pixels": int(self.store.mask.mask.sum()),
+        }
+        cand, features = choice[0], None
+        if len(choice) > 2:
+            info["p_change"] = float(choice[2])
+            features = choice[3]
+        self.actions += 1
+        if cand is None:
+            self._pending = _Pending(frame=fid, level=level, cand=None, step=0)
+            return Decision(RESET, None, None, info)
+        if features is None:
+            features = self._features(node, [cand])[0]
+        self._pending = _Pending(fid, level, cand, self._since_reset + 1, features)
+        if cand.is_click:
+            return Decision(CLICK, cand.x, cand.y, info)
+        return Decision(cand.action, None, None, info)
+
+    def _follow(self, node: Node, plan: _Plan, mode: str):
+        state, action = plan.steps.pop(0)
+        self._plan = plan if plan.steps else None
+        return node.candidate(action), mode
+
+    def _choose(self, obs: Observation, graph: StateGraph, node: Node):
+        cfg = self.config
+        # Replay a level completed before (the game was reset since).
+        win = node.level_up_action()
+        if win is not None:
+            return node.candidate(win), "replay"
+        if graph.level_up_known:
+            found = graph.path(node.key, lambda n: n.level_up_action() is not None)
+            if found is not None:
+                return self._follow(node, _Plan(found[1], found[0].key, 0), "replay")
+
+        # Follow the current plan while it is on track and its target is still a frontier.
+        plan = self._plan
+        if plan is not None and plan.steps and plan.steps[0][0] == node.key:
+            target = graph.nodes.get(plan.target)
+            if target is not None and self._is_frontier(plan.tier)(target):
+                return self._follow(node, plan, "navigate")
+        self._plan = None
+
+        for tier in (1, 2):
+            untried = node.untried()
+            if untried:
+                score, p, X = self.score(obs, node, untried)
+                node.cache["max_p"] = ((self._score_version(), len(untried)), float(p.max()))
+                ok = p >= cfg.p_min if tier == 1 else np.ones(len(p), dtype=bool)
+                if ok.any():
+                    i = int(np.flatnonzero(ok)[np.argmax(score[ok])])
+                    return untried[i], "explore" if tier == 1 else "explore-unlikely", p[i], X[i]
+            route = self._route(graph, node, tier)
+            if route is not None:
+                return route
+        return self._fallback(node)
+
+    def _route(self, graph: StateGraph, node: Node, tier: int):
+        """Next step towards the nearest frontier of this tier, via RESET when that is shorter."""
+        frontier = self._is_frontier(tier)
+
+        def is_target(n: Node) -> bool:  # this node was just found wanting (its cache may be older)
+            return n.key != node.key and frontier(n)
+
+        here = graph.path(node.key, is_target)
+        via_start = None
+        start = graph.start
+        can_reset = self.config.use_reset and self._since_reset > 0 and start is not None
+        if can_reset and start.key != node.key:
+            via_start = graph.path(start.key, is_target)
+        budget = graph.budget
+        if here is not None and budget is not None and self._since_reset + len(here[1]) + 1 >= budget:
+            here = None if via_start is not None and len(via_start[1]) + 1 < budget else here
+        if here is not None and (via_start is None or len(here[1]) <= 1 + len(via_start[1])):
+            return self._follow(node, _Plan(here[1], here[0].key, tier), "navigate")
+        if via_start is not None:
+            self._plan = _Plan(via_start[1], via_start[0].key, tier) if via_start[1] else None
+            return None, "reset-navigate"
+        return None
+
+    def _fallback(self, node: Node):
+        """Everything known is explored: act at random, preferring actions that changed the state."""
+        changing = [k for k, e in node.edges.items() if e.next not in (None, node.key)]
+        if changing and self.rng.random() < 0.9:
+            return node.candidate(changing[int(self.rng.integers(len(changing)))]), "fallback"
+        if self._since_reset > 0 and self.config.use_reset and self.rng.random() < 0.1:
+            return None, "fallback-reset"
+        if node.candidates:
+            return node.candidates[int(self.rng.integers(len(node.candidates)))], "fallback"
+        return None, "fallback-reset"
+
+    # ------------------------------------------------------------------ learning from the outcome
+    def observe(self, obs: Observation) -> None:
+        """File the outcome of the last action (the observation the game answered with)."""
+        p, self._pending = self._pending, None
+        if p is None:
+            return
+        level = int(obs.levels_completed)
+        if p.cand is None:  # RESET: the level (or the game) starts again
+            self._since_reset = 0
+            if obs.state != "GAME_OVER" and obs.frame is not None:
+                self._graph(level).set_start(self.store.add(obs.frame))
+            return
+        graph = self._graph(p.level)
+        action = p.cand.key
+        self._since_reset += 1
+        if level > p.level or obs.state == "WIN":
+            graph.record(Transition(p.frame, action, None, level_up=True, step=p.step))
+            self._add_sample(p, changed=True, after=None)
+            self._since_reset = 0
+            self._plan = None
+        elif level < p.level:  # the game restarted by itself
+            self._since_reset = 0
+            self._plan = None
+        elif obs.state == "GAME_OVER":
+            # Game overs after the same number of actions from different states: a step budget.
+            at_step = self._deaths.setdefault(p.level, {}).setdefault(p.step, set())
+            at_step.add((self.store.key(p.frame), action))
+            if len(at_step) >= 2:
+                graph.set_budget(p.step)
+            graph.record(Transition(p.frame, action, None, step=p.step))
+            self._plan = None
+        else:
+            after = self.store.add(obs.frame)
+            grew = self.store.observe_transition(p.frame, after)
+            graph.record(Transition(p.frame, action, after, step=p.step))
+            changed = not self.store.same_state(p.frame, after)
+            self.history.add(p.cand, changed)
+            self._add_sample(p, changed=changed, after=after)
+            if grew:
+                self._plan = None
+                self.predictor.relabel(self._label)
+        self.predictor.maybe_train()
+
+    def _add_sample(self, p: _Pending, changed: bool, after: int | None) -> None:
+        if p.features is None:
+            return
+        self.predictor.add(p.features, changed)
+        self._samples.append((p.frame, -1 if after is None else after))
+
+    def _label(self, tag: int) -> bool:
+        before, after = self._samples[tag]
+        return after < 0 or not self.store.same_state(before, after)
+
+    # ------------------------------------------------------------------ introspection
+    def stats(self) -> dict[str, Any]:
+        return {
+            "actions": self.actions,
+            "states": {lvl: len(g.nodes) for lvl, g in self.graphs.items()},
+            "masked_pixels": int(self.store.mask.mask.sum()),
+            "frames": len(self.store.frames),
+            "predictor_updates": self.predictor.updates,
+            "budgets": {lvl: g.budget for lvl, g in self.graphs.items() if g.budget is not None},
+        }

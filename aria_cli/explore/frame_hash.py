@@ -1,0 +1,168 @@
+"""State keys: frame hashes that ignore the parts of the frame that change by themselves.
+
+Many games draw a step counter or a budget bar that changes on every action, whatever the action did.
+Hashing the raw frame would then make every state new, and an explorer could never recognise that it
+came back somewhere. `VolatileMask` learns, from the transitions the agent observes, which pixels to
+ignore:
+
+- a pixel that changed in (nearly) every transition, no-ops included (a blinking cursor, a digit);
+- a thin band of rows (or columns) at the frame's edge that changed in (nearly) every transition, or
+  in every transition that changed anything at all (a bar that shrinks one pixel per step), while
+  other transitions changed things outside the band (so the band is not the game itself).
+
+The mask only grows, and only on strong evidence (a minimum number of transitions, high fractions).
+`FrameStore` keeps every distinct frame once and computes masked keys lazily, cached per mask
+version, so everything keyed by state (the state graph) can be rebuilt whenever the mask grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from aria_cli.vocab import FRAME_SIZE
+
+MASKED = 255  # value written over ignored pixels before hashing (frames hold colours 0-15)
+
+
+@dataclass(frozen=True)
+class VolatileConfig:
+    min_transitions: int = 12  # evidence needed before anything is masked
+    pixel_fraction: float = 0.9  # a pixel changed in this share of all transitions
+    band_fraction: float = 0.9  # a row/column changed in this share of all transitions
+    band_fraction_changed: float = 0.98  # ... or of the transitions that changed anything
+    min_changed_transitions: int = 24  # evidence for the second band rule
+    max_band: int = 8  # thickest band (rows or columns) masked as a HUD
+    edge_margin: int = 12  # a band must lie within this many pixels of the frame's edge
+    max_pixel_cover: float = 0.25  # never mask more than this share of the frame by the pixel rule
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) runs of True in a 1-D bool array."""
+    d = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+class VolatileMask:
+    """Per-pixel and per-line change statistics over observed transitions, and the mask they imply."""
+
+    def __init__(self, config: VolatileConfig | None = None):
+        self.config = config or VolatileConfig()
+        self.mask = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=bool)
+        self.version = 0
+        self.n = 0  # transitions observed
+        self.n_changed = 0  # ... that changed at least one pixel
+        self.pixel = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=np.int32)
+        self.rows = np.zeros(FRAME_SIZE, dtype=np.int32)
+        self.cols = np.zeros(FRAME_SIZE, dtype=np.int32)
+        # Changed rows / columns of recent changing transitions (bounded), to test "outside the band".
+        self._changed_rows: list[np.ndarray] = []
+        self._changed_cols: list[np.ndarray] = []
+
+    def observe(self, before: np.ndarray, after: np.ndarray) -> bool:
+        """Count one in-level transition (not a reset, level-up or game over). True if the mask grew."""
+        diff = before != after
+        self.n += 1
+        if diff.any():
+            self.n_changed += 1
+            self.pixel += diff
+            r, k = diff.any(axis=1), diff.any(axis=0)
+            self.rows += r
+            self.cols += k
+            self._changed_rows.append(r)
+            self._changed_cols.append(k)
+            if len(self._changed_rows) > 512:
+                self._changed_rows = self._changed_rows[-256:]
+                self._changed_cols = self._changed_cols[-256:]
+        return self._update()
+
+    def _band_ok(self, start: int, end: int) -> bool:
+        c = self.config
+        return end - start <= c.max_band and (start < c.edge_margin or end > FRAME_SIZE - c.edge_margin)
+
+    def _bands(self, counts: np.ndarray, axis: int) -> np.ndarray:
+        """Rows (axis 0) or columns (axis 1) that behave like a HUD band."""
+        c = self.config
+        hot = np.zeros(FRAME_SIZE, dtype=bool)
+        rules = []
+        if self.n >= c.min_transitions:
+            rules.append((counts >= c.band_fraction * self.n, 1))
+        if self.n_changed >= c.min_changed_transitions:
+            rules.append((counts >= c.band_fraction_changed * self.n_changed, 3))
+        lines = None
+        for flags, min_outside in rules:
+            for start, end in _runs(flags):
+                if not self._band_ok(start, end):
+                    continue
+                if (self.mask[start:end, :] if axis == 0 else self.mask[:, start:end]).all():
+                    hot[start:end] = True  # already masked: the evidence was checked then
+                    continue
+                if lines is None:
+                    lines = np.array(self._changed_rows if axis == 0 else self._changed_cols)
+                # Other transitions must change something outside the band, or the band is the game.
+                outside = (lines[:, :start].any(axis=1) | lines[:, end:].any(axis=1)).sum()
+                if outside >= min_outside:
+                    hot[start:end] = True
+        return hot
+
+    def _update(self) -> bool:
+        c = self.config
+        new = self.mask.copy()
+        if self.n >= c.min_transitions:
+            pix = self.pixel >= c.pixel_fraction * self.n
+            if pix.mean() <= c.max_pixel_cover:
+                new |= pix
+        new[self._bands(self.rows, 0), :] = True
+        new[:, self._bands(self.cols, 1)] = True
+        if (new != self.mask).any():
+            self.mask = new
+            self.version += 1
+            return True
+        return False
+
+
+class FrameStore:
+    """Every distinct frame seen in a game, once, with lazily computed masked keys."""
+
+    def __init__(self, mask: VolatileMask | None = None):
+        self.mask = mask or VolatileMask()
+        self.frames: list[np.ndarray] = []
+        self._ids: dict[bytes, int] = {}
+        self._keys: dict[int, tuple[int, bytes]] = {}
+
+    def add(self, frame: np.ndarray) -> int:
+        """The id of this exact frame (a new id the first time it is seen)."""
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        raw = frame.tobytes()
+        fid = self._ids.get(raw)
+        if fid is None:
+            fid = len(self.frames)
+            self._ids[raw] = fid
+            self.frames.append(frame.copy())
+        return fid
+
+    def frame(self, fid: int) -> np.ndarray:
+        return self.frames[fid]
+
+    def key(self, fid: int) -> bytes:
+        """The state key of a frame under the current mask (volatile pixels ignored)."""
+        cached = self._keys.get(fid)
+        if cached is not None and cached[0] == self.mask.version:
+            return cached[1]
+        f = self.frames[fid]
+        if self.mask.mask.any():
+            f = f.copy()
+            f[self.mask.mask] = MASKED
+        key = hashlib.blake2b(f.tobytes(), digest_size=12).digest()
+        self._keys[fid] = (self.mask.version, key)
+        return key
+
+    def same_state(self, a: int, b: int) -> bool:
+        """Whether two frames are the same state, i.e. equal outside the volatile mask."""
+        return a == b or self.key(a) == self.key(b)
+
+    def observe_transition(self, before: int, after: int) -> bool:
+        """Feed an in-level transition to the mask statistics; True if the mask (so every key) changed."""
+        return self.mask.observe(self.frames[before], self.frames[after])
