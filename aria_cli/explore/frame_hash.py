@@ -5,7 +5,9 @@ Hashing the raw frame would then make every state new, and an explorer could nev
 came back somewhere. `VolatileMask` learns, from the transitions the agent observes, which pixels to
 ignore:
 
-- a pixel that changed in (nearly) every transition, no-ops included (a blinking cursor, a digit);
+- a pixel that changed in (nearly) every transition, no-ops included (a blinking cursor, a digit),
+  provided some transitions changed nothing else (a sprite stepping back and forth over one cell
+  also changes it every time, but never alone);
 - a thin band of rows (or columns) at the frame's edge that changed in (nearly) every transition, or
   in every transition that changed anything at all (a bar that shrinks one pixel per step), while
   other transitions changed things outside the band (so the band is not the game itself).
@@ -31,6 +33,7 @@ MASKED = 255  # value written over ignored pixels before hashing (frames hold co
 class VolatileConfig:
     min_transitions: int = 12  # evidence needed before anything is masked
     pixel_fraction: float = 0.9  # a pixel changed in this share of all transitions
+    min_quiet: int = 3  # ... and this many transitions changed only such pixels
     band_fraction: float = 0.9  # a row/column changed in this share of all transitions
     band_fraction_changed: float = 0.98  # ... or of the transitions that changed anything
     min_changed_transitions: int = 24  # evidence for the second band rule
@@ -57,9 +60,11 @@ class VolatileMask:
         self.pixel = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=np.int32)
         self.rows = np.zeros(FRAME_SIZE, dtype=np.int32)
         self.cols = np.zeros(FRAME_SIZE, dtype=np.int32)
-        # Changed rows / columns of recent changing transitions (bounded), to test "outside the band".
+        # Changed rows / columns / pixels of recent changing transitions (bounded), for the
+        # "outside the band" and "changed nothing else" tests.
         self._changed_rows: list[np.ndarray] = []
         self._changed_cols: list[np.ndarray] = []
+        self._recent = np.zeros((256, FRAME_SIZE * FRAME_SIZE), dtype=bool)
 
     def observe(self, before: np.ndarray, after: np.ndarray) -> bool:
         """Count one in-level transition (not a reset, level-up or game over). True if the mask grew."""
@@ -71,6 +76,7 @@ class VolatileMask:
             r, k = diff.any(axis=1), diff.any(axis=0)
             self.rows += r
             self.cols += k
+            self._recent[(self.n_changed - 1) % len(self._recent)] = diff.ravel()
             self._changed_rows.append(r)
             self._changed_cols.append(k)
             if len(self._changed_rows) > 512:
@@ -82,28 +88,40 @@ class VolatileMask:
         c = self.config
         return end - start <= c.max_band and (start < c.edge_margin or end > FRAME_SIZE - c.edge_margin)
 
+    def _quiet(self, allowed: np.ndarray) -> int:
+        """Recent changing transitions that changed only `allowed` pixels."""
+        recent = self._recent[: min(self.n_changed, len(self._recent))]
+        return int((~(recent & ~allowed.ravel()).any(axis=1)).sum())
+
     def _bands(self, counts: np.ndarray, axis: int) -> np.ndarray:
         """Rows (axis 0) or columns (axis 1) that behave like a HUD band."""
         c = self.config
         hot = np.zeros(FRAME_SIZE, dtype=bool)
+        # (flags, changes needed outside the band, transitions needed that changed only the band)
         rules = []
         if self.n >= c.min_transitions:
-            rules.append((counts >= c.band_fraction * self.n, 1))
+            rules.append((counts >= c.band_fraction * self.n, 1, c.min_quiet))
         if self.n_changed >= c.min_changed_transitions:
-            rules.append((counts >= c.band_fraction_changed * self.n_changed, 3))
+            rules.append((counts >= c.band_fraction_changed * self.n_changed, 3, 0))
         lines = None
-        for flags, min_outside in rules:
+        for flags, min_outside, min_quiet in rules:
             for start, end in _runs(flags):
-                if not self._band_ok(start, end):
+                if not self._band_ok(start, end) or hot[start:end].all():
                     continue
-                if (self.mask[start:end, :] if axis == 0 else self.mask[:, start:end]).all():
+                band = np.zeros_like(self.mask)
+                if axis == 0:
+                    band[start:end, :] = True
+                else:
+                    band[:, start:end] = True
+                if (self.mask | ~band).all():
                     hot[start:end] = True  # already masked: the evidence was checked then
                     continue
                 if lines is None:
                     lines = np.array(self._changed_rows if axis == 0 else self._changed_cols)
-                # Other transitions must change something outside the band, or the band is the game.
+                # Other transitions must change something outside the band, or the band is the game;
+                # and (first rule) some must change nothing but the band, as no-op actions do.
                 outside = (lines[:, :start].any(axis=1) | lines[:, end:].any(axis=1)).sum()
-                if outside >= min_outside:
+                if outside >= min_outside and (min_quiet == 0 or self._quiet(band | self.mask) >= min_quiet):
                     hot[start:end] = True
         return hot
 
@@ -112,8 +130,9 @@ class VolatileMask:
         new = self.mask.copy()
         if self.n >= c.min_transitions:
             pix = self.pixel >= c.pixel_fraction * self.n
-            if pix.mean() <= c.max_pixel_cover:
-                new |= pix
+            if (pix & ~self.mask).any() and pix.mean() <= c.max_pixel_cover:
+                if self._quiet(pix | self.mask) >= c.min_quiet:
+                    new |= pix
         new[self._bands(self.rows, 0), :] = True
         new[:, self._bands(self.cols, 1)] = True
         if (new != self.mask).any():
