@@ -1,0 +1,321 @@
+"""The learned agent: world model + policy heads as a prior, inside the online explorer.
+
+Two token contexts of the game so far, each with a KV cache that grows by one step (69 tokens) per
+action and slides when full (re-prefill of the most recent steps):
+
+  world-model context   [FRAME] codes [ACT] <TYPE> <LOC> [LEVEL_COMPLETE]? ...
+  policy context        [FRAME] codes  MASK   MASK   MASK [LEVEL_COMPLETE]? ...  (actions never visible)
+
+Each step: the frame is encoded by the tokenizer and fed to both contexts up to the action slot. The
+policy heads read the masked context (type distribution restricted to the available actions, cell
+distribution for clicks); for the top-k candidates the world model gives P(LEVEL_COMPLETE | context,
+action) in one batched call. A candidate's prior score is
+
+    log π(type) + log π(cell | click) + level_weight · log P(level | action)
+
+Two agents use it:
+
+- `PolicyAgent` ("policy", the prior alone, as DESIGN.md's agent): score − tried_penalty · (tries of
+  this action from this exact frame that left it unchanged; a memory keyed by frame hash, cleared on a
+  new level), sampled with `temperature` over the top-k. Clicks go to the cell centre.
+- `WorldModelAgent` ("world-model"): the online explorer (aria_cli.explore) with this prior ranking
+  its untried actions, and object-centred click candidates instead of cell centres.
+
+Neither assumes anything about a game beyond its frames and available actions.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aria_cli.agents import Decision, ExploreAgent, GameInfo
+from aria_cli.errors import CheckpointError
+from aria_cli.explore import ExploreConfig, Observation
+from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_LOCS, N_TYPES, Vocab, cell_to_pixel, pixel_to_cell
+
+V0 = Vocab(0)
+RESET = 0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    temperature: float = 0.5  # sampling over candidate scores (0 = always the best)
+    level_weight: float = 1.0  # weight of log P(LEVEL_COMPLETE | context, action)
+    top_k: int = 8  # candidates the world model checks for P(level)
+    tried_penalty: float = 3.0  # per earlier try of the same action from the same frame that changed nothing
+    prior_weight: float = 1.0  # how much the explorer trusts the prior (world-model agent)
+
+
+@dataclass
+class LearnedModels:
+    """Everything trained: tokenizer, world model, policy heads (all in eval mode, no gradients)."""
+
+    tokenizer: Any
+    wm: Any
+    heads: Any
+    device: str
+
+    @classmethod
+    def load(cls, checkpoints: Path, device: str = "cpu") -> LearnedModels:
+        from aria_cli import vqvae
+        from aria_cli.policy import PolicyHeads
+        from aria_cli.train_policy import policy_dir, world_model_folder
+        from aria_cli.world_model import WorldModel
+
+        checkpoints = Path(checkpoints)
+        if not vqvae.tokenizer_exists(checkpoints):
+            raise CheckpointError(f"no frame tokenizer under {checkpoints / 'vqvae'}: run `aria train-vqvae` first "
+                                  "(or `make quickstart` for the whole pipeline)")
+        tokenizer = vqvae.load_tokenizer(checkpoints, device=device)
+        wm = WorldModel.load(world_model_folder(checkpoints), device=device)
+        heads = PolicyHeads.load(policy_dir(checkpoints), device=device)
+        return cls(tokenizer, wm, heads, device)
+
+
+class TokenContext:
+    """One growing token context with its KV cache. Steps are kept as token arrays so the context can
+    slide: once `max_steps` steps are committed it re-prefills from the most recent `keep` of them, so
+    it never grows past the windows the world model was trained on."""
+
+    def __init__(self, wm, max_steps: int, keep: int):
+        self.wm = wm
+        self.max_steps = max_steps
+        self.keep = keep
+        self.reset()
+
+    def reset(self) -> None:
+        self.steps: list[np.ndarray] = []  # committed steps (frame block + action tokens)
+        self.pending: list[int] = []  # tokens of the step in progress (already in the cache)
+        self._unfed: list[int] = [V0.game_start]  # goes in with the first feed
+        self.state = None
+
+    def tokens(self) -> np.ndarray:
+        """Every token in the cache, in order (what a full forward pass would read)."""
+        return np.concatenate([*self.steps, np.asarray(self.pending, dtype=np.int64)]).astype(np.int64)
+
+    def feed(self, tokens: list[int]) -> torch.Tensor:
+        """Append tokens; returns the final-layer hidden states (len(tokens), hidden) of the new positions."""
+        new = self._unfed + list(tokens)
+        self.pending.extend(new)
+        self._unfed = []
+        ids = torch.as_tensor(new, dtype=torch.long, device=self.wm.device)
+        if self.state is None:
+            hidden, self.state = self.wm.prefill_hidden(ids)
+        else:
+            hidden, self.state = self.wm.extend_hidden(self.state, ids)
+        return hidden[0, len(hidden[0]) - len(tokens) :]
+
+    def commit_step(self) -> None:
+        """The pending tokens form a whole step."""
+        self.steps.append(np.asarray(self.pending, dtype=np.int64))
+        self.pending = []
+        if len(self.steps) >= self.max_steps:
+            self.steps = self.steps[-self.keep :]
+            ids = torch.as_tensor(np.concatenate(self.steps), dtype=torch.long, device=self.wm.device)
+            _, self.state = self.wm.prefill_hidden(ids)
+
+
+class ModelContexts:
+    """The world-model and policy contexts of one game, stepped together."""
+
+    def __init__(self, models: LearnedModels):
+        self.m = models
+        ctx = models.wm.config.context_steps
+        # Training windows hold `ctx` steps: at most ctx - 1 committed ones plus the step being decided.
+        self.full = TokenContext(models.wm, max_steps=ctx, keep=max(1, ctx // 2))
+        self.masked = TokenContext(models.wm, max_steps=ctx, keep=max(1, ctx // 2))
+        self.type_logp = np.zeros(N_TYPES)
+        self.cell_logp = np.zeros(N_CELLS)
+
+    def reset(self) -> None:
+        self.full.reset()
+        self.masked.reset()
+
+    @torch.no_grad()
+    def begin_frame(self, frame: np.ndarray, available: tuple[int, ...]) -> None:
+        """Encode the frame, feed both contexts up to the action slot, and read the policy."""
+        codes = self.m.tokenizer.encode(frame[None])[0]
+        block = [V0.frame, *(V0.code0 + codes).tolist()]
+        self.full.feed([*block, V0.act])
+        hidden = self.masked.feed([*block, V0.mask])  # (65, hidden): 64 codes, then the masked [ACT] slot
+        type_logits, loc_logits = self.m.heads(hidden[-1:], hidden[None, :N_CELLS])
+        allowed = np.full(N_TYPES, -np.inf)
+        allowed[[a for a in available if 0 <= a < N_TYPES]] = 0.0
+        t = type_logits[0].float().cpu().numpy() + allowed
+        self.type_logp = t - np.logaddexp.reduce(t[np.isfinite(t)]) if np.isfinite(t).any() else t
+        cells = loc_logits[0, :N_CELLS].float().cpu().numpy()  # a click always has a cell
+        self.cell_logp = cells - np.logaddexp.reduce(cells)
+
+    @torch.no_grad()
+    def level_logp(self, actions: list[tuple[int, int]]) -> np.ndarray:
+        """log P(LEVEL_COMPLETE | context, action) for each (type, loc), in one batched call."""
+        if not actions:
+            return np.zeros(0)
+        state = self.full.state
+        branch = copy.copy(state)
+        branch.cache = copy.deepcopy(state.cache)
+        branch.cache.batch_repeat_interleave(len(actions))
+        toks = torch.tensor([[V0.type0 + t, V0.loc0 + loc] for t, loc in actions], device=self.m.wm.device)
+        logits, _ = self.m.wm.extend(branch, toks)
+        last = torch.log_softmax(logits[:, -1].float(), dim=-1)
+        # After ACT_LOC the layout allows LEVEL_COMPLETE or the next FRAME: renormalise over the two.
+        two = torch.stack([last[:, V0.level_complete], last[:, V0.frame]], dim=-1)
+        return (two[:, 0] - torch.logsumexp(two, dim=-1)).cpu().numpy()
+
+    def end_action(self, action: int, loc: int, level_up: bool) -> None:
+        """The action was taken and its outcome is known: finish the step in both contexts."""
+        lvl = [V0.level_complete] if level_up else []
+        self.full.feed([V0.type0 + action, V0.loc0 + loc, *lvl])
+        self.masked.feed([V0.mask, V0.mask, *lvl])
+        self.full.commit_step()
+        self.masked.commit_step()
+
+    def prior(self, candidates: list[tuple[int, int]], level_weight: float, top_k: int) -> np.ndarray:
+        """Prior log-score of (type, loc) candidates: policy log-prob + level_weight · log P(level) on the top-k."""
+        lp = np.array([self.type_logp[t] + (self.cell_logp[loc] if t == CLICK else 0.0) for t, loc in candidates])
+        if level_weight and len(candidates):
+            order = np.argsort(-lp)[:top_k]
+            order = order[np.isfinite(lp[order])]
+            lv = np.full(len(candidates), np.nan)
+            if len(order):
+                lv[order] = self.level_logp([candidates[i] for i in order])
+                lv[np.isnan(lv)] = np.nanmin(lv[order])  # unchecked candidates: no better than the worst checked
+                lp = lp + level_weight * lv
+        return lp
+
+
+def frame_key(frame: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(frame).tobytes(), digest_size=12).digest()
+
+
+class PolicyAgent:
+    """The learned prior alone (DESIGN.md's agent): policy + P(level), a penalty for actions already
+    tried from this exact frame that left it unchanged, sampled with a temperature."""
+
+    name = "policy"
+
+    def __init__(self, models: LearnedModels, config: AgentConfig | None = None, seed: int = 0):
+        self.models = models
+        self.config = config or AgentConfig()
+        self.seed = seed
+        self.ctx = ModelContexts(models)
+        self.reset()
+
+    def reset(self, game_info: GameInfo | None = None) -> None:
+        self.rng = np.random.default_rng(self.seed if game_info is None else game_info.seed)
+        self.ctx.reset()
+        self.tried: dict[bytes, dict[tuple[int, int], int]] = defaultdict(dict)
+        self._last: tuple[bytes, int, int, int] | None = None  # frame key, type, loc, levels before
+
+    def _candidates(self, available: tuple[int, ...]) -> list[tuple[int, int]]:
+        cands = [(a, LOC_NULL) for a in available if 0 <= a < N_TYPES and a != CLICK]
+        if CLICK in available:
+            top_cells = np.argsort(-self.ctx.cell_logp)[: max(self.config.top_k, 16)]
+            cands += [(CLICK, int(c)) for c in top_cells]
+        return cands
+
+    def act(self, obs: Observation) -> Decision:
+        available = tuple(int(a) for a in obs.available_actions)
+        self.ctx.begin_frame(obs.frame, available if obs.state != "GAME_OVER" else (RESET,))
+        if obs.state == "GAME_OVER" or not available:
+            return self._decide(obs, RESET, LOC_NULL, {"mode": "reset"})
+        cands = self._candidates(available)
+        score = self.ctx.prior(cands, self.config.level_weight, self.config.top_k)
+        key = frame_key(obs.frame)
+        tried = self.tried[key]
+        score = score - self.config.tried_penalty * np.array([tried.get(c, 0) for c in cands])
+        if self.config.temperature > 0:
+            z = score / self.config.temperature
+            p = np.exp(z - np.logaddexp.reduce(z))
+            i = int(self.rng.choice(len(cands), p=p / p.sum()))
+        else:
+            i = int(np.argmax(score))
+        t, loc = cands[i]
+        return self._decide(obs, t, loc, {"mode": "policy", "p": float(np.exp(self.ctx.type_logp[t]))})
+
+    def _decide(self, obs: Observation, t: int, loc: int, info: dict) -> Decision:
+        self._last = (frame_key(obs.frame), t, loc, int(obs.levels_completed))
+        info["p_type"] = float(np.exp(self.ctx.type_logp[t])) if np.isfinite(self.ctx.type_logp[t]) else 0.0
+        if t == CLICK:
+            x, y = cell_to_pixel(loc)
+            return Decision(t, x, y, info)
+        return Decision(t, None, None, info)
+
+    def observe(self, obs: Observation) -> None:
+        if self._last is None:
+            return
+        key, t, loc, levels = self._last
+        level_up = int(obs.levels_completed) > levels
+        self.ctx.end_action(t, loc, level_up)
+        if level_up:
+            self.tried.clear()
+        elif obs.frame is not None and frame_key(obs.frame) == key:
+            self.tried[key][(t, loc)] = self.tried[key].get((t, loc), 0) + 1
+        self._last = None
+
+
+class WorldModelAgent(ExploreAgent):
+    """The online explorer with the learned prior ranking its untried actions (see the module doc)."""
+
+    name = "world-model"
+
+    def __init__(self, models: LearnedModels, config: AgentConfig | None = None, seed: int = 0,
+                 explore: ExploreConfig | None = None):
+        self.config = config or AgentConfig()
+        explore = explore or ExploreConfig(prior_weight=self.config.prior_weight)
+        super().__init__(seed=seed, config=explore, prior=self._prior)
+        self.ctx = ModelContexts(models)
+        self._last: tuple[int, int, int] | None = None
+
+    def reset(self, game_info: GameInfo | None = None) -> None:
+        super().reset(game_info)
+        self.ctx.reset()
+        self._last = None
+
+    def _prior(self, obs: Observation, candidates) -> np.ndarray:
+        pairs = [(CLICK, pixel_to_cell(c.x, c.y)) if c.is_click else (int(c.action), LOC_NULL) for c in candidates]
+        return self.ctx.prior(pairs, self.config.level_weight, self.config.top_k)
+
+    def act(self, obs: Observation) -> Decision:
+        available = tuple(int(a) for a in obs.available_actions)
+        self.ctx.begin_frame(obs.frame, available if obs.state != "GAME_OVER" else (RESET,))
+        d = super().act(obs)
+        loc = pixel_to_cell(d.x, d.y) if d.action == CLICK else LOC_NULL
+        self._last = (d.action, loc, int(obs.levels_completed))
+        t = d.action
+        d.info["p_type"] = float(np.exp(self.ctx.type_logp[t])) if np.isfinite(self.ctx.type_logp[t]) else 0.0
+        return d
+
+    def observe(self, obs: Observation) -> None:
+        super().observe(obs)
+        if self._last is not None:
+            t, loc, levels = self._last
+            self.ctx.end_action(t, loc, int(obs.levels_completed) > levels)
+            self._last = None
+
+
+def learned_agent_factories(checkpoints: Path, device: str = "cpu", config: AgentConfig | None = None):
+    """{"world-model": seed -> agent, "policy": seed -> agent}, loading the models once."""
+    models_holder: dict[str, LearnedModels] = {}
+
+    def models() -> LearnedModels:
+        if "m" not in models_holder:
+            models_holder["m"] = LearnedModels.load(checkpoints, device)
+        return models_holder["m"]
+
+    return {
+        "world-model": lambda seed: WorldModelAgent(models(), config, seed),
+        "policy": lambda seed: PolicyAgent(models(), config, seed),
+    }
+
+
+__all__ = ["AgentConfig", "LearnedModels", "ModelContexts", "PolicyAgent", "TokenContext", "WorldModelAgent",
+           "learned_agent_factories", "N_LOCS"]

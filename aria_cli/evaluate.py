@@ -1,0 +1,280 @@
+"""`aria eval`: decision-gate metrics per game, as tables and JSON, plus a demo replay picture.
+
+    aria eval --all-games                       # val split, default gates
+    aria eval --game qmaz --game qtgl --json eval.json --strict
+    aria eval --all-games --gates gates.toml --split all
+
+World-model metrics are the shared definitions of aria_cli.wm_metrics (each beside its copy-frame
+baseline); policy metrics those of aria_cli.train_policy. Demo replay: for sampled val steps the world
+model decodes its greedy next frame (64 codes given the context and the true action, then the
+tokenizer's decoder), scored by pixel accuracy against the real next frame, beside the
+copy-last-frame baseline; `eval/<game>.png` shows a few steps as actual / predicted / difference.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.table import Table
+
+from aria_cli import atomic, ui
+from aria_cli.errors import AriaError
+from aria_cli.gates import check_gates, load_gates
+from aria_cli.vocab import FRAME_TOKENS, N_CELLS, N_CODES, Vocab
+
+V0 = Vocab(0)
+SPLITS = ("val", "train", "all")
+
+
+@dataclass
+class EvalConfig:
+    data: Path = Path("recordings")
+    checkpoints: Path = Path("checkpoints")
+    games: list[str] = field(default_factory=list)  # empty = all games
+    split: str = "val"
+    json_out: Path | None = None
+    gates_file: Path | None = None
+    out_dir: Path = Path("eval")
+    replay_steps: int = 16  # demo-replay steps per game (each decodes 64 codes one by one)
+    device: str = "auto"
+    skip_bad: bool = False
+
+
+def _episodes(cache, split: str, games: list[str]) -> list[int]:
+    ids = range(len(cache.episodes)) if split == "all" else cache.split(split)
+    return [i for i in ids if not games or cache.episodes[i].game in games]
+
+
+@torch.no_grad()
+def greedy_next_frame(wm, context: np.ndarray) -> np.ndarray:
+    """The world model's greedy 64 codes after `context` (base-0 tokens ending where a [FRAME] goes,
+    i.e. after an action): [FRAME] is written, then each code is the argmax over the 512 codes."""
+    ctx = torch.as_tensor(np.append(context, V0.frame), dtype=torch.long, device=wm.device)
+    state = wm.prefill(ctx)
+    codes = np.empty(N_CELLS, dtype=np.int64)
+    logits = state.logits[0]
+    for i in range(N_CELLS):
+        codes[i] = int(logits[:N_CODES].argmax())
+        if i + 1 < N_CELLS:
+            step_logits, state = wm.extend(state, torch.tensor([codes[i]], device=wm.device))
+            logits = step_logits[0, -1]
+    return codes
+
+
+def demo_replay(wm, tokenizer, cache, data_dir: Path, episode_ids: list[int], n_steps: int, rng) -> dict:
+    """Pixel accuracy of greedy next-frame predictions on sampled steps, beside copying the last frame."""
+    from aria_cli.recordings import read_recording
+    from aria_cli.wm_data import make_windows
+
+    windows = make_windows(cache, episode_ids, wm.config.context_steps)
+    # Candidate steps: (window, position of the frame block whose action we condition on).
+    cands = []
+    for w in range(len(windows)):
+        tok = cache.tokens[windows.start[w] : windows.end[w]]
+        pos = np.flatnonzero(tok == V0.frame)
+        for p in pos[:-1]:  # the block must be followed by a next frame inside the episode
+            cands.append((w, int(p)))
+    if not cands:
+        return {"steps": 0, "pixel_acc": None, "copy_pixel_acc": None, "examples": []}
+    pick = sorted(rng.choice(len(cands), size=min(n_steps, len(cands)), replace=False))
+    frames_by_ep: dict[int, np.ndarray] = {}
+    acc, copy_acc, examples = [], [], []
+    for k in pick:
+        w, p = cands[k]
+        ep = int(windows.episode[w])
+        entry = cache.episodes[ep]
+        if ep not in frames_by_ep:
+            frames_by_ep[ep] = read_recording(data_dir / entry.file, skip_bad=True).episode().frames
+        abs_pos = windows.start[w] + p
+        tok = cache.tokens[windows.start[w] : windows.end[w]]
+        nxt = p + FRAME_TOKENS + 3  # past [ACT] <TYPE> <LOC>
+        if nxt < len(tok) and tok[nxt] == V0.level_complete:
+            nxt += 1  # the true level outcome is part of the context, like the action
+        frame_idx = int(np.searchsorted(entry.frame_offsets, abs_pos - entry.start))
+        actual_now, actual_next = frames_by_ep[ep][frame_idx], frames_by_ep[ep][frame_idx + 1]
+        codes = greedy_next_frame(wm, tok[:nxt])
+        predicted = tokenizer.decode(codes[None])[0]
+        acc.append(float((predicted == actual_next).mean()))
+        copy_acc.append(float((actual_now == actual_next).mean()))
+        examples.append((actual_now, actual_next, predicted))
+    return {
+        "steps": len(acc),
+        "pixel_acc": float(np.mean(acc)),
+        "copy_pixel_acc": float(np.mean(copy_acc)),
+        "examples": examples,
+    }
+
+
+def replay_picture(examples, path: Path, n: int = 4) -> None:
+    from aria_cli.palette import diff_to_rgb, frame_grid, save_png
+
+    # Prefer steps where something changed: those show what the model predicts.
+    ranked = sorted(examples, key=lambda e: -int((e[0] != e[1]).sum()))[:n]
+    rows = [[now, nxt, pred, diff_to_rgb(nxt, pred, scale=4)] for now, nxt, pred in ranked]
+    img = frame_grid(rows, col_labels=["frame t", "actual t+1", "predicted t+1", "difference"], scale=4)
+    save_png(img, path)
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    from aria_cli import vqvae
+    from aria_cli.devices import resolve_device
+    from aria_cli.policy import PolicyHeads
+    from aria_cli.train_policy import (
+        ALL,
+        PolicyTrainConfig,
+        load_features,
+        most_frequent_types,
+        policy_dir,
+        policy_metrics,
+        predict,
+        world_model_folder,
+    )
+    from aria_cli.wm_data import make_windows
+    from aria_cli.wm_metrics import evaluate as wm_evaluate
+
+    if cfg.split not in SPLITS:
+        raise AriaError(f"--split must be one of {', '.join(SPLITS)}, got {cfg.split!r}")
+    t0 = time.time()
+    gates = load_gates(cfg.gates_file)
+    device = resolve_device(cfg.device)
+    world_model_folder(cfg.checkpoints)  # fail fast, naming what to run
+    PolicyHeads.load(policy_dir(cfg.checkpoints))
+    cache, wm, feats, _ = load_features(
+        PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, skip_bad=cfg.skip_bad), device
+    )
+    known = cache.games()
+    unknown = [g for g in cfg.games if g not in known]
+    if unknown:
+        raise AriaError(f"--game {unknown[0]}: no recordings of it under {cfg.data} (games there: {', '.join(known)})")
+    games = cfg.games or known
+    heads = PolicyHeads.load(policy_dir(cfg.checkpoints), device=device)
+    tokenizer = vqvae.load_tokenizer(cfg.checkpoints, device=device)
+
+    ep_ids = _episodes(cache, cfg.split, games)
+    wm_result = wm_evaluate(wm, cache, make_windows(cache, ep_ids, wm.config.context_steps)).result() if ep_ids else {
+        "games": {}}
+
+    ep_games = np.array([cache.episodes[e].game for e in feats.episode])
+    ep_split = np.array([cache.episodes[e].split for e in feats.episode])
+    train_sel = np.flatnonzero(ep_split == "train")
+    most_frequent = most_frequent_types(feats.take(train_sel), list(ep_games[train_sel]))
+    sel = np.flatnonzero(np.isin(feats.episode, ep_ids))
+    pf = feats.take(sel)
+    tl, ll = predict(heads, pf, device)
+    pol = policy_metrics(tl, ll, pf, most_frequent, list(ep_games[sel])) if len(sel) else {}
+
+    rng = np.random.default_rng(0)
+    out_games: dict[str, dict] = {}
+    for g in games:
+        ids = [i for i in ep_ids if cache.episodes[i].game == g]
+        w = wm_result["games"].get(g)
+        p = pol.get(g)
+        if not ids or w is None:
+            out_games[g] = {"no_data": True, "gates": {}}
+            continue
+        replay = demo_replay(wm, tokenizer, cache, cfg.data, ids, cfg.replay_steps, rng)
+        if replay["examples"]:
+            replay_picture(replay["examples"], cfg.out_dir / f"{g}.png")
+        m = {k: w.get(k) for k in ("frame_acc", "copy_frame_acc", "changed_acc", "action_type_acc", "action_loc_acc",
+                                    "level_precision", "level_recall", "perplexity")}
+        m.update(
+            policy_type_acc=p["type_acc"] if p else None,
+            policy_loc_acc=p["loc_acc"] if p else None,
+            policy_type_top3=p["type_top3"] if p else None,
+            policy_loc_top3=p["loc_top3"] if p else None,
+            baseline_most_frequent_type=p["baseline_most_frequent_type"] if p else None,
+            baseline_repeat_type=p["baseline_repeat_type"] if p else None,
+            baseline_repeat_loc=p["baseline_repeat_loc"] if p else None,
+            replay_pixel_acc=replay["pixel_acc"],
+            replay_copy_pixel_acc=replay["copy_pixel_acc"],
+            replay_steps=replay["steps"],
+            episodes=len(ids),
+        )
+        m["gates"] = {k: v for k, v in check_gates(m, gates).items() if v is not None}
+        out_games[g] = m
+    result = {
+        "split": cfg.split,
+        "gates_thresholds": gates,
+        "games": out_games,
+        "seconds": round(time.time() - t0, 1),
+    }
+    if ALL in pol:
+        result["policy_all"] = pol[ALL]
+    if cfg.json_out is not None:
+        atomic.write_json(cfg.json_out, result)
+    return result
+
+
+def gate_cell(ok: bool | None) -> str:
+    return "[dim]n/a[/]" if ok is None else ("[bold green]PASS[/]" if ok else "[bold red]FAIL[/]")
+
+
+def game_table(game: str, m: dict, gates: dict[str, float]) -> Table:
+    t = Table(title=f"{game}", title_justify="left", show_header=True)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_column("baseline", justify="right")
+    t.add_column("gate", justify="center")
+    if m.get("no_data"):
+        t.add_row("[yellow]no data[/]", "no recordings of this game in the split", "", "")
+        return t
+    rows = [
+        ("frame_acc", "frame_acc", "copy_frame_acc", "copy last frame"),
+        ("changed_acc", "changed_acc", None, ""),
+        ("action_type_acc", "action_type_acc", None, ""),
+        ("action_loc_acc (clicks)", "action_loc_acc", None, ""),
+        ("level_precision", "level_precision", None, ""),
+        ("level_recall", "level_recall", None, ""),
+        ("policy_type_acc", "policy_type_acc", "baseline_most_frequent_type", "most frequent type"),
+        ("policy_type_acc", None, "baseline_repeat_type", "repeat previous"),
+        ("policy_loc_acc (clicks)", "policy_loc_acc", "baseline_repeat_loc", "repeat previous"),
+        ("replay pixel acc", "replay_pixel_acc", "replay_copy_pixel_acc", "copy last frame"),
+    ]
+    for label, key, base, base_label in rows:
+        value = m.get(key) if key else None
+        baseline = m.get(base) if base else None
+        if key is None:
+            label = "  "
+        vs = "—" if key is None else ui.pct(value)
+        if key and base and value is not None and baseline is not None:
+            vs = f"[{'green' if value > baseline else 'red'}]{vs}[/]"
+        bs = f"{ui.pct(baseline)} {base_label}" if base else ""
+        gate = gate_cell(m["gates"].get(key)) if key in gates else ""
+        t.add_row(label, vs, bs, gate)
+    ppl = m.get("perplexity")
+    t.add_row("perplexity", "—" if ppl is None else f"{ppl:.2f}", "", "")
+    return t
+
+
+def summary_table(result: dict) -> Table:
+    gates = result["gates_thresholds"]
+    t = Table(title=f"decision gates ({result['split']} split)", title_justify="left")
+    t.add_column("game")
+    for g, thr in gates.items():
+        t.add_column(f"{g} > {thr:.0%}", justify="center")
+    for game, m in result["games"].items():
+        if m.get("no_data"):
+            t.add_row(game, *["[yellow]no data[/]"] * len(gates))
+            continue
+        t.add_row(game, *[f"{gate_cell(m['gates'].get(g))} {ui.pct(m.get(g)) if m.get(g) is not None else ''}"
+                          for g in gates])
+    return t
+
+
+def any_gate_failed(result: dict) -> bool:
+    return any(v is False for m in result["games"].values() for v in m.get("gates", {}).values())
+
+
+def print_report(result: dict) -> None:
+    for game, m in result["games"].items():
+        ui.console.print(game_table(game, m, result["gates_thresholds"]))
+    ui.console.print(summary_table(result))
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())

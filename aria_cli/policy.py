@@ -1,0 +1,118 @@
+"""Policy heads on a frozen world model whose context has every action token masked.
+
+The backbone reads the *masked* trajectory (aria_cli.vocab.mask_actions): frames are visible, actions
+are not, so the heads can only use visual consequences and never copy the action history. For step t
+the heads read the backbone's last hidden states:
+
+  summary  = hidden state at the masked [ACT] slot right after frame t (it has seen the whole frame)
+  cells    = hidden states at frame t's 64 VQ-code positions
+
+  ActionTypeHead:     Linear(h, 256) → GELU → Dropout(0.1) → Linear(256, 8)
+  ActionLocationHead: query = W_q · summary, keys = W_k · cells ++ learned NULL key,
+                      scaled dot product → 65 logits (64 cells + NULL)
+
+Loss = CE(type) + has_location · CE(location).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from aria_cli import atomic
+from aria_cli.errors import CheckpointError
+from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_LOCS, N_TYPES
+
+
+@dataclass
+class PolicyConfig:
+    hidden_size: int
+    head_dim: int = 256
+    dropout: float = 0.1
+    world_model_fingerprint: str = ""
+
+
+class ActionTypeHead(nn.Module):
+    def __init__(self, hidden: int, inner: int = 256, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(hidden, inner), nn.GELU(), nn.Dropout(dropout), nn.Linear(inner, N_TYPES))
+
+    def forward(self, summary: torch.Tensor) -> torch.Tensor:
+        return self.net(summary)
+
+
+class ActionLocationHead(nn.Module):
+    def __init__(self, hidden: int, inner: int = 256):
+        super().__init__()
+        self.query = nn.Linear(hidden, inner)
+        self.key = nn.Linear(hidden, inner)
+        self.null_key = nn.Parameter(torch.randn(inner) / math.sqrt(inner))
+        self.scale = 1.0 / math.sqrt(inner)
+
+    def forward(self, summary: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        q = self.query(summary)  # (B, d)
+        k = self.key(cells)  # (B, 64, d)
+        k = torch.cat([k, self.null_key.expand(k.shape[0], 1, -1)], dim=1)  # NULL is location 64
+        return torch.einsum("bd,bld->bl", q, k) * self.scale
+
+
+class PolicyHeads(nn.Module):
+    def __init__(self, config: PolicyConfig):
+        super().__init__()
+        self.config = config
+        self.type_head = ActionTypeHead(config.hidden_size, config.head_dim, config.dropout)
+        self.loc_head = ActionLocationHead(config.hidden_size, config.head_dim)
+
+    def forward(self, summary: torch.Tensor, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        summary, cells = summary.float(), cells.float()
+        return self.type_head(summary), self.loc_head(summary, cells)
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic.write_with(directory / "model.safetensors", lambda p: save_file(state, str(p)))
+        atomic.write_json(directory / "config.json", asdict(self.config))
+
+    @classmethod
+    def load(cls, directory: Path, device: str = "cpu") -> PolicyHeads:
+        directory = Path(directory)
+        cfg_path, weights = directory / "config.json", directory / "model.safetensors"
+        if not cfg_path.exists() or not weights.exists():
+            raise CheckpointError(f"no policy under {directory}: run `aria train-policy` first")
+        try:
+            heads = cls(PolicyConfig(**json.loads(cfg_path.read_text())))
+            heads.load_state_dict(load_file(str(weights), device="cpu"))
+        except Exception as e:  # corrupt or mismatched files: one line naming them
+            raise CheckpointError(f"{directory}: policy checkpoint does not load ({type(e).__name__}: {e})") from None
+        return heads.to(device).eval()
+
+
+def policy_loss(
+    type_logits: torch.Tensor, loc_logits: torch.Tensor, types: torch.Tensor, locs: torch.Tensor
+) -> torch.Tensor:
+    """CE(type) + has_location · CE(location); only clicks have a location to learn."""
+    loss = F.cross_entropy(type_logits, types)
+    has_loc = types == CLICK
+    if has_loc.any():
+        loss = loss + F.cross_entropy(loc_logits[has_loc], locs[has_loc], reduction="sum") / len(types)
+    return loss
+
+
+def restrict_types(type_logits: torch.Tensor, available: list[int] | tuple[int, ...]) -> torch.Tensor:
+    """Type logits with every action outside `available` set to -inf (the agent may only pick those)."""
+    allowed = torch.full((N_TYPES,), float("-inf"), device=type_logits.device)
+    allowed[list(available)] = 0.0
+    return type_logits + allowed
+
+
+def cell_logits(loc_logits: torch.Tensor) -> torch.Tensor:
+    """A click always has a cell: drop NULL when choosing where to click."""
+    assert loc_logits.shape[-1] == N_LOCS and LOC_NULL == N_CELLS
+    return loc_logits[..., :N_CELLS]

@@ -1,0 +1,117 @@
+"""Policy heads on masked contexts, their feature cache, and the decision gates."""
+
+import numpy as np
+import pytest
+import torch
+from wm_fixtures import rule_cache
+
+from aria_cli.backbones import TinyArch, build_tiny
+from aria_cli.errors import AriaError, CheckpointError
+from aria_cli.gates import DEFAULT_GATES, check_gates, load_gates
+from aria_cli.policy import PolicyConfig, PolicyHeads, policy_loss, restrict_types
+from aria_cli.policy_features import extract, load_or_extract, window_steps
+from aria_cli.vocab import CLICK, LOC_NULL, Vocab
+from aria_cli.world_model import WorldModel
+
+V0 = Vocab(0)
+
+
+def tiny_wm(seed=0, context_steps=4):
+    torch.manual_seed(seed)
+    bb = build_tiny(TinyArch(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64))
+    return WorldModel.from_backbone(bb, context_steps).eval()
+
+
+def test_heads_give_8_type_logits_and_65_location_logits():
+    heads = PolicyHeads(PolicyConfig(hidden_size=32))
+    t, loc = heads(torch.randn(5, 32), torch.randn(5, 64, 32))
+    assert t.shape == (5, 8) and loc.shape == (5, 65)
+
+
+def test_loss_counts_location_only_for_clicks():
+    tl, ll = torch.zeros(2, 8), torch.zeros(2, 65)
+    no_click = policy_loss(tl, ll, torch.tensor([1, 2]), torch.tensor([LOC_NULL, LOC_NULL]))
+    clicks = policy_loss(tl, ll, torch.tensor([CLICK, CLICK]), torch.tensor([3, 4]))
+    assert torch.isclose(no_click, torch.log(torch.tensor(8.0)))
+    assert torch.isclose(clicks, torch.log(torch.tensor(8.0)) + torch.log(torch.tensor(65.0)))
+
+
+def test_unavailable_types_are_never_chosen():
+    logits = restrict_types(torch.tensor([0.0, 9, 0, 0, 0, 0, 0, 0]), [2, 6])
+    assert int(logits.argmax()) in (2, 6) and torch.isinf(logits[1])
+
+
+def test_masked_contexts_never_contain_real_action_tokens(tmp_path):
+    cache = rule_cache(tmp_path)
+    wm = tiny_wm()
+    seen = []
+    original = wm.hidden_states
+    wm.hidden_states = lambda tokens=None, **kw: seen.append(tokens.clone()) or original(tokens, **kw)
+    feats = extract(wm, cache, [0, 1])
+    assert seen, "the world model was never run"
+    for tokens in seen:
+        assert not V0.is_action_token(tokens.numpy()).any()
+        assert (tokens == V0.mask).any()
+    n_actions = sum(cache.episodes[i].n_actions for i in (0, 1))
+    assert len(feats) == n_actions
+    assert feats.cells.shape[1:] == (64, wm.hidden_size)
+
+
+def test_features_keep_the_true_labels_of_every_step(tmp_path):
+    cache = rule_cache(tmp_path)
+    feats = extract(tiny_wm(), cache, [0])
+    tok = cache.episode_tokens(0)
+    pos = window_steps(tok)
+    assert np.array_equal(feats.types, tok[pos + 66] - V0.type0)
+    assert np.array_equal(feats.locs, tok[pos + 67] - V0.loc0)
+    assert feats.prev_types[0] == -1 and np.array_equal(feats.prev_types[1:], feats.types[:-1])
+
+
+def test_feature_cache_is_reused_until_the_world_model_changes(tmp_path):
+    cache = rule_cache(tmp_path)
+    wm = tiny_wm(seed=0)
+    wm_dir = tmp_path / "wm"
+    wm.save(wm_dir)
+    folder = tmp_path / "features"
+    first, reused = load_or_extract(wm, wm_dir, cache, folder)
+    assert not reused
+    again, reused = load_or_extract(wm, wm_dir, cache, folder)
+    assert reused and np.array_equal(again.summary, first.summary)
+    retrained = tiny_wm(seed=1)
+    retrained.save(wm_dir)
+    fresh, reused = load_or_extract(retrained, wm_dir, cache, folder)
+    assert not reused and fresh.key != first.key
+
+
+def test_policy_checkpoint_round_trips(tmp_path):
+    heads = PolicyHeads(PolicyConfig(hidden_size=16)).eval()
+    heads.save(tmp_path / "p")
+    back = PolicyHeads.load(tmp_path / "p")
+    s, c = torch.randn(3, 16), torch.randn(3, 64, 16)
+    assert all(torch.allclose(a, b) for a, b in zip(heads(s, c), back(s, c), strict=True))
+
+
+def test_missing_policy_names_the_command_to_run(tmp_path):
+    with pytest.raises(CheckpointError, match="run `aria train-policy` first"):
+        PolicyHeads.load(tmp_path / "policy")
+
+
+def test_gates_default_to_the_design_thresholds_and_can_be_changed(tmp_path):
+    assert load_gates(None) == DEFAULT_GATES
+    f = tmp_path / "g.toml"
+    f.write_text("[gates]\nframe_acc = 0.9\n")
+    gates = load_gates(f)
+    assert gates["frame_acc"] == 0.9 and gates["policy_type_acc"] == 0.5
+
+
+def test_a_gates_file_with_an_unknown_metric_is_one_line(tmp_path):
+    f = tmp_path / "g.toml"
+    f.write_text("[gates]\nframe_accuracy = 0.9\n")
+    with pytest.raises(AriaError, match="unknown metric 'frame_accuracy'"):
+        load_gates(f)
+
+
+def test_location_gates_do_not_apply_to_games_without_clicks():
+    result = check_gates({"frame_acc": 0.9, "action_type_acc": 0.4, "action_loc_acc": None}, DEFAULT_GATES)
+    assert result["frame_acc"] is True and result["action_type_acc"] is False
+    assert result["action_loc_acc"] is None
