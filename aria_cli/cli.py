@@ -80,6 +80,35 @@ def _root(
     """Learn a world model of ARC-AGI-3 games from recorded play, and play with it."""
 
 
+# --------------------------------------------------------------------------- games and recording
+@command("games")
+def games(environments_dir: EnvDirOpt = None) -> None:
+    """List the games aria can run: yours (--environments-dir or $ENVIRONMENTS_DIR), then the bundled ones."""
+    from aria_cli.game_adapter import list_games
+    from aria_cli.games import games_table
+
+    console.print(games_table(list_games(environments_dir)))
+
+
+@command("record")
+def record(
+    game: Annotated[str, typer.Argument(help="A bundled game id (see `aria games`), e.g. qmaz.")],
+    episodes: Annotated[int, typer.Option("--episodes", min=1, help="Episodes to record, one file each.")] = 10,
+    noise: Annotated[
+        float,
+        typer.Option("--noise", min=0.0, max=0.99, help="Share of actions that stray from the plan (exploring, slips, resets)."),
+    ] = 0.05,
+    seed: SeedOpt = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the recordings [default: recordings/GAME].")] = None,
+    environments_dir: EnvDirOpt = None,
+) -> None:
+    """Record the demonstrator playing a bundled game, as arc-agi toolkit recordings (episode i uses seed+i)."""
+    from aria_cli.record import record_game
+
+    paths = record_game(game, episodes=episodes, noise=noise, seed=seed, out_dir=out, environments_dir=environments_dir)
+    console.print(f"recorded {len(paths)} episodes of {game} in {paths[0].parent}; look at one with: aria inspect-tokens {paths[0]}")
+
+
 # --------------------------------------------------------------------------- recordings and tokens
 @command("inspect-tokens")
 def inspect_tokens(
