@@ -191,7 +191,7 @@ def test_state_graph_finds_the_shortest_path_back_to_a_frontier():
     store = FrameStore()
     ids = line_world(store, 6)
     graph = StateGraph(store, lambda fid: ([Candidate(1), Candidate(2), Candidate(3)], None))
-    graph.set_start(ids[0])
+    graph.add_start(ids[0])
     # Right (2) along the line and left (1) back; the line ends at 0 and 5; ACTION3 was tried only at
     # positions 0, 4 and 5, so 1, 2 and 3 are the frontier.
     for i in range(5):

@@ -38,7 +38,7 @@ from aria_cli.explore.change_predictor import (
 )
 from aria_cli.explore.frame_hash import FrameStore, VolatileConfig, VolatileMask
 from aria_cli.explore.objects import Candidate, click_candidates, segment
-from aria_cli.explore.state_graph import Node, StateGraph, Transition
+from aria_cli.explore.state_graph import UNREACHED, Node, StateGraph, Transition
 from aria_cli.vocab import CLICK
 
 RESET = 0
@@ -71,8 +71,11 @@ class ExploreConfig:
     p_min: float = 0.1  # untried actions predicted to change the frame less often are tried last
     prior_weight: float = 1.0
     salience_weight: float = 0.1
+    novelty_weight: float = 1.0  # weight of log P(new state) (learned like P(change)) in the score
     max_clicks: int = 96  # click candidates per state
     use_reset: bool = True  # navigate through RESET when the level start is closer to a frontier
+    depth_limit: int | None = None  # iterative deepening: explore this close to the level start first
+    depth_growth: float = 2.0  # ... then this much deeper each time nothing is left (None: plain DFS)
     volatile: VolatileConfig = field(default_factory=VolatileConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
 
@@ -91,6 +94,7 @@ class _Plan:
     steps: list  # [(state key, action key)], next first
     target: bytes
     tier: int
+    limit: int | None = None
 
 
 class Explorer:
@@ -111,6 +115,8 @@ class Explorer:
         self.graphs: dict[int, StateGraph] = {}
         self.history = ActionHistory()
         self.predictor = ChangePredictor(self.config.predictor, seed=int(self.rng.integers(1 << 31)))
+        # Same features, another question: does the action lead to a state never seen before?
+        self.novelty = ChangePredictor(self.config.predictor, seed=int(self.rng.integers(1 << 31)))
         self._samples: list[tuple[int, int]] = []  # (before, after) frame ids per predictor tag
         self._seg_cache: dict[int, Any] = {}
         self._available: tuple[int, ...] = ()
@@ -137,6 +143,7 @@ class Explorer:
         g = self.graphs.get(level)
         if g is None:
             g = self.graphs[level] = StateGraph(self.store, self._candidates)
+            g.depth_limit = self.config.depth_limit
         return g
 
     def _features(self, node: Node, cands: list[Candidate]) -> np.ndarray:
@@ -168,15 +175,26 @@ class Explorer:
         node.cache["max_p"] = (key, float(p.max()))
         return float(p.max())
 
-    def _is_frontier(self, tier: int) -> Callable[[Node], bool]:
+    def _is_frontier(self, tier: int, limit: int | None) -> Callable[[Node], bool]:
+        """Nodes worth going to: untried actions (likely ones for tier 1), within the depth limit."""
+        deep = UNREACHED if limit is None else limit
         if tier == 1:
-            return lambda n: bool(n.untried_keys) and self._max_p(n) >= self.config.p_min
-        return lambda n: bool(n.untried_keys)
+            return lambda n: bool(n.untried_keys) and n.depth < deep and self._max_p(n) >= self.config.p_min
+        return lambda n: bool(n.untried_keys) and n.depth < deep
+
+    def _limit(self, graph: StateGraph) -> int | None:
+        """How deep (actions from the level start) exploration goes for now: the iterative-deepening
+        limit, and never past the level's step budget."""
+        limits = [x for x in (graph.depth_limit, None if graph.budget is None else graph.budget - 1) if x]
+        return min(limits) if limits else None
 
     def score(self, obs: Observation, node: Node, cands: list[Candidate]):
         """Exploration score of each candidate (higher first), P(change), and features."""
         p, X = self.p_change(node, cands)
         score = np.log(p)
+        if self.novelty.trained and self.config.novelty_weight:
+            p_new = np.clip(self.novelty.predict(X), 0.01, 0.99)
+            score = score + self.config.novelty_weight * np.log(p_new)
         if self.prior is not None and cands:
             lp = np.asarray(self.prior(obs, cands), dtype=np.float64)
             if lp.shape != (len(cands),):
@@ -200,8 +218,10 @@ class Explorer:
         fid = self.store.add(obs.frame)
         self._level = level = int(obs.levels_completed)
         graph = self._graph(level)
-        if graph.start_frame is None:
-            graph.set_start(fid)
+        if not graph.start_frames:
+            graph.add_start(fid)
+        if self.store.observe_time(fid, level, self._since_reset):
+            self._mask_grew()
         node = graph.node(fid)
         node.visits += 1
         choice = self._choose(obs, graph, node)
@@ -247,27 +267,49 @@ class Explorer:
         plan = self._plan
         if plan is not None and plan.steps and plan.steps[0][0] == node.key:
             target = graph.nodes.get(plan.target)
-            if target is not None and self._is_frontier(plan.tier)(target):
+            if target is not None and self._is_frontier(plan.tier, plan.limit)(target):
                 return self._follow(node, plan, "navigate")
         self._plan = None
 
+        # Likely actions first (everywhere, deepening as needed), then the unlikely ones.
         for tier in (1, 2):
-            untried = node.untried()
-            if untried:
-                score, p, X = self.score(obs, node, untried)
-                node.cache["max_p"] = ((self._score_version(), len(untried)), float(p.max()))
-                ok = p >= cfg.p_min if tier == 1 else np.ones(len(p), dtype=bool)
-                if ok.any():
-                    i = int(np.flatnonzero(ok)[np.argmax(score[ok])])
-                    return untried[i], "explore" if tier == 1 else "explore-unlikely", p[i], X[i]
-            route = self._route(graph, node, tier)
+            while True:
+                limit = self._limit(graph)
+                untried = node.untried() if limit is None or node.depth < limit else []
+                if untried:
+                    score, p, X = self.score(obs, node, untried)
+                    node.cache["max_p"] = ((self._score_version(), len(untried)), float(p.max()))
+                    ok = p >= cfg.p_min if tier == 1 else np.ones(len(p), dtype=bool)
+                    if ok.any():
+                        i = int(np.flatnonzero(ok)[np.argmax(score[ok])])
+                        return untried[i], "explore" if tier == 1 else "explore-unlikely", p[i], X[i]
+                route = self._route(graph, node, tier, limit)
+                if route is not None:
+                    return route
+                if not self._deepen(graph, tier, limit):
+                    break
+        # States no level start is known to lead to (e.g. after an unexpected transition).
+        for tier in (1, 2):
+            route = self._route(graph, node, tier, None)
             if route is not None:
                 return route
         return self._fallback(node)
 
-    def _route(self, graph: StateGraph, node: Node, tier: int):
+    def _deepen(self, graph: StateGraph, tier: int, limit: int | None) -> bool:
+        """Raise the depth limit if frontiers of this tier lie beyond it (not beyond the budget)."""
+        if limit is None or graph.depth_limit is None or limit < graph.depth_limit:
+            return False
+        graph.recompute_depths()
+        frontier = self._is_frontier(tier, None)
+        if not any(limit <= n.depth < UNREACHED and frontier(n) for n in graph.nodes.values()):
+            return False
+        graph.depth_limit = int(graph.depth_limit * self.config.depth_growth) + 1
+        return True
+
+    def _route(self, graph: StateGraph, node: Node, tier: int, limit: int | None):
         """Next step towards the nearest frontier of this tier, via RESET when that is shorter."""
-        frontier = self._is_frontier(tier)
+        graph.recompute_depths()
+        frontier = self._is_frontier(tier, limit)
 
         def is_target(n: Node) -> bool:  # this node was just found wanting (its cache may be older)
             return n.key != node.key and frontier(n)
@@ -282,9 +324,9 @@ class Explorer:
         if here is not None and budget is not None and self._since_reset + len(here[1]) + 1 >= budget:
             here = None if via_start is not None and len(via_start[1]) + 1 < budget else here
         if here is not None and (via_start is None or len(here[1]) <= 1 + len(via_start[1])):
-            return self._follow(node, _Plan(here[1], here[0].key, tier), "navigate")
+            return self._follow(node, _Plan(here[1], here[0].key, tier, limit), "navigate")
         if via_start is not None:
-            self._plan = _Plan(via_start[1], via_start[0].key, tier) if via_start[1] else None
+            self._plan = _Plan(via_start[1], via_start[0].key, tier, limit) if via_start[1] else None
             return None, "reset-navigate"
         return None
 
@@ -309,14 +351,14 @@ class Explorer:
         if p.cand is None:  # RESET: the level (or the game) starts again
             self._since_reset = 0
             if obs.state != "GAME_OVER" and obs.frame is not None:
-                self._graph(level).set_start(self.store.add(obs.frame))
+                self._graph(level).add_start(self.store.add(obs.frame))
             return
         graph = self._graph(p.level)
         action = p.cand.key
         self._since_reset += 1
         if level > p.level or obs.state == "WIN":
             graph.record(Transition(p.frame, action, None, level_up=True, step=p.step))
-            self._add_sample(p, changed=True, after=None)
+            self._add_sample(p, changed=True, after=None, new=True)
             self._since_reset = 0
             self._plan = None
         elif level < p.level:  # the game restarted by itself
@@ -333,19 +375,27 @@ class Explorer:
         else:
             after = self.store.add(obs.frame)
             grew = self.store.observe_transition(p.frame, after)
+            graph.sync()
+            new = self.store.key(after) not in graph.nodes
             graph.record(Transition(p.frame, action, after, step=p.step))
             changed = not self.store.same_state(p.frame, after)
             self.history.add(p.cand, changed)
-            self._add_sample(p, changed=changed, after=after)
+            self._add_sample(p, changed=changed, after=after, new=new)
             if grew:
-                self._plan = None
-                self.predictor.relabel(self._label)
+                self._mask_grew()
         self.predictor.maybe_train()
+        self.novelty.maybe_train()
 
-    def _add_sample(self, p: _Pending, changed: bool, after: int | None) -> None:
+    def _mask_grew(self) -> None:
+        """States were re-keyed: plans are stale and so are the predictor's labels."""
+        self._plan = None
+        self.predictor.relabel(self._label)
+
+    def _add_sample(self, p: _Pending, changed: bool, after: int | None, new: bool) -> None:
         if p.features is None:
             return
         self.predictor.add(p.features, changed)
+        self.novelty.add(p.features, new)
         self._samples.append((p.frame, -1 if after is None else after))
 
     def _label(self, tag: int) -> bool:

@@ -12,6 +12,12 @@ ignore:
   in every transition that changed anything at all (a bar that shrinks one pixel per step), while
   other transitions changed things outside the band (so the band is not the game itself).
 
+- a timer: pixels whose value is a function of the number of actions since the level (re)started —
+  the same at step t on every path, even when the rest of the frame differs, and not the same as at
+  step 0 — together with the single-colour region of the level's first frame they belong to (the
+  whole bar, not only the part that has emptied so far), provided some transitions changed nothing
+  else (a budget bar that shrinks by one pixel every few actions, whatever they did).
+
 The mask only grows, and only on strong evidence (a minimum number of transitions, high fractions).
 `FrameStore` keeps every distinct frame once and computes masked keys lazily, cached per mask
 version, so everything keyed by state (the state graph) can be rebuilt whenever the mask grows.
@@ -24,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aria_cli.explore.objects import segment
 from aria_cli.vocab import FRAME_SIZE
 
 MASKED = 255  # value written over ignored pixels before hashing (frames hold colours 0-15)
@@ -40,6 +47,9 @@ class VolatileConfig:
     max_band: int = 8  # thickest band (rows or columns) masked as a HUD
     edge_margin: int = 12  # a band must lie within this many pixels of the frame's edge
     max_pixel_cover: float = 0.25  # never mask more than this share of the frame by the pixel rule
+    timer_confirmations: int = 2  # a timer pixel agreed at its step this often while others differed
+    max_timer_region: int = 512  # largest first-frame region a timer pixel extends to
+    max_timer_steps: int = 512  # steps since the level start remembered for the timer rule
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -65,6 +75,12 @@ class VolatileMask:
         self._changed_rows: list[np.ndarray] = []
         self._changed_cols: list[np.ndarray] = []
         self._recent = np.zeros((256, FRAME_SIZE * FRAME_SIZE), dtype=bool)
+        # Timer rule: the first frame seen at each (level, step since the level started).
+        self._refs: dict[tuple[int, int], np.ndarray] = {}
+        self._ref_regions: dict[int, np.ndarray] = {}  # level -> region labels of its step-0 frame
+        self.confirm = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=np.int32)
+        self.disagree = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=bool)
+        self._timer_checked = (-1, -1)
 
     def observe(self, before: np.ndarray, after: np.ndarray) -> bool:
         """Count one in-level transition (not a reset, level-up or game over). True if the mask grew."""
@@ -88,10 +104,50 @@ class VolatileMask:
         c = self.config
         return end - start <= c.max_band and (start < c.edge_margin or end > FRAME_SIZE - c.edge_margin)
 
-    def _quiet(self, allowed: np.ndarray) -> int:
-        """Recent changing transitions that changed only `allowed` pixels."""
+    def _quiet(self, allowed: np.ndarray, must: np.ndarray | None = None) -> int:
+        """Recent changing transitions that changed only `allowed` pixels (and some of `must`)."""
         recent = self._recent[: min(self.n_changed, len(self._recent))]
-        return int((~(recent & ~allowed.ravel()).any(axis=1)).sum())
+        ok = ~(recent & ~allowed.ravel()).any(axis=1)
+        if must is not None:
+            ok &= (recent & must.ravel()).any(axis=1)
+        return int(ok.sum())
+
+    def observe_time(self, frame: np.ndarray, level: int, step: int) -> bool:
+        """Feed a frame seen `step` actions after the level (re)started. True if the mask grew."""
+        if step > self.config.max_timer_steps:
+            return False
+        ref = self._refs.get((level, step))
+        if ref is None:
+            self._refs[(level, step)] = np.array(frame, dtype=np.uint8)
+            return False
+        diff = ref != frame
+        if not diff.any():
+            return False  # the same frame: no evidence either way
+        self.disagree |= diff
+        base = self._refs.get((level, 0))
+        if base is not None and step > 0:
+            self.confirm += (ref != base) & ~diff
+            if level not in self._ref_regions:
+                self._ref_regions[level] = segment(base).labels
+        return self._update()
+
+    def _timer(self) -> np.ndarray:
+        """Timer pixels, each extended to its region of the level's first frame (see module doc)."""
+        c = self.config
+        out = np.zeros_like(self.mask)
+        confirmed = (self.confirm >= c.timer_confirmations) & ~self.disagree & ~self.mask
+        state = (int(confirmed.sum()), self.n_changed)
+        if not confirmed.any() or state == self._timer_checked:
+            return out
+        self._timer_checked = state
+        for labels in self._ref_regions.values():
+            for region in np.unique(labels[confirmed]):
+                pixels = labels == region
+                if pixels.sum() > c.max_timer_region or (pixels & self.disagree).any():
+                    continue  # too big for a HUD element, or partly state-dependent
+                if self._quiet(pixels | self.mask, must=pixels) >= c.min_quiet:
+                    out |= pixels
+        return out
 
     def _bands(self, counts: np.ndarray, axis: int) -> np.ndarray:
         """Rows (axis 0) or columns (axis 1) that behave like a HUD band."""
@@ -135,6 +191,7 @@ class VolatileMask:
                     new |= pix
         new[self._bands(self.rows, 0), :] = True
         new[:, self._bands(self.cols, 1)] = True
+        new |= self._timer()
         if (new != self.mask).any():
             self.mask = new
             self.version += 1
@@ -181,6 +238,10 @@ class FrameStore:
     def same_state(self, a: int, b: int) -> bool:
         """Whether two frames are the same state, i.e. equal outside the volatile mask."""
         return a == b or self.key(a) == self.key(b)
+
+    def observe_time(self, fid: int, level: int, step: int) -> bool:
+        """Feed the frame seen `step` actions after the level (re)started; True if the mask grew."""
+        return self.mask.observe_time(self.frames[fid], level, step)
 
     def observe_transition(self, before: int, after: int) -> bool:
         """Feed an in-level transition to the mask statistics; True if the mask (so every key) changed."""

@@ -21,6 +21,7 @@ from aria_cli.explore.frame_hash import FrameStore
 from aria_cli.explore.objects import Candidate, Segmentation
 
 ActionKey = tuple[int, int, int]
+UNREACHED = 1 << 30
 CandidateFn = Callable[[int], tuple[list[Candidate], Segmentation | None]]
 
 
@@ -47,6 +48,7 @@ class Node:
     seg: Segmentation | None
     edges: dict[ActionKey, Edge] = field(default_factory=dict)
     visits: int = 0
+    depth: int = UNREACHED  # shortest known number of actions from a level start
     cache: dict = field(default_factory=dict)  # scratch space for the explorer (scores per version)
     untried_keys: set[ActionKey] = field(init=False)
     budget_deaths: dict[ActionKey, int] = field(default_factory=dict)  # game overs blamed on the budget
@@ -95,8 +97,9 @@ class StateGraph:
         self._candidates = candidates
         self.log: list[Transition] = []
         self.nodes: dict[bytes, Node] = {}
-        self.start_frame: int | None = None
+        self.start_frames: list[int] = []  # frames a level (re)start showed, latest last
         self.budget: int | None = None  # actions after which the level ends by itself, once known
+        self.depth_limit: int | None = None  # the explorer's iterative-deepening limit for this level
         self.level_up_known = False  # some edge completed the level
         self._version = store.mask.version
 
@@ -116,10 +119,11 @@ class StateGraph:
             visits[k] = visits.get(k, 0) + node.visits
         self.nodes = {}
         self.level_up_known = False
-        if self.start_frame is not None:
-            self._node(self.start_frame)
+        for fid in self.start_frames:
+            self._node(fid).depth = 0
         for t in self.log:
             self._apply(t)
+        self.recompute_depths()
         for k, v in visits.items():
             if k in self.nodes:
                 self.nodes[k].visits = v
@@ -151,24 +155,45 @@ class StateGraph:
         elif t.after is None:
             edge.deaths += 1
         else:
-            after = self._node(t.after).key
-            edge.outcomes[after] = edge.outcomes.get(after, 0) + 1
+            after = self._node(t.after)
+            edge.outcomes[after.key] = edge.outcomes.get(after.key, 0) + 1
+            after.depth = min(after.depth, node.depth + 1)
 
     def node(self, fid: int) -> Node:
         """The state of this frame (created on first sight)."""
         self.sync()
         return self._node(fid)
 
-    def set_start(self, fid: int) -> None:
+    def add_start(self, fid: int) -> None:
+        """A frame the level (re)started with: depth 0, and where RESET is expected to lead."""
         self.sync()
-        if self.start_frame is None:
-            self.start_frame = fid
-        self._node(fid)
+        if not self.start_frames or self.start_frames[-1] != fid:
+            self.start_frames.append(fid)
+        self._node(fid).depth = 0
 
     @property
     def start(self) -> Node | None:
+        """The state RESET leads to (the latest level start seen)."""
         self.sync()
-        return None if self.start_frame is None else self._node(self.start_frame)
+        return self._node(self.start_frames[-1]) if self.start_frames else None
+
+    def recompute_depths(self) -> None:
+        """Exact depths: breadth-first from every level start over state-changing edges."""
+        for node in self.nodes.values():
+            node.depth = UNREACHED
+        queue = deque()
+        for fid in self.start_frames:
+            node = self._node(fid)
+            if node.depth:
+                node.depth = 0
+                queue.append(node)
+        while queue:
+            node = queue.popleft()
+            for edge in node.edges.values():
+                nxt = self.nodes.get(edge.next) if edge.next is not None else None
+                if nxt is not None and nxt.depth > node.depth + 1:
+                    nxt.depth = node.depth + 1
+                    queue.append(nxt)
 
     def record(self, transition: Transition) -> None:
         self.sync()
