@@ -288,9 +288,13 @@ def compare(
                 for seed in result.seeds:
                     if bar:
                         bar.update(task, description=f"{game} · {name} · seed {seed}")
-                    run = play_one(
-                        sessions(game, seed), factory(seed), game, seed, max_actions, agent_name=name
-                    )
+                    session = sessions(game, seed)
+                    try:
+                        run = play_one(session, factory(seed), game, seed, max_actions, agent_name=name)
+                    finally:
+                        close = getattr(session, "close", None)
+                        if close is not None:
+                            close()
                     result.runs.append(run)
                     if bar:
                         bar.advance(task)

@@ -64,7 +64,7 @@ class _Game:
 
 class CounterMaze(_Game):
     """Move a 4x4 player with ACTION1-4 (up, down, left, right) to the goal. A budget bar at the bottom
-    loses one pixel per action, whatever it did; when it is empty the game is over."""
+    shrinks with every action, whatever it did; when the budget is spent the game is over."""
 
     available = (1, 2, 3, 4)
     # Each level: walls as (x0, y0, x1, y1) cell rectangles on a 14x14 cell board, player and goal cells.
@@ -73,8 +73,9 @@ class CounterMaze(_Game):
         {"walls": [(4, 3, 4, 13), (9, 0, 9, 10)], "player": (1, 12), "goal": (12, 12)},
     ]
 
-    def __init__(self, budget: int = 60):
+    def __init__(self, budget: int = 60, bar: int = 64):
         self.budget = budget
+        self.bar = bar  # bar pixels: with fewer pixels than budget, the bar shrinks every few actions
         super().__init__()
         self.start_level()
 
@@ -105,7 +106,7 @@ class CounterMaze(_Game):
         board[self.goal[1], self.goal[0]] = 3
         board[self.player[1], self.player[0]] = 9
         f[2:58, 4:60] = np.kron(board, np.ones((4, 4), dtype=np.uint8))
-        f[61:63, : max(0, round(64 * self.left / self.budget))] = 11  # the budget bar
+        f[61:63, : -(-self.bar * self.left // self.budget)] = 11  # the budget bar
         return f
 
 

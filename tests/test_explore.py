@@ -12,6 +12,7 @@ from aria_cli.explore import (
     ActionHistory,
     Candidate,
     ChangePredictor,
+    ExploreConfig,
     Explorer,
     FrameStore,
     PredictorConfig,
@@ -364,3 +365,49 @@ def test_explorer_is_deterministic_for_a_seed():
     a = play(Explorer(seed=3), ColourClicks(seed=0), 200)[1]
     b = play(Explorer(seed=3), ColourClicks(seed=0), 200)[1]
     assert a == b
+
+
+def test_a_bar_that_shrinks_every_few_actions_is_masked_as_a_timer():
+    """28 bar pixels for a 60-action budget: the bar changes on only every second or third action, so
+    no pixel changes "on every step"; it is recognised because it is the same at the same step since
+    the level started, on every path."""
+    game, explorer = CounterMaze(budget=60, bar=28), Explorer(seed=0)
+    play(explorer, game, 400)
+    assert explorer.store.mask.mask[61:63, :28].all()
+    assert not explorer.store.mask.mask[2:58].any()
+    assert explorer.graphs[0].budget == 60
+
+
+def test_a_completed_level_is_replayed_after_a_full_reset():
+    game, explorer = ColourClicks(seed=0), Explorer(seed=0)
+    obs = game.reset()
+    while obs.levels_completed == 0:
+        d = explorer.act(obs)
+        obs = game.step(d.action, d.x, d.y)
+        explorer.observe(obs)
+    obs = game.reset()  # no action taken in level 2 yet: RESET restarts the whole game
+    assert obs.levels_completed == 0
+    modes = []
+    while obs.levels_completed == 0:
+        d = explorer.act(obs)
+        modes.append(d.info["mode"])
+        obs = game.step(d.action, d.x, d.y)
+        explorer.observe(obs)
+    assert modes == ["replay"] * 4  # the four red squares, nothing else
+
+
+def test_iterative_deepening_explores_near_the_start_first():
+    explorer = Explorer(ExploreConfig(depth_limit=2), seed=0)
+    game = CounterMaze()
+    obs = game.reset()
+    limits = set()
+    for _ in range(200):
+        d = explorer.act(obs)
+        if d.info["mode"] == "explore":
+            graph = explorer.graphs[obs.levels_completed]
+            node = graph.node(explorer.store.add(obs.frame))
+            assert node.depth < graph.depth_limit
+            limits.add(graph.depth_limit)
+        obs = game.step(d.action, d.x, d.y)
+        explorer.observe(obs)
+    assert min(limits) == 2 and max(limits) > 2
