@@ -48,19 +48,37 @@ def frame_with_objects() -> tuple[np.ndarray, list[tuple[slice, slice]]]:
 def test_segmentation_yields_one_click_per_object():
     f, _ = frame_with_objects()
     cands, seg = action_candidates(f, available_actions=(6,))
-    # background, two colour-2 squares, the L, the ring, the hole in the ring, the HUD strip
+    # regions: background, two colour-2 squares, the L, the ring, the hole in the ring, the HUD strip
     assert seg.n == 7
-    assert len(cands) == 7
-    assert len({c.region for c in cands}) == 7
-    assert sorted(c.colour for c in cands) == [0, 0, 2, 2, 3, 7, 9]
+    # objects: the ring and the hole it encloses are one
+    assert len(cands) == 6
+    assert len({c.region for c in cands}) == 6
+    assert sorted(c.colour for c in cands) == [0, 2, 2, 3, 7, 9]
 
 
 def test_every_click_lands_inside_its_object():
     f, _ = frame_with_objects()
     seg = segment(f)
     for c in click_candidates(seg):
-        assert seg.labels[c.y, c.x] == c.region
-        assert f[c.y, c.x] == c.colour
+        assert seg.part_of[seg.labels[c.y, c.x]] == c.region
+
+
+def test_an_outlined_object_is_clicked_in_its_middle():
+    f, _ = frame_with_objects()
+    seg = segment(f)
+    ring = next(c for c in click_candidates(seg) if c.colour == 9)
+    assert (ring.x, ring.y) == (43, 18)  # the centre of the hole, inside the ring's outline
+
+
+def test_cells_inside_a_panel_stay_separate_objects():
+    f = np.zeros((64, 64), dtype=np.uint8)
+    f[10:40, 10:40] = 7  # a panel
+    for r in range(3):
+        for c in range(3):
+            f[12 + 9 * r : 18 + 9 * r, 12 + 9 * c : 18 + 9 * c] = 6
+    cands = click_candidates(segment(f))
+    assert sum(c.colour == 6 for c in cands) == 9
+    assert sum(c.colour == 7 for c in cands) == 1
 
 
 def test_regions_are_four_connected():
@@ -86,8 +104,12 @@ def test_non_click_actions_come_as_one_candidate_each():
 
 def test_segmentation_takes_under_2ms_per_frame():
     f, _ = frame_with_objects()
-    noisy = np.random.default_rng(0).integers(0, 16, (64, 64)).astype(np.uint8)
-    for frame in (f, noisy):
+    tiles = np.full((64, 64), 4, dtype=np.uint8)  # a board of 7x7 two-colour tiles, like a toggle game
+    for r in range(7):
+        for c in range(7):
+            tiles[1 + 8 * r : 8 + 8 * r, 1 + 8 * c : 8 + 8 * c] = 9 if (r + c) % 2 else 11
+            tiles[3 + 8 * r : 6 + 8 * r, 3 + 8 * c : 6 + 8 * c] = 12
+    for frame in (f, tiles):
         times = []
         for _ in range(20):
             t = time.perf_counter()

@@ -123,7 +123,6 @@ class Explorer:
         self._pending: _Pending | None = None
         self._plan: _Plan | None = None
         self._since_reset = 0
-        self._level = 0
         self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {(state, action)} that died
         self.actions = 0
 
@@ -216,7 +215,7 @@ class Explorer:
             return Decision(RESET, None, None, {"mode": "reset", "why": "game over"})
         self._available = tuple(int(a) for a in obs.available_actions)
         fid = self.store.add(obs.frame)
-        self._level = level = int(obs.levels_completed)
+        level = int(obs.levels_completed)
         graph = self._graph(level)
         if not graph.start_frames:
             graph.add_start(fid)
@@ -262,6 +261,13 @@ class Explorer:
             found = graph.path(node.key, lambda n: n.level_up_action() is not None)
             if found is not None:
                 return self._follow(node, _Plan(found[1], found[0].key, 0), "replay")
+
+        # The next action would spend the level's last unit of budget: its outcome would be lost to the
+        # game over, so restart the level now (one action instead of two).
+        if graph.budget is not None and self._since_reset + 1 >= graph.budget and self._since_reset > 0:
+            if self.config.use_reset:
+                self._plan = None
+                return None, "budget-reset"
 
         # Follow the current plan while it is on track and its target is still a frontier.
         plan = self._plan

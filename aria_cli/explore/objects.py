@@ -26,19 +26,21 @@ _PAIR_B = np.concatenate([_IDX[:, 1:].ravel(), _IDX[1:, :].ravel()])
 _YS, _XS = np.divmod(np.arange(_N), FRAME_SIZE)
 
 BACKGROUND_FRACTION = 1 / 8  # a region this large (or the largest one) is treated as background
+MAX_OBJECT = 256  # largest region that can be the outline of a two-part object
 
 
 @dataclass(frozen=True)
 class Segmentation:
     """Regions of one frame. Region i has colour[i], size[i] pixels, and a click point inside it."""
 
-    labels: np.ndarray  # (64, 64) int32 region index per pixel
+    labels: np.ndarray  # (64, 64) int16 region index per pixel
     colour: np.ndarray  # (n,) uint8
     size: np.ndarray  # (n,) int32 pixels
     click_x: np.ndarray  # (n,) int: region pixel nearest the centroid
     click_y: np.ndarray
     bbox: np.ndarray  # (n, 4) x0, y0, x1, y1 (inclusive)
     adjacent: np.ndarray  # (n, 16) bool: colours touching the region
+    part_of: np.ndarray  # (n,) the region this one is a part of (a ring's core is part of the ring)
 
     @property
     def n(self) -> int:
@@ -101,17 +103,7 @@ def segment(frame: np.ndarray) -> Segmentation:
     n = len(uniq)
     size = np.bincount(labels, minlength=n).astype(np.int32)
     colour = flat[uniq].astype(np.uint8)
-    cx = np.bincount(labels, weights=_XS, minlength=n) / size
-    cy = np.bincount(labels, weights=_YS, minlength=n) / size
-    by_label = np.argsort(labels, kind="stable")  # pixels grouped by region, raster order within
-    starts = np.concatenate([[0], np.cumsum(size)[:-1]])
-    xs, ys = _XS[by_label], _YS[by_label]
-    # Click point: the region's own pixel nearest its centroid (first in raster order on ties).
-    sorted_labels = labels[by_label]
-    d = (xs - cx[sorted_labels]) ** 2 + (ys - cy[sorted_labels]) ** 2
-    nearest = np.flatnonzero(d == np.repeat(np.minimum.reduceat(d, starts), size))
-    first = nearest[np.searchsorted(sorted_labels[nearest], np.arange(n))]
-    click_x, click_y = xs[first], ys[first]
+    click_x, click_y, xs, ys, starts = _nearest_to_centroid(labels, n, size)
     bbox = np.stack(
         [
             np.minimum.reduceat(xs, starts),
@@ -126,15 +118,69 @@ def segment(frame: np.ndarray) -> Segmentation:
     a, b = _PAIR_A[border], _PAIR_B[border]
     adjacent[labels[a], flat[b]] = True
     adjacent[labels[b], flat[a]] = True
+    part_of = _merge_enclosed(labels, labels[a], labels[b], size, bbox)
+    if (part_of != np.arange(n)).any():
+        # A two-part object's click point: its pixel (either part) nearest the centroid of both.
+        objects, obj_labels = np.unique(part_of[labels], return_inverse=True)
+        obj_size = np.bincount(obj_labels, minlength=len(objects))
+        ox, oy, *_ = _nearest_to_centroid(obj_labels, len(objects), obj_size)
+        merged = np.isin(objects, part_of[part_of != np.arange(n)])
+        click_x[objects[merged]] = ox[merged]
+        click_y[objects[merged]] = oy[merged]
     return Segmentation(
-        labels=labels.reshape(FRAME_SIZE, FRAME_SIZE),
+        labels=labels.reshape(FRAME_SIZE, FRAME_SIZE).astype(np.int16),  # <= 4096 regions; kept per state
         colour=colour,
         size=size,
         click_x=click_x,
         click_y=click_y,
         bbox=bbox,
         adjacent=adjacent,
+        part_of=part_of,
     )
+
+
+def _nearest_to_centroid(labels: np.ndarray, n: int, size: np.ndarray):
+    """Per label, its pixel nearest its centroid (first in raster order on ties); also the pixel
+    coordinates grouped by label and each group's start, for bounding boxes."""
+    cx = np.bincount(labels, weights=_XS, minlength=n) / size
+    cy = np.bincount(labels, weights=_YS, minlength=n) / size
+    by_label = np.argsort(labels, kind="stable")  # pixels grouped by label, raster order within
+    starts = np.concatenate([[0], np.cumsum(size)[:-1]])
+    xs, ys = _XS[by_label], _YS[by_label]
+    sorted_labels = labels[by_label]
+    d = (xs - cx[sorted_labels]) ** 2 + (ys - cy[sorted_labels]) ** 2
+    nearest = np.flatnonzero(d == np.repeat(np.minimum.reduceat(d, starts), size))
+    first = nearest[np.searchsorted(sorted_labels[nearest], np.arange(n))]
+    return xs[first], ys[first], xs, ys, starts
+
+
+def _merge_enclosed(labels, la, lb, size, bbox) -> np.ndarray:
+    """part_of[i]: the region that region i is a part of (itself for most). A region with a single
+    neighbour, away from the frame's edge, is enclosed by it (the fill of an outlined sprite, the core
+    of a ring); when a small region encloses exactly one such region, the two are one object."""
+    n = len(size)
+    part_of = np.arange(n)
+    if n < 2:
+        return part_of
+    codes = np.unique(np.concatenate([la * n + lb, lb * n + la]))  # each (region, neighbour) once
+    first, second = np.divmod(codes, n)
+    n_neighbours = np.bincount(first, minlength=n)
+    only = np.full(n, -1)
+    single = n_neighbours[first] == 1
+    only[first[single]] = second[single]
+    edge = (
+        (bbox[:, 0] == 0)
+        | (bbox[:, 1] == 0)
+        | (bbox[:, 2] == FRAME_SIZE - 1)
+        | (bbox[:, 3] == FRAME_SIZE - 1)
+    )
+    enclosed = (only >= 0) & ~edge
+    outer = only[enclosed]
+    children = np.bincount(outer, minlength=n)
+    merge = np.flatnonzero(enclosed)
+    ok = (children[only[merge]] == 1) & (size[only[merge]] <= MAX_OBJECT)
+    part_of[merge[ok]] = only[merge[ok]]
+    return part_of
 
 
 def salience(seg: Segmentation) -> np.ndarray:
@@ -149,13 +195,13 @@ def salience(seg: Segmentation) -> np.ndarray:
 def click_candidates(
     seg: Segmentation, ignore: np.ndarray | None = None, max_clicks: int = 96
 ) -> list[Candidate]:
-    """One click per object, most salient first. Regions mostly inside `ignore` (pixels that change by
+    """One click per object (a region, or a region with the one it encloses), most salient first. Regions mostly inside `ignore` (pixels that change by
     themselves, e.g. a step counter) are left out; at most `max_clicks` are offered."""
     sal = salience(seg)
-    keep = np.ones(seg.n, dtype=bool)
+    keep = seg.part_of == np.arange(seg.n)  # the parts of a two-part object are offered once
     if ignore is not None and ignore.any():
         inside = np.bincount(seg.labels.ravel(), weights=ignore.ravel(), minlength=seg.n)
-        keep = inside < 0.5 * seg.size
+        keep &= inside < 0.5 * seg.size
     idx = np.flatnonzero(keep)
     idx = idx[np.argsort(-sal[idx], kind="stable")][:max_clicks]
     return [
