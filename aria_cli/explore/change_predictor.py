@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from aria_cli.explore.objects import N_COLOURS, Candidate, Segmentation
-from aria_cli.vocab import FRAME_SIZE, N_TYPES
+from aria_cli.vocab import CLICK, FRAME_SIZE, N_TYPES
 
 PATCH = 2  # the local patch around a click is (2*PATCH+1)^2 pixels
 _OFF = np.arange(-PATCH, PATCH + 1)
-N_FEATURES = N_TYPES + N_COLOURS + 6 + N_COLOURS + (N_COLOURS + 1) + 4
+N_SIDE = 4 * (N_COLOURS + 1)  # colours beside the moving sprite, up / down / left / right
+N_FEATURES = N_TYPES + N_COLOURS + 6 + N_COLOURS + (N_COLOURS + 1) + N_SIDE + 4
 
 
 class ActionHistory:
@@ -35,6 +36,24 @@ class ActionHistory:
         self.by_type = np.zeros((N_TYPES, 2))  # tries, changes
         self.by_colour = np.zeros((N_COLOURS, 2))
         self.by_xy: dict[tuple[int, int], list[int]] = {}
+        self.mover = np.zeros(N_COLOURS)  # colours that appear where non-click actions change the frame
+
+    def add_motion(self, before: np.ndarray, after: np.ndarray, ignore: np.ndarray) -> None:
+        """Count the colours a non-click action painted (the sprite it moved shows up most)."""
+        painted = after[(before != after) & ~ignore]
+        if painted.size:
+            self.mover += np.bincount(painted, minlength=N_COLOURS)[:N_COLOURS] / painted.size
+
+    def focus(self, frame: np.ndarray, ignore: np.ndarray, max_pixels: int = 144):
+        """Bounding box (x0, y0, x1, y1) of the moving sprite in this frame, or None if unclear."""
+        if not self.mover.any():
+            return None
+        pixels = (frame == int(np.argmax(self.mover))) & ~ignore
+        count = int(pixels.sum())
+        if not 0 < count <= max_pixels:
+            return None
+        ys, xs = np.nonzero(pixels)
+        return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
 
     def add(self, cand: Candidate, changed: bool) -> None:
         self.by_type[cand.action] += (1, changed)
@@ -62,10 +81,31 @@ class ActionHistory:
         return out
 
 
+def side_features(frame: np.ndarray, focus) -> np.ndarray:
+    """Colour histograms of the strips beside a sprite's box (up, down, left, right), each as deep as
+    the sprite: what a move in that direction would run into."""
+    x0, y0, x1, y1 = focus
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    padded = np.pad(frame.astype(np.int64), FRAME_SIZE, constant_values=N_COLOURS)
+    P = FRAME_SIZE
+    strips = (
+        padded[P + y0 - h : P + y0, P + x0 : P + x1 + 1],
+        padded[P + y1 + 1 : P + y1 + 1 + h, P + x0 : P + x1 + 1],
+        padded[P + y0 : P + y1 + 1, P + x0 - w : P + x0],
+        padded[P + y0 : P + y1 + 1, P + x1 + 1 : P + x1 + 1 + w],
+    )
+    return np.concatenate([np.bincount(s.ravel(), minlength=N_COLOURS + 1) / s.size for s in strips])
+
+
 def candidate_features(
-    frame: np.ndarray, seg: Segmentation | None, cands: list[Candidate], history: ActionHistory
+    frame: np.ndarray,
+    seg: Segmentation | None,
+    cands: list[Candidate],
+    history: ActionHistory,
+    focus: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
-    """(n, N_FEATURES) float32 features of each candidate action in this frame."""
+    """(n, N_FEATURES) float32 features of each candidate action in this frame. `focus` is the box of
+    the sprite that non-click actions move (ActionHistory.focus), if known."""
     n = len(cands)
     X = np.zeros((n, N_FEATURES), dtype=np.float32)
     if n == 0:
@@ -109,11 +149,26 @@ def candidate_features(
         hist[click, 1] = ActionHistory.rate(c_tries, c_changes)
         xy = np.array([history.by_xy.get((int(x), int(y)), (0, 0)) for x, y in zip(xs, ys, strict=True)])
         hist[click, 2] = ActionHistory.rate(xy[:, 0], xy[:, 1])
+    if focus is not None:
+        b = N_TYPES + N_COLOURS + 6 + N_COLOURS + N_COLOURS + 1
+        X[types != CLICK, b : b + N_SIDE] = side_features(frame, focus)
     no_object = np.ones(n, dtype=bool)
     no_object[click] = False
     hist[no_object, 1:3] = 0.5
     X[:, -4:] = hist
     return X
+
+
+_SINGLE_THREAD_MNK = 200_000  # OpenBLAS multithreads a product above ~262k multiply-adds
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b in row chunks small enough to stay on one thread. OpenBLAS spreads larger products over
+    its threads, and on a busy 2-core machine (a world model running beside) that costs ~100x."""
+    rows = max(1, _SINGLE_THREAD_MNK // max(1, a.shape[1] * b.shape[1]))
+    if a.shape[0] <= rows:
+        return a @ b
+    return np.concatenate([a[i : i + rows] @ b for i in range(0, a.shape[0], rows)])
 
 
 @dataclass(frozen=True)
@@ -122,8 +177,8 @@ class PredictorConfig:
     lr: float = 0.01
     weight_decay: float = 1e-4
     train_every: int = 16  # new samples between updates
-    steps: int = 24  # mini-batch steps per update (bounded: about a millisecond)
-    batch: int = 128
+    steps: int = 48  # mini-batch steps per update (bounded: a few milliseconds)
+    batch: int = 48  # small enough that OpenBLAS never spreads a product over threads (see _matmul)
     buffer: int = 4096  # most recent samples kept
     min_samples: int = 12  # below this, predict from counts (ActionHistory.estimate)
     background: bool = False  # train in a thread instead (non-deterministic timing)
@@ -191,7 +246,7 @@ class ChangePredictor:
     def predict(self, X: np.ndarray) -> np.ndarray:
         with self._lock:
             p = self.params
-            h = np.maximum(X @ p["w1"] + p["b1"], 0.0)
+            h = np.maximum(_matmul(X, p["w1"]) + p["b1"], 0.0)
             z = h @ p["w2"] + p["b2"][0]
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
@@ -225,7 +280,7 @@ class ChangePredictor:
         for _ in range(steps):
             idx = self.rng.integers(0, len(y), size=min(c.batch, len(y)))
             xb, yb, wb = X[idx], y[idx], w[idx]
-            a = xb @ params["w1"] + params["b1"]
+            a = _matmul(xb, params["w1"]) + params["b1"]
             h = np.maximum(a, 0.0)
             z = h @ params["w2"] + params["b2"][0]
             prob = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
@@ -235,7 +290,7 @@ class ChangePredictor:
                 "b2": np.array([dz.sum()], dtype=np.float32),
             }
             dh = np.outer(dz, params["w2"]) * (a > 0)
-            grads["w1"] = xb.T @ dh
+            grads["w1"] = _matmul(xb.T, dh)
             grads["b1"] = dh.sum(axis=0)
             self._t += 1
             for k, g in grads.items():

@@ -146,7 +146,15 @@ class Explorer:
         return g
 
     def _features(self, node: Node, cands: list[Candidate]) -> np.ndarray:
-        return candidate_features(self.store.frame(node.frame_id), node.seg, cands, self.history)
+        frame = self.store.frame(node.frame_id)
+        focus = None
+        if any(not c.is_click for c in cands):
+            key = (int(np.argmax(self.history.mover)), self.store.mask.version)
+            cached = node.cache.get("focus")
+            if cached is None or cached[0] != key:
+                cached = node.cache["focus"] = (key, self.history.focus(frame, self.store.mask.mask))
+            focus = cached[1]
+        return candidate_features(frame, node.seg, cands, self.history, focus)
 
     def p_change(self, node: Node, cands: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
         """P(frame changes) for each candidate in this state, and the features it came from."""
@@ -386,6 +394,10 @@ class Explorer:
             graph.record(Transition(p.frame, action, after, step=p.step))
             changed = not self.store.same_state(p.frame, after)
             self.history.add(p.cand, changed)
+            if changed and not p.cand.is_click:
+                self.history.add_motion(
+                    self.store.frame(p.frame), self.store.frame(after), self.store.mask.mask
+                )
             self._add_sample(p, changed=changed, after=after, new=new)
             if grew:
                 self._mask_grew()
