@@ -42,7 +42,10 @@ class ActionHistory:
         """Count the colours a non-click action painted (the sprite it moved shows up most)."""
         painted = after[(before != after) & ~ignore]
         if painted.size:
-            self.mover += np.bincount(painted, minlength=N_COLOURS)[:N_COLOURS] / painted.size
+            # Share of each colour's pixels that were just painted: all of a moved sprite's, hardly
+            # any of the floor it uncovered.
+            total = np.bincount(after[~ignore], minlength=N_COLOURS)[:N_COLOURS]
+            self.mover += np.bincount(painted, minlength=N_COLOURS)[:N_COLOURS] / np.maximum(total, 1)
 
     def focus(self, frame: np.ndarray, ignore: np.ndarray, max_pixels: int = 144):
         """Bounding box (x0, y0, x1, y1) of the moving sprite in this frame, or None if unclear."""
