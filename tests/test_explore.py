@@ -446,3 +446,19 @@ def test_change_predictor_learns_that_walking_into_a_wall_does_nothing():
     assert focus == (20, 22, 23, 25)  # the player's box: the colour that moves
     p = explorer.predictor.predict(candidate_features(frame, None, cands, explorer.history, focus))
     assert p[3] < 0.2 < 0.8 < p[:3].min()
+
+
+def test_a_transition_back_to_the_level_start_is_an_ordinary_edge():
+    """A hazard that puts the player back at the start (no game over): the graph can route through it."""
+    store = FrameStore()
+    ids = line_world(store, 3)
+    graph = StateGraph(store, lambda fid: ([Candidate(1), Candidate(2)], None))
+    graph.add_start(ids[0])
+    graph.record(Transition(ids[0], (2, -1, -1), ids[1]))
+    graph.record(Transition(ids[1], (2, -1, -1), ids[2]))
+    graph.record(Transition(ids[2], (2, -1, -1), ids[0]))  # the hazard
+    graph.record(Transition(ids[2], (1, -1, -1), ids[1]))
+    start = graph.node(ids[0])
+    assert start.depth == 0
+    target, steps = graph.path(graph.node(ids[2]).key, lambda n: n.has_untried())
+    assert target is start and steps == [(graph.node(ids[2]).key, (2, -1, -1))]

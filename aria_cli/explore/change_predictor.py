@@ -3,10 +3,12 @@
 Most actions in most states do nothing. Which ones do is a property of the game that shows up after
 a few dozen actions — clicks on one colour of object work, clicks on the background never do, one
 of the arrow keys is never used — and it transfers across states. `ChangePredictor` is a tiny MLP
-(numpy, one hidden layer, Adam) over `candidate_features`: the action type, the clicked object's
-colour, size, shape and position, the colours around it, and how often this action type / this
-colour / this exact click changed the frame so far (`ActionHistory`). The explorer ranks untried
-actions with it.
+(numpy, one hidden layer, Adam) over `candidate_features`: the action type; for clicks, the clicked
+object's colour, size, shape and position and the colours around it; for other actions, the colours
+beside the sprite those actions move (found from play: the colour whose pixels they repaint), so a
+wall next to the player predicts that walking into it does nothing; and how often this action type /
+this colour / this exact click changed the frame so far (`ActionHistory`). The explorer ranks untried
+actions with it (and trains a second one, on the same features, for P(new state)).
 
 Training never blocks play: every `train_every` new samples it runs a fixed, small number of
 mini-batch steps (about a millisecond), or, with `background=True`, a longer run in a thread that

@@ -5,21 +5,29 @@ Per step (`act`), in order:
 1. GAME_OVER → RESET.
 2. If this level was completed before (the game was reset since), replay: walk the known path to the
    action that completed it.
-3. Try an untried action in the current state: the one with the best score among those predicted to
-   change the frame (P(change) >= `p_min`). Score = log P(change) + prior_weight · prior log-prob
-   (when a prior is plugged in) + salience_weight · object salience (small, rare-coloured objects).
-4. Otherwise walk the shortest known path to the nearest state that still has such actions — through
-   RESET and the level start when that is shorter, or when the level's step budget (learned from
-   game overs that always happen after the same number of actions) would run out on the way.
-5. Then the unlikely untried actions, here or at the nearest state that has some.
-6. Nothing left: a random action that changed the state before (the game may hide state).
+3. If the next action would spend the level's last unit of step budget (the budget is learned from
+   game overs that happen after the same number of actions from different states), RESET instead:
+   the outcome of that action would be lost to the game over anyway.
+4. Try an untried action in the current state: the best-scoring one among those predicted to change
+   the frame (P(change) >= `p_min`). Score = log P(change) + novelty_weight · log P(new state)
+   + prior_weight · prior log-prob (when a prior is plugged in) + salience_weight · object salience.
+5. Otherwise walk the shortest known path to the nearest state that still has such actions — through
+   RESET and the level start when that is shorter, or when the budget would run out on the way.
+6. Then the unlikely untried actions, here or at the nearest state that has some.
+7. Nothing left: a random action that changed the state before (the game may hide state).
+
+By default this is depth-first (keep going from where you are). With `depth_limit` it is iterative
+deepening: states within that many actions of the level start are explored first, and the limit
+grows by `depth_growth` when nothing is left within it (better for short solutions in big state
+spaces, e.g. toggle puzzles; worse for mazes).
 
 `observe` files the transition: the state graph of the level (a level-up starts a new graph; each
 level keeps its own, so after a full reset completed levels are replayed), the volatile-pixel mask
-(states are re-keyed when it grows), and the frame-change predictor's training samples.
+(states are re-keyed when it grows), and the training samples of the two online predictors,
+P(frame changes) and P(new state), which share their features (change_predictor).
 
 A learned agent plugs in through `prior`: `prior(obs, candidates) -> log-probabilities`, one per
-candidate, called when choosing among the untried actions of the current state.
+candidate, called when choosing among the untried actions of the current state (step 4).
 """
 
 from __future__ import annotations
