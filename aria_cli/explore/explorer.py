@@ -140,11 +140,12 @@ class Explorer:
         cands = [Candidate(action=a) for a in sorted(set(self._available)) if 0 < a != CLICK]
         if CLICK not in self._available:
             return cands, None
-        seg = self._seg_cache.get(fid)
-        if seg is None:
-            seg = self._seg_cache[fid] = segment(self.store.frame(fid))
+        seg = self._seg_cache.pop(fid, None) or segment(self.store.frame(fid))
+        self._seg_cache[fid] = seg  # recent ones only: a rebuild after the mask grew re-segments the rest
+        if len(self._seg_cache) > 256:
+            del self._seg_cache[next(iter(self._seg_cache))]
         cands += click_candidates(seg, self.store.mask.mask, self.config.max_clicks)
-        return cands, seg
+        return cands, seg.without_labels()
 
     def _graph(self, level: int) -> StateGraph:
         g = self.graphs.get(level)

@@ -11,7 +11,7 @@ and the background (the largest regions) last.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,7 +33,7 @@ MAX_OBJECT = 256  # largest region that can be the outline of a two-part object
 class Segmentation:
     """Regions of one frame. Region i has colour[i], size[i] pixels, and a click point inside it."""
 
-    labels: np.ndarray  # (64, 64) int16 region index per pixel
+    labels: np.ndarray | None  # (64, 64) int16 region index per pixel (None once dropped)
     colour: np.ndarray  # (n,) uint8
     size: np.ndarray  # (n,) int32 pixels
     click_x: np.ndarray  # (n,) int: region pixel nearest the centroid
@@ -46,8 +46,12 @@ class Segmentation:
     def n(self) -> int:
         return len(self.size)
 
+    def without_labels(self) -> Segmentation:
+        """The per-region arrays only (what features need), for keeping one per state cheaply."""
+        return replace(self, labels=None)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """One action worth trying in a state. Clicks carry the object they target; others have x = y = -1."""
 
