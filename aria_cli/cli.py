@@ -129,6 +129,207 @@ def inspect_tokens(
         console.print(f"wrote {json_out}")
 
 
+# --------------------------------------------------------------------------- frame tokenizer
+@command("train-vqvae")
+def train_vqvae(
+    data: DataOpt = DEFAULT_DATA,
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 40,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="8x8 cells per step.")] = 1024,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 2e-3,
+    codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=65536, help="Codes in the codebook.")] = 512,
+    device: DeviceOpt = "auto",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run with its own settings (only --epochs can change).")
+    ] = False,
+    seed: SeedOpt = 0,
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Train the frame tokenizer (VQ-VAE) on every frame of the recordings; best model → CHECKPOINTS/vqvae."""
+    from aria_cli.devices import resolve_device
+    from aria_cli.train_vqvae import TrainVQVAEConfig
+    from aria_cli.train_vqvae import train_vqvae as core
+
+    config = TrainVQVAEConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, seed=seed)
+    core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)
+
+
+@command("tokenize")
+def tokenize(
+    data: DataOpt = DEFAULT_DATA,
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    device: DeviceOpt = "auto",
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Encode every recording into token trajectories (cached; rebuilt by itself when anything changes)."""
+    from aria_cli.devices import resolve_device
+    from aria_cli.token_cache import build_token_cache, summary_table
+
+    cache = build_token_cache(data, checkpoints, skip_bad=skip_bad, device=resolve_device(device), quiet=False)
+    console.print(summary_table(cache))
+
+
+# --------------------------------------------------------------------------- world model
+@command("train-wm")
+def train_wm(
+    data: DataOpt = DEFAULT_DATA,
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", min=1, help="Epochs [default: 30; on a CPU capped by --time-budget]."),
+    ] = None,
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            "--backbone",
+            help="tiny | smollm2-360m | a local path or hub id of a Llama-family causal LM "
+            "[default: tiny on CPU, smollm2-360m on GPU].",
+        ),
+    ] = None,
+    context_steps: Annotated[
+        int | None, typer.Option("--context-steps", min=1, help="Steps per window [default: tiny 8, others 29].")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Windows per process per step [default: 8].")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Peak learning rate [default: tiny 1e-3, LoRA 2e-4].")
+    ] = None,
+    lora_rank: Annotated[int, typer.Option("--lora-rank", min=1, help="LoRA rank (alpha = 2 x rank).")] = 16,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--time-budget",
+            min=0,
+            help="Minutes of training; fixes the number of epochs up front [default: 5 on CPU without --epochs]; "
+            "0: no cap.",
+        ),
+    ] = None,
+    device: DeviceOpt = "auto",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue CHECKPOINTS/world_model/last exactly where it stopped.")
+    ] = False,
+    seed: SeedOpt = 0,
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Train the world model on token trajectories; best and last → CHECKPOINTS/world_model."""
+    from aria_cli.train_wm import TrainWMConfig, train_world_model
+
+    config = TrainWMConfig(
+        data=data, checkpoints=checkpoints, epochs=epochs, backbone=backbone, context_steps=context_steps,
+        batch_size=batch_size, lr=lr, lora_rank=lora_rank, time_budget=time_budget, device=device,
+        resume=resume, seed=seed, skip_bad=skip_bad,
+    )  # fmt: skip
+    train_world_model(config)
+
+
+# --------------------------------------------------------------------------- policy and evaluation
+@command("train-policy")
+def train_policy(
+    data: DataOpt = DEFAULT_DATA,
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early).")] = 50,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="AdamW learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Steps per batch.")] = 256,
+    device: DeviceOpt = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue CHECKPOINTS/policy/train_state.pt.")] = False,
+    seed: SeedOpt = 0,
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Train the policy heads on the frozen world model (masked actions); → CHECKPOINTS/policy."""
+    from aria_cli.train_policy import PolicyTrainConfig
+    from aria_cli.train_policy import train_policy as core
+
+    core(PolicyTrainConfig(
+        data=data, checkpoints=checkpoints, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
+        resume=resume, seed=seed, skip_bad=skip_bad,
+    ))  # fmt: skip
+
+
+@command("eval")
+def eval_(
+    all_games: Annotated[bool, typer.Option("--all-games", help="Every game in the recordings (the default).")] = False,
+    game: Annotated[list[str] | None, typer.Option("--game", help="Only this game (repeatable).")] = None,
+    data: DataOpt = DEFAULT_DATA,
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    split: Annotated[str, typer.Option("--split", help="val | train | all.")] = "val",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics and gates as JSON.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when any gate fails.")] = False,
+    gates: Annotated[Path | None, typer.Option("--gates", help="TOML file of gate thresholds.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo-replay pictures.")] = Path("eval"),
+    device: DeviceOpt = "auto",
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Decision-gate metrics per game (world model beside its copy baseline, policy), PASS/FAIL."""
+    from aria_cli import evaluate as core
+
+    if all_games and game:
+        raise AriaError("--all-games and --game exclude each other")
+    result = core.evaluate(core.EvalConfig(
+        data=data, checkpoints=checkpoints, games=list(game or []), split=split, json_out=json_out,
+        gates_file=gates, out_dir=out_dir, device=device, skip_bad=skip_bad,
+    ))  # fmt: skip
+    core.print_report(result)
+    if json_out is not None:
+        console.print(f"wrote {json_out}")
+    if strict and core.any_gate_failed(result):
+        raise typer.Exit(3)
+
+
+# --------------------------------------------------------------------------- playing
+@command("play")
+def play(
+    games: Annotated[list[str], typer.Argument(help="Game id(s), e.g. qmaz (see `aria games`).")],
+    agent: Annotated[
+        list[str] | None,
+        typer.Option("--agent", help="world-model | policy | explore | random (repeatable) [default: world-model]."),
+    ] = None,
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    environments_dir: EnvDirOpt = None,
+    online: Annotated[bool, typer.Option("--online", help="Download official games (needs a network).")] = False,
+    max_actions: Annotated[int, typer.Option("--max-actions", help="Action budget per game (RESETs count).")] = 1000,
+    seed: Annotated[list[int] | None, typer.Option("--seed", help="Random seed (repeatable) [default: 0].")] = None,
+    render: Annotated[
+        str, typer.Option("--render", help="live | none [default: live on a terminal, none otherwise].")
+    ] = "auto",
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Save the run as a toolkit recording.")] = True,
+    record_dir: Annotated[Path, typer.Option("--record-dir", help="Where recordings of runs go.")] = Path("runs"),
+    gif: Annotated[Path | None, typer.Option("--gif", help="Write an animated GIF of the run.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")] = 0.5,
+    level_weight: Annotated[float, typer.Option("--level-weight", help="Weight of log P(level) in the score.")] = 1.0,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Play games with an agent through the arc-agi toolkit; several games/agents/seeds → a comparison."""
+    from aria_cli.play import PlayConfig
+    from aria_cli.play import play as core
+
+    core(PlayConfig(
+        games=games, agents=agent or ["world-model"], seeds=seed or [0], checkpoints=checkpoints,
+        environments_dir=environments_dir, online=online, max_actions=max_actions, render=render, record=record,
+        record_dir=record_dir, gif=gif, json_out=json_out, device=device, temperature=temperature,
+        level_weight=level_weight,
+    ))  # fmt: skip
+
+
+@command("quickstart")
+def quickstart(
+    data: DataOpt = DEFAULT_DATA,
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    full: Annotated[bool, typer.Option("--full", help="The full-size run: more episodes, no time caps.")] = False,
+    wm_minutes: Annotated[float, typer.Option("--wm-minutes", help="World-model training budget (quick run).")] = 4.0,
+    max_actions: Annotated[int, typer.Option("--max-actions", help="Actions per game in the play stage.")] = 1000,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = 0,
+) -> None:
+    """The whole pipeline on the bundled games, offline: record → tokenizer → world model → policy → eval → play."""
+    from aria_cli.quickstart import QuickstartConfig
+    from aria_cli.quickstart import quickstart as core
+
+    core(QuickstartConfig(data=data, checkpoints=checkpoints, full=full, wm_minutes=wm_minutes,
+                          max_actions=max_actions, device=device, seed=seed))
+
+
 def main() -> None:
     app()
 

@@ -127,6 +127,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     from aria_cli.train_policy import (
         ALL,
         PolicyTrainConfig,
+        allowed_mask,
         load_features,
         most_frequent_types,
         policy_dir,
@@ -144,7 +145,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     device = resolve_device(cfg.device)
     world_model_folder(cfg.checkpoints)  # fail fast, naming what to run
     PolicyHeads.load(policy_dir(cfg.checkpoints))
-    cache, wm, feats, _ = load_features(
+    cache, wm, feats, _, action_sets = load_features(
         PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, skip_bad=cfg.skip_bad), device
     )
     known = cache.games()
@@ -166,7 +167,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     sel = np.flatnonzero(np.isin(feats.episode, ep_ids))
     pf = feats.take(sel)
     tl, ll = predict(heads, pf, device)
-    pol = policy_metrics(tl, ll, pf, most_frequent, list(ep_games[sel])) if len(sel) else {}
+    sel_games = list(ep_games[sel])
+    pol = policy_metrics(tl, ll, pf, most_frequent, sel_games, allowed_mask(sel_games, action_sets)) if len(sel) else {}
 
     rng = np.random.default_rng(0)
     out_games: dict[str, dict] = {}

@@ -58,9 +58,12 @@ class ActionLocationHead(nn.Module):
 
     def forward(self, summary: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
         q = self.query(summary)  # (B, d)
-        k = self.key(cells)  # (B, 64, d)
-        k = torch.cat([k, self.null_key.expand(k.shape[0], 1, -1)], dim=1)  # NULL is location 64
-        return torch.einsum("bd,bld->bl", q, k) * self.scale
+        # q · (W_k c + b_k) = (W_k^T q) · c + q · b_k: the same scores as projecting all 64 keys, without
+        # the (64 x h x d) projection per step — what makes 50 epochs on a CPU take seconds.
+        q_in = q @ self.key.weight  # (B, h)
+        cell_scores = torch.einsum("bh,blh->bl", q_in, cells) + (q @ self.key.bias)[:, None]
+        null_score = q @ self.null_key  # NULL is location 64
+        return torch.cat([cell_scores, null_score[:, None]], dim=1) * self.scale
 
 
 class PolicyHeads(nn.Module):
@@ -95,9 +98,16 @@ class PolicyHeads(nn.Module):
 
 
 def policy_loss(
-    type_logits: torch.Tensor, loc_logits: torch.Tensor, types: torch.Tensor, locs: torch.Tensor
+    type_logits: torch.Tensor,
+    loc_logits: torch.Tensor,
+    types: torch.Tensor,
+    locs: torch.Tensor,
+    allowed: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """CE(type) + has_location · CE(location); only clicks have a location to learn."""
+    """CE(type) + has_location · CE(location); only clicks have a location to learn. With `allowed`
+    (B, 8) bool, the type softmax runs over the actions the game offers (as when the agent chooses)."""
+    if allowed is not None:
+        type_logits = type_logits.masked_fill(~allowed, float("-inf"))
     loss = F.cross_entropy(type_logits, types)
     has_loc = types == CLICK
     if has_loc.any():

@@ -80,10 +80,18 @@ def _mean(x: np.ndarray) -> float | None:
 
 
 def policy_metrics(
-    type_logits: np.ndarray, loc_logits: np.ndarray, feats: StepFeatures, most_frequent: dict[str, int], games: list[str]
+    type_logits: np.ndarray,
+    loc_logits: np.ndarray,
+    feats: StepFeatures,
+    most_frequent: dict[str, int],
+    games: list[str],
+    allowed: np.ndarray | None = None,
 ) -> dict:
-    """Per game (and all): accuracy, top-3, and the two baselines. `games[i]` is step i's game."""
+    """Per game (and all): accuracy, top-3, and the two baselines. `games[i]` is step i's game; with
+    `allowed` (N, 8) the type prediction is restricted to the game's actions, as the agent's is."""
     games_arr = np.asarray(games)
+    if allowed is not None:
+        type_logits = np.where(allowed, type_logits, -np.inf)
     out = {}
     for g in [*sorted(set(games)), ALL]:
         sel = np.ones(len(games_arr), bool) if g == ALL else games_arr == g
@@ -140,6 +148,26 @@ def metrics_table(result: dict, title: str = "policy (val)") -> Table:
     return t
 
 
+def game_action_sets(cache, data_dir: Path) -> dict[str, tuple[int, ...]]:
+    """Each game's available actions as its recordings state them (RESET is always allowed)."""
+    from aria_cli.recordings import iter_steps
+
+    out: dict[str, tuple[int, ...]] = {}
+    for e in cache.episodes:
+        if e.game not in out:
+            step = next(iter_steps(Path(data_dir) / e.file, skip_bad=True), None)
+            actions = step.available_actions if step is not None and step.available_actions else range(1, N_TYPES)
+            out[e.game] = tuple(sorted({0, *actions}))
+    return out
+
+
+def allowed_mask(games: list[str], action_sets: dict[str, tuple[int, ...]]) -> np.ndarray:
+    """(N, 8) bool: which action types step i's game offers."""
+    table = {g: np.isin(np.arange(N_TYPES), a) for g, a in action_sets.items()}
+    full = np.ones(N_TYPES, dtype=bool)
+    return np.stack([table.get(g, full) for g in games]) if games else np.zeros((0, N_TYPES), dtype=bool)
+
+
 def _score(m: dict) -> float:
     """Model selection: type accuracy plus location accuracy where there are clicks."""
     return (m["type_acc"] or 0.0) + (m["loc_acc"] or 0.0)
@@ -157,7 +185,7 @@ def load_features(cfg: PolicyTrainConfig, device: str):
         p.requires_grad_(False)
     with ui.progress(transient=True) as prog:
         feats, reused = load_or_extract(wm, wm_folder, cache, policy_dir(cfg.checkpoints) / "features", prog)
-    return cache, wm, feats, reused
+    return cache, wm, feats, reused, game_action_sets(cache, cfg.data)
 
 
 def train_policy(cfg: PolicyTrainConfig) -> dict:
@@ -167,7 +195,7 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     t0 = time.time()
     out_dir = policy_dir(cfg.checkpoints)
-    cache, wm, feats, reused = load_features(cfg, device)
+    cache, wm, feats, reused, action_sets = load_features(cfg, device)
     ui.console.print(
         f"features: {len(feats)} steps from {len(cache.episodes)} recordings "
         f"({'reused cache' if reused else 'computed'}, {time.time() - t0:.1f} s)"
@@ -183,6 +211,7 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
         ui.print_warning("no val recordings: metrics below are on the training steps")
         val, va_games = train, tr_games
     most_frequent = most_frequent_types(train, tr_games)
+    allowed_tr, allowed_va = allowed_mask(tr_games, action_sets), allowed_mask(va_games, action_sets)
 
     heads = PolicyHeads(PolicyConfig(hidden_size=train.summary.shape[1], world_model_fingerprint=feats.key)).to(device)
     opt = torch.optim.AdamW(heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -201,6 +230,7 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
 
     s_tr, c_tr = torch.from_numpy(train.summary), torch.from_numpy(train.cells)
     t_tr, l_tr = torch.from_numpy(train.types), torch.from_numpy(train.locs)
+    a_tr = torch.from_numpy(allowed_tr)
     gen = torch.Generator().manual_seed(cfg.seed)
     result = None
     with ui.progress(TextColumn("{task.fields[info]}")) as prog:
@@ -213,13 +243,13 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
             for i in range(0, len(perm), cfg.batch_size):
                 b = perm[i : i + cfg.batch_size]
                 tl, ll = heads(s_tr[b].to(device), c_tr[b].to(device))
-                loss = policy_loss(tl, ll, t_tr[b].to(device), l_tr[b].to(device))
+                loss = policy_loss(tl, ll, t_tr[b].to(device), l_tr[b].to(device), a_tr[b].to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(b)
+                total += loss.item() * len(b)
             tl, ll = predict(heads, val, device)
-            result = policy_metrics(tl, ll, val, most_frequent, va_games)
+            result = policy_metrics(tl, ll, val, most_frequent, va_games, allowed_va)
             score = _score(result[ALL])
             history.append({"epoch": epoch + 1, "train_loss": total / len(train), **{
                 k: result[ALL][k] for k in ("type_acc", "loc_acc")}})
@@ -241,13 +271,14 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
                 break
     best_heads = PolicyHeads.load(out_dir, device=device)
     tl, ll = predict(best_heads, val, device)
-    result = policy_metrics(tl, ll, val, most_frequent, va_games)
+    result = policy_metrics(tl, ll, val, most_frequent, va_games, allowed_va)
     metrics = {
         "games": {g: m for g, m in result.items() if g != ALL},
         ALL: result[ALL],
         "train_steps": len(train),
         "val_steps": len(val) if val is not train else 0,
         "features_reused": reused,
+        "action_sets": {g: list(a) for g, a in action_sets.items()},
         "seconds": round(time.time() - t0, 1),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
         "history": history,

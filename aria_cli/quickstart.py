@@ -1,0 +1,202 @@
+"""`aria quickstart` (`make quickstart`): the whole pipeline, offline, on the bundled games.
+
+    record demonstrations → train-vqvae → tokenize → train-wm → train-policy → eval → play each game
+
+Sized to be the first thing a new user runs (minutes on a laptop CPU). A second run reuses every stage
+whose inputs have not changed: recordings that are there, a tokenizer trained on the same recordings, a
+world model trained on the same token cache, a policy trained on the same world model (the inputs'
+fingerprints are kept in `CHECKPOINTS/quickstart.json`). `--full` runs the full-size version (more
+episodes, the default epochs and no time caps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.rule import Rule
+from rich.table import Table
+
+from aria_cli import atomic, ui
+
+# Episodes per game: the click game's episodes are short, so it gets more of them.
+QUICK_EPISODES = {"qmaz": 8, "qtgl": 30, "qmix": 10, "qpsh": 10}
+FULL_EPISODES = {"qmaz": 40, "qtgl": 150, "qmix": 50, "qpsh": 50}
+
+
+@dataclass
+class QuickstartConfig:
+    data: Path = Path("recordings")
+    checkpoints: Path = Path("checkpoints")
+    full: bool = False
+    noise: float = 0.05
+    seed: int = 0
+    wm_minutes: float = 4.0  # world-model training budget (quick version)
+    max_actions: int = 1000
+    device: str = "auto"
+    eval_dir: Path = Path("eval")
+    runs_dir: Path = Path("runs")
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _state_path(cfg: QuickstartConfig) -> Path:
+    return Path(cfg.checkpoints) / "quickstart.json"
+
+
+def _load_state(cfg: QuickstartConfig) -> dict:
+    try:
+        return json.loads(_state_path(cfg).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(cfg: QuickstartConfig, state: dict) -> None:
+    atomic.write_json(_state_path(cfg), state)
+
+
+def recordings_fingerprint(data: Path) -> str:
+    from aria_cli.recordings import find_recordings
+    from aria_cli.token_cache import file_sha256, relative_key
+
+    h = hashlib.sha256()
+    for p in find_recordings(data):
+        h.update(f"{relative_key(p, data)}:{file_sha256(p)}\n".encode())
+    return h.hexdigest()
+
+
+def _stage(cfg: QuickstartConfig, name: str):
+    ui.console.print(Rule(f"[bold]{name}"))
+    return time.time()
+
+
+def record_stage(cfg: QuickstartConfig) -> None:
+    from aria_cli.record import record_game
+
+    episodes = FULL_EPISODES if cfg.full else QUICK_EPISODES
+    for game, n in episodes.items():
+        folder = Path(cfg.data) / game
+        have = len(list(folder.glob("*.jsonl"))) if folder.is_dir() else 0
+        if have >= n:
+            ui.console.print(f"{game}: {have} recordings in {folder} [dim](up to date)[/]")
+            continue
+        # New episodes continue the seed sequence, so they differ from the ones already there.
+        record_game(game, episodes=n - have, noise=cfg.noise, seed=cfg.seed + have, out_dir=folder, quiet=True)
+        ui.console.print(f"{game}: recorded {n - have} episodes → {folder}")
+
+
+def quickstart(cfg: QuickstartConfig) -> dict:
+    from aria_cli import vqvae
+    from aria_cli.devices import resolve_device
+    from aria_cli.evaluate import EvalConfig, evaluate, print_report
+    from aria_cli.play import PlayConfig, agent_factories, play_single
+    from aria_cli.policy_features import checkpoint_fingerprint
+    from aria_cli.token_cache import build_token_cache, summary_table
+    from aria_cli.train_policy import PolicyTrainConfig, policy_dir, train_policy
+    from aria_cli.train_vqvae import TrainVQVAEConfig, train_vqvae
+    from aria_cli.train_wm import TrainWMConfig, train_world_model
+
+    device = resolve_device(cfg.device)
+    state = _load_state(cfg)
+    times: dict[str, float] = {}
+    t_all = time.time()
+
+    t = _stage(cfg, "1/7 record demonstrations of the bundled games")
+    record_stage(cfg)
+    times["record"] = time.time() - t
+
+    t = _stage(cfg, "2/7 train the frame tokenizer (train-vqvae)")
+    rec_fp = recordings_fingerprint(cfg.data)
+    if vqvae.tokenizer_exists(cfg.checkpoints) and state.get("vqvae") == rec_fp:
+        ui.console.print("tokenizer is up to date (same recordings) — reused")
+    else:
+        train_vqvae(cfg.data, cfg.checkpoints, TrainVQVAEConfig(seed=cfg.seed), device=device)
+        state["vqvae"] = rec_fp
+        _save_state(cfg, state)
+    times["train-vqvae"] = time.time() - t
+
+    t = _stage(cfg, "3/7 tokenize")
+    cache = build_token_cache(cfg.data, cfg.checkpoints, device=device, quiet=False)
+    ui.console.print(summary_table(cache))
+    times["tokenize"] = time.time() - t
+
+    t = _stage(cfg, "4/7 train the world model (train-wm)")
+    wm_best = Path(cfg.checkpoints) / "world_model" / "best"
+    if (wm_best / "config.json").exists() and state.get("world_model") == cache.fingerprint:
+        ui.console.print("world model is up to date (same token cache) — reused")
+    else:
+        train_world_model(TrainWMConfig(
+            data=cfg.data, checkpoints=cfg.checkpoints, device=cfg.device, seed=cfg.seed,
+            time_budget=0 if cfg.full else cfg.wm_minutes,
+        ))  # fmt: skip
+        state["world_model"] = cache.fingerprint
+        _save_state(cfg, state)
+    times["train-wm"] = time.time() - t
+
+    t = _stage(cfg, "5/7 train the policy heads (train-policy)")
+    wm_fp = checkpoint_fingerprint(wm_best)
+    if (policy_dir(cfg.checkpoints) / "model.safetensors").exists() and state.get("policy") == wm_fp:
+        ui.console.print("policy is up to date (same world model) — reused")
+    else:
+        train_policy(PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, device=cfg.device, seed=cfg.seed))
+        state["policy"] = wm_fp
+        _save_state(cfg, state)
+    times["train-policy"] = time.time() - t
+
+    t = _stage(cfg, "6/7 evaluate: decision gates on the val split (eval --all-games)")
+    result = evaluate(EvalConfig(data=cfg.data, checkpoints=cfg.checkpoints, out_dir=cfg.eval_dir, device=cfg.device))
+    print_report(result)
+    times["eval"] = time.time() - t
+
+    t = _stage(cfg, f"7/7 play every bundled game (world-model agent, {cfg.max_actions} actions)")
+    play_cfg = PlayConfig(games=list(QUICK_EPISODES), checkpoints=cfg.checkpoints, max_actions=cfg.max_actions,
+                          render="none", record_dir=cfg.runs_dir, device=cfg.device, seeds=[cfg.seed])
+    factories = agent_factories(play_cfg)
+    runs = []
+    for game in QUICK_EPISODES:
+        r = play_single(play_cfg, game, "world-model", cfg.seed, factories)
+        ui.console.print(f"{game}: {r.levels_completed} of {r.win_levels} levels in {r.actions} actions "
+                         f"({r.ms_per_action:.1f} ms/action)" + (f" — error: {r.error}" if r.error else ""))
+        runs.append(r)
+    times["play"] = time.time() - t
+    times["total"] = time.time() - t_all
+
+    ui.console.print(Rule("[bold]summary"))
+    ui.console.print(final_table(result, runs, times))
+    return {"eval": result, "runs": [r.to_json() for r in runs], "seconds": times}
+
+
+def final_table(result: dict, runs, times: dict[str, float]) -> Table:
+    from aria_cli.evaluate import gate_cell
+
+    t = Table(title="aria quickstart", title_justify="left")
+    t.add_column("game")
+    t.add_column("frame acc (copy)", justify="right")
+    t.add_column("policy type / loc", justify="right")
+    t.add_column("gates", justify="center")
+    t.add_column("levels in play", justify="right")
+    t.add_column("actions", justify="right")
+    total_levels = total_win = 0
+    for r in runs:
+        m = result["games"].get(r.game, {})
+        gates = m.get("gates", {})
+        passed = sum(bool(v) for v in gates.values())
+        gate_txt = "[yellow]no data[/]" if m.get("no_data") else (
+            gate_cell(all(gates.values())) + f" {passed}/{len(gates)}")
+        t.add_row(
+            r.game,
+            f"{ui.pct(m.get('frame_acc'))} ({ui.pct(m.get('copy_frame_acc'))})",
+            f"{ui.pct(m.get('policy_type_acc'))} / {ui.pct(m.get('policy_loc_acc'))}",
+            gate_txt,
+            f"{r.levels_completed} of {r.win_levels}",
+            str(r.actions),
+        )
+        total_levels += r.levels_completed
+        total_win += r.win_levels
+    t.add_section()
+    t.add_row("[bold]all[/]", "", "", "", f"[bold]{total_levels} of {total_win}[/]", "")
+    stages = ", ".join(f"{k} {v:.0f}s" for k, v in times.items() if k != "total")
+    t.caption = f"{stages} — total {times['total'] / 60:.1f} min"
+    return t
