@@ -1,0 +1,131 @@
+"""Windows of token trajectories for the world model: aligned to step boundaries, padded into batches.
+
+An episode in the token cache is GAME_START followed by blocks, one per observed frame:
+`[FRAME] vq_0..vq_63 [ACT] <TYPE> <LOC> [LEVEL_COMPLETE]?` (the last block is a bare frame). A
+window is `context_steps` consecutive blocks (fewer at an episode's ends); the window that starts
+at block 0 also carries GAME_START. Windows never cut a block, so every frame in a window is whole
+and every action sits with the frame it answers. A window that stops before the episode's end also
+takes the next block's [FRAME] token: the level decision after its last action (LEVEL_COMPLETE or
+FRAME) is then always in view, never only when it is positive.
+
+Training windows start at a per-episode random offset that changes every epoch (seeded by
+(seed, epoch), so a resumed run sees exactly the same windows); validation windows start at 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Windows:
+    """Windows as parallel arrays of absolute token ranges into `cache.tokens`."""
+
+    episode: np.ndarray  # (N,) index into cache.episodes
+    start: np.ndarray  # (N,) absolute token index
+    end: np.ndarray  # (N,) absolute token index (exclusive)
+
+    def __len__(self) -> int:
+        return len(self.episode)
+
+    def take(self, idx) -> Windows:
+        return Windows(self.episode[idx], self.start[idx], self.end[idx])
+
+    @property
+    def n_tokens(self) -> int:
+        return int((self.end - self.start).sum())
+
+
+@dataclass
+class Batch:
+    tokens: torch.Tensor  # (B, L) int64, base-0, padded with 0 after each window's end
+    valid: torch.Tensor  # (B, L) bool
+    games: list[str]
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.valid.sum())
+
+    def to(self, device) -> Batch:
+        return Batch(self.tokens.to(device), self.valid.to(device), self.games)
+
+
+def block_bounds(entry) -> np.ndarray:
+    """Token offsets (relative to the episode start) where each frame block begins, plus the episode end."""
+    fo = np.asarray(entry.frame_offsets, dtype=np.int64)
+    return np.append(fo, entry.end - entry.start)
+
+
+def episode_windows(entry, context_steps: int, offset: int = 0) -> list[tuple[int, int]]:
+    """(start, end) token ranges (relative) of one episode's windows; `offset` shifts the block grid."""
+    bounds = block_bounds(entry)
+    n_blocks = len(bounds) - 1
+    cuts = [0, *range(offset if offset > 0 else context_steps, n_blocks, context_steps), n_blocks]
+    cuts = sorted(set(cuts))
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=False):
+        start = 0 if a == 0 else int(bounds[a])  # the first window keeps GAME_START
+        end = int(bounds[b]) + (1 if b < n_blocks else 0)  # + the next [FRAME]: see the module docstring
+        out.append((start, end))
+    return out
+
+
+def make_windows(cache, episode_ids, context_steps: int, rng: np.random.Generator | None = None) -> Windows:
+    """Windows over the given episodes; with `rng`, each episode's block grid starts at a random offset."""
+    ep, st, en = [], [], []
+    for i in episode_ids:
+        entry = cache.episodes[i]
+        offset = int(rng.integers(0, context_steps)) if rng is not None else 0
+        for s, e in episode_windows(entry, context_steps, offset):
+            ep.append(i)
+            st.append(entry.start + s)
+            en.append(entry.start + e)
+    return Windows(np.array(ep, dtype=np.int64), np.array(st, dtype=np.int64), np.array(en, dtype=np.int64))
+
+
+def epoch_order(n_windows: int, global_batch: int, seed: int, epoch: int) -> np.ndarray:
+    """A shuffled order of window indices for one epoch, padded by wrapping around to a whole number of
+    global batches, so every rank gets the same number of batches (no DDP rank waits forever)."""
+    rng = np.random.default_rng([seed, epoch, 1])
+    perm = rng.permutation(n_windows)
+    total = -(-n_windows // global_batch) * global_batch
+    return np.resize(perm, total)
+
+
+def epoch_windows(cache, episode_ids, context_steps: int, seed: int, epoch: int) -> Windows:
+    return make_windows(cache, episode_ids, context_steps, np.random.default_rng([seed, epoch, 0]))
+
+
+def collate(cache, windows: Windows) -> Batch:
+    lengths = windows.end - windows.start
+    width = int(lengths.max())
+    tokens = np.zeros((len(windows), width), dtype=np.int64)
+    valid = np.zeros((len(windows), width), dtype=bool)
+    for r, (s, e) in enumerate(zip(windows.start, windows.end, strict=True)):
+        tokens[r, : e - s] = cache.tokens[s:e]
+        valid[r, : e - s] = True
+    games = [cache.episodes[i].game for i in windows.episode]
+    return Batch(torch.from_numpy(tokens), torch.from_numpy(valid), games)
+
+
+def batches(cache, windows: Windows, batch_size: int, order: np.ndarray | None = None):
+    """Yield collated batches of `batch_size` windows in `order` (default: as given)."""
+    order = np.arange(len(windows)) if order is None else order
+    for i in range(0, len(order), batch_size):
+        yield collate(cache, windows.take(order[i : i + batch_size]))
+
+
+def cell_code_counts(cache, episode_ids) -> np.ndarray:
+    """(64, 512): how often each VQ code appears at each cell over the given episodes' frames."""
+    from aria_cli.vocab import N_CELLS, N_CODES
+
+    counts = np.zeros((N_CELLS, N_CODES), dtype=np.int64)
+    for i in episode_ids:
+        entry = cache.episodes[i]
+        fo = np.asarray(entry.frame_offsets, dtype=np.int64)
+        codes = cache.tokens[entry.start + fo[:, None] + 1 + np.arange(N_CELLS)]
+        np.add.at(counts, (np.broadcast_to(np.arange(N_CELLS), codes.shape), codes), 1)
+    return counts

@@ -1,0 +1,351 @@
+"""The world model: a Llama-family causal LM over aria's token layout (aria_cli.vocab).
+
+Everything outside this module speaks base-0 tokens, exactly as they sit in the token cache; the
+`WorldModel` adds its backbone's `base` on the way in and returns logits over aria's 590 tokens only
+(index i is token base+i), so callers never see the backbone's own vocabulary.
+
+    wm = WorldModel.load(checkpoints / "world_model" / "best", device="cpu")
+    logits = wm.logits(tokens)                          # (B, T, 590), teacher-forced
+    h = wm.hidden_states(vocab.mask_actions(tokens))    # (B, T, hidden): features for the policy
+    state = wm.prefill(tokens)                          # KV-cached stepping for the agent:
+    logits, state = wm.extend(state, more_tokens)       #   logits (B, n, 590) for the new positions
+
+Checkpoint folder (`world_model/best`, `world_model/last`): `config.json` (backbone, source, vocab
+base, context, LoRA settings, tiny architecture, plus training info) and either `model.safetensors`
+(tiny: every weight) or `adapter.safetensors` (LoRA weights and the 590 new-token rows only; the
+backbone itself is reloaded from its source).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aria_cli import atomic
+from aria_cli.backbones import (
+    TINY,
+    Backbone,
+    LoraSettings,
+    TinyArch,
+    build_pretrained,
+    build_tiny,
+    init_new_tokens,
+)
+from aria_cli.errors import CheckpointError
+from aria_cli.vocab import N_SPECIAL, STEP_TOKENS, VOCAB_VERSION, Vocab
+
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.safetensors"
+ADAPTER_FILE = "adapter.safetensors"
+FORMAT = "aria-world-model"
+
+
+@dataclass
+class WorldModelConfig:
+    backbone: str = TINY  # as given: "tiny", "smollm2-360m", a path or a hub id
+    source: str | None = None  # what was loaded (hub id or absolute path); None for tiny
+    base: int = 0
+    context_steps: int = 8
+    lora: dict | None = None  # LoraSettings fields
+    arch: dict | None = None  # TinyArch fields (tiny only)
+    tokenizer_fingerprint: str | None = None
+    vocab_version: int = VOCAB_VERSION
+
+    @property
+    def context_tokens(self) -> int:
+        """Longest window: GAME_START + context_steps steps (each with a possible LEVEL_COMPLETE) + the
+        next step's [FRAME] (aria_cli.wm_data)."""
+        return 1 + self.context_steps * (STEP_TOKENS + 1) + 1
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Per-target-role loss weights (DESIGN.md). Targets are the *next* token at each position.
+
+    VQ codes 1.0, ACT_TYPE 3.0, ACT_LOC 3.0, LEVEL_COMPLETE 5.0. The FRAME that follows an action
+    directly (no level completed) is the other outcome of the same level decision and gets
+    `no_level` = 1.0; without it the model would only ever see positives and learn P(level) = 1.
+    The remaining structural targets — ACT after the 64th code, FRAME after LEVEL_COMPLETE — are
+    fixed by the layout (the agent writes them itself, never samples them) and get 0, as do
+    GAME_START (never a target) and padding.
+    """
+
+    vq: float = 1.0
+    act_type: float = 3.0
+    act_loc: float = 3.0
+    level: float = 5.0
+    no_level: float = 1.0
+
+
+def target_weights(inputs: torch.Tensor, targets: torch.Tensor, w: LossWeights = LossWeights()) -> torch.Tensor:
+    """Loss weight of predicting `targets` (the token after each of `inputs`); base-0 tensors, same shape."""
+    v = Vocab(0)
+    out = torch.zeros(targets.shape, dtype=torch.float32, device=targets.device)
+    out[(targets >= v.code0) & (targets < v.type0)] = w.vq
+    out[(targets >= v.type0) & (targets < v.loc0)] = w.act_type
+    out[(targets >= v.loc0) & (targets < v.frame)] = w.act_loc
+    out[targets == v.level_complete] = w.level
+    after_action = (inputs >= v.loc0) & (inputs < v.frame)
+    out[(targets == v.frame) & after_action] = w.no_level
+    return out
+
+
+@dataclass
+class WorldModelOutput:
+    logits: torch.Tensor  # (B, T, 590) float32, over aria's tokens
+    loss: torch.Tensor | None = None  # weighted mean NLL of the next token
+    weight_sum: torch.Tensor | None = None
+
+
+@dataclass
+class WMState:
+    """KV-cached context for incremental stepping. `extend` updates the cache in place; `copy()` to branch."""
+
+    cache: object  # transformers DynamicCache
+    length: int
+    logits: torch.Tensor  # (B, 590): prediction for the token after the last one fed
+
+    def copy(self) -> WMState:
+        return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone())
+
+
+class WorldModel(torch.nn.Module):
+    """The world model as a torch module (so Accelerate/DDP can wrap it) with save/load and stepping."""
+
+    def __init__(self, config: WorldModelConfig, model: torch.nn.Module, loss_weights: LossWeights | None = None):
+        super().__init__()
+        self.config = config
+        self.model = model  # LlamaForCausalLM (tiny) or a PeftModel around one
+        self.loss_weights = loss_weights or LossWeights()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_backbone(cls, bb: Backbone, context_steps: int, tokenizer_fingerprint: str | None = None) -> WorldModel:
+        cfg = WorldModelConfig(
+            backbone=bb.name,
+            source=bb.source,
+            base=bb.base,
+            context_steps=context_steps,
+            lora=asdict(bb.lora) if bb.lora is not None else None,
+            arch=bb.arch,
+            tokenizer_fingerprint=tokenizer_fingerprint,
+        )
+        return cls(cfg, bb.model)
+
+    @classmethod
+    def create(
+        cls,
+        backbone: str = TINY,
+        context_steps: int = 8,
+        lora: LoraSettings | None = None,
+        arch: TinyArch | None = None,
+        dtype: torch.dtype = torch.float32,
+        codebook: torch.Tensor | None = None,
+        cell_code_counts: np.ndarray | None = None,
+        tokenizer_fingerprint: str | None = None,
+        seed: int = 0,
+    ) -> WorldModel:
+        """A fresh world model: tiny from scratch, or a pretrained backbone with LoRA and new token rows."""
+        torch.manual_seed(seed)
+        bb = build_tiny(arch) if backbone == TINY else build_pretrained(backbone, lora or LoraSettings(), dtype)
+        init_new_tokens(bb, codebook, cell_code_counts, seed=seed)
+        return cls.from_backbone(bb, context_steps, tokenizer_fingerprint)
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab(self.config.base)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def hidden_size(self) -> int:
+        return self._lm().config.hidden_size
+
+    def _lm(self):
+        """The underlying *ForCausalLM (LoRA layers and trainable token rows are injected into it in place)."""
+        return self.model.get_base_model() if self.config.lora is not None else self.model
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    # ------------------------------------------------------------------ forward
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Input embeddings of base-0 tokens (B, T) → (B, T, hidden); the policy swaps in its MASK here."""
+        return self.model.get_input_embeddings()(tokens + self.config.base)
+
+    def hidden_states(
+        self, tokens: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Final-layer hidden states (after the final norm), (B, T, hidden)."""
+        ids = None if tokens is None else tokens + self.config.base
+        out = self._lm().get_decoder()(input_ids=ids, inputs_embeds=inputs_embeds, use_cache=False)
+        return out.last_hidden_state
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Hidden states → logits over aria's 590 tokens (float32)."""
+        logits = self._lm().get_output_embeddings()(hidden)
+        base = self.config.base
+        return logits[..., base : base + N_SPECIAL].float()
+
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced next-token logits (B, T, 590) for base-0 tokens (B, T)."""
+        return self.head(self.hidden_states(tokens))
+
+    def forward(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> WorldModelOutput:
+        """Logits and the weighted next-token loss (see LossWeights) over a padded batch.
+
+        tokens: (B, T) base-0; valid: (B, T) bool, False on padding (padding sits after the real tokens,
+        so with a causal model it never influences them).
+        """
+        logits = self.logits(tokens)
+        loss, wsum = weighted_loss(logits, tokens, valid, self.loss_weights)
+        return WorldModelOutput(logits, loss, wsum)
+
+    # ------------------------------------------------------------------ incremental stepping
+    @torch.no_grad()
+    def prefill(self, tokens: torch.Tensor) -> WMState:
+        """Run a context (B, T) or (T,) of base-0 tokens and keep its KV cache."""
+        return self.prefill_hidden(tokens)[1]
+
+    @torch.no_grad()
+    def extend(self, state: WMState, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
+        """Feed more tokens (B, n) or (n,) after `state`; logits (B, n, 590) for each new position."""
+        hidden, new_state = self.extend_hidden(state, tokens)
+        return self.head(hidden), new_state
+
+    @torch.no_grad()
+    def prefill_hidden(self, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
+        """`prefill`, also returning the final-layer hidden states (B, T, hidden) (the policy reads them)."""
+        from transformers import DynamicCache
+
+        tokens = tokens if tokens.dim() == 2 else tokens[None]
+        cache = DynamicCache(config=self._lm().config)
+        return self.extend_hidden(WMState(cache, 0, torch.empty(0)), tokens)
+
+    @torch.no_grad()
+    def extend_hidden(self, state: WMState, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
+        """`extend`, returning the final-layer hidden states (B, n, hidden) of the new positions."""
+        tokens = tokens if tokens.dim() == 2 else tokens[None]
+        n = tokens.shape[1]
+        pos = torch.arange(state.length, state.length + n, device=tokens.device)
+        out = self._lm().get_decoder()(
+            input_ids=tokens + self.config.base,
+            past_key_values=state.cache,
+            use_cache=True,
+            position_ids=pos[None].expand(tokens.shape[0], -1),
+            cache_position=pos,
+        )
+        hidden = out.last_hidden_state
+        return hidden, WMState(out.past_key_values, state.length + n, self.head(hidden[:, -1]))
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, folder: str | Path, extra: dict | None = None) -> None:
+        """Write config.json and the weights (atomically, file by file). `extra`: training info for config.json."""
+        from safetensors.torch import save_file, save_model
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.config.lora is None:
+            atomic.write_with(folder / MODEL_FILE, lambda p: save_model(self.model, str(p)))
+        else:
+            from peft import get_peft_model_state_dict
+
+            sd = get_peft_model_state_dict(self.model, save_embedding_layers=False)
+            sd = {k: v.detach().contiguous().cpu() for k, v in sd.items()}
+            atomic.write_with(folder / ADAPTER_FILE, lambda p: save_file(sd, str(p)))
+        atomic.write_json(folder / CONFIG_FILE, {"format": FORMAT, **asdict(self.config), **(extra or {})})
+
+    @staticmethod
+    def read_config(folder: str | Path) -> dict:
+        path = Path(folder) / CONFIG_FILE
+        if not path.is_file():
+            raise CheckpointError(f"no world model at {Path(folder)} (missing {CONFIG_FILE}); train one with `aria train-wm`")
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{path}: unreadable world-model config ({e}); retrain with `aria train-wm`") from None
+        if raw.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: not a world-model checkpoint; retrain with `aria train-wm`")
+        if raw.get("vocab_version") != VOCAB_VERSION:
+            raise CheckpointError(
+                f"{path}: trained with token layout v{raw.get('vocab_version')}, this aria uses v{VOCAB_VERSION}; "
+                "retrain with `aria train-wm`"
+            )
+        return raw
+
+    @classmethod
+    def load(
+        cls, folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+    ) -> WorldModel:
+        """Load a saved world model (tiny, or backbone + adapter) in eval mode on `device`."""
+        folder = Path(folder)
+        raw = cls.read_config(folder)
+        names = set(WorldModelConfig.__dataclass_fields__)
+        cfg = WorldModelConfig(**{k: v for k, v in raw.items() if k in names})
+        if dtype is None:
+            dtype = torch.bfloat16 if str(device).startswith("cuda") and cfg.lora is not None else torch.float32
+        if cfg.lora is None:
+            bb = build_tiny(TinyArch(**cfg.arch))
+        else:
+            bb = build_pretrained(cfg.source or cfg.backbone, LoraSettings(**cfg.lora), dtype)
+            if bb.base != cfg.base:
+                raise CheckpointError(
+                    f"{folder}: trained on a backbone with vocabulary size {cfg.base}, but {bb.source} has {bb.base}"
+                )
+        wm = cls(cfg, bb.model)
+        wm.load_weights(folder)
+        wm.to(device)
+        wm.eval()
+        return wm
+
+    def load_weights(self, folder: str | Path) -> None:
+        """Load the weights saved in `folder` into this (same-configuration) model."""
+        from safetensors.torch import load_file, load_model
+
+        folder = Path(folder)
+        path = folder / (MODEL_FILE if self.config.lora is None else ADAPTER_FILE)
+        try:
+            if self.config.lora is None:
+                load_model(self.model, str(path), device=str(self.device))
+            else:
+                from peft import set_peft_model_state_dict
+
+                res = set_peft_model_state_dict(self.model, load_file(str(path), device=str(self.device)))
+                if getattr(res, "unexpected_keys", None):
+                    raise CheckpointError(f"{path}: does not fit {self.config.source} (unexpected weights)")
+        except (OSError, RuntimeError, ValueError) as e:
+            msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise CheckpointError(f"{path}: cannot load ({msg}); retrain with `aria train-wm`") from None
+
+    def fingerprint(self) -> str:
+        """A hash of the trained weights and the configuration (what downstream caches, e.g. policy
+        features, key on). Only the trainable part is hashed: the frozen backbone is named by `source`."""
+        import hashlib
+
+        h = hashlib.sha256(json.dumps(asdict(self.config), sort_keys=True).encode())
+        for name, t in sorted(self.model.state_dict().items()):
+            if self.config.lora is None or "lora_" in name or "trainable_tokens_delta" in name:
+                h.update(name.encode())
+                h.update(t.detach().float().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+def weighted_loss(
+    logits: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor | None, w: LossWeights = LossWeights()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted mean cross-entropy of each next token; returns (loss, sum of weights)."""
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+    weights = target_weights(inputs, targets, w)
+    if valid is not None:
+        weights = weights * valid[:, 1:]
+    nll = F.cross_entropy(logits[:, :-1].reshape(-1, N_SPECIAL), targets.reshape(-1), reduction="none")
+    wsum = weights.sum()
+    return (nll * weights.reshape(-1)).sum() / wsum.clamp_min(1e-8), wsum

@@ -1,0 +1,200 @@
+"""`aria train-wm`: windows, the training loop, checkpoints and metrics, exact resume, data parallelism."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+from wm_fixtures import rule_cache, save_tiny_llama
+
+from aria_cli.backbones import TinyArch
+from aria_cli.cli import app
+from aria_cli.errors import AriaError, CheckpointError
+from aria_cli.train_wm import STATE_FILE, TrainWMConfig, train_world_model
+from aria_cli.vocab import STEP_TOKENS, Vocab
+from aria_cli.wm_data import epoch_order, epoch_windows, make_windows
+from aria_cli.world_model import ADAPTER_FILE, WorldModel
+
+SMALL = TinyArch(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+V = Vocab(0)
+
+
+def config(tmp_path: Path, **kw) -> TrainWMConfig:
+    base = dict(checkpoints=tmp_path / "ck", epochs=2, context_steps=3, batch_size=4, arch=SMALL, device="cpu",
+                show=False)  # fmt: skip
+    return TrainWMConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return rule_cache(tmp_path / "cache", games={"tsta": 3, "tstb": 3}, n_actions=12, clicks={"tstb": False})
+
+
+def weights(wm: WorldModel) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in wm.state_dict().items()}
+
+
+# --------------------------------------------------------------------------- windows
+def test_windows_start_on_a_step_and_hold_whole_steps(cache):
+    w = make_windows(cache, cache.split("train"), context_steps=3)
+    for s, e in zip(w.start, w.end, strict=True):
+        tokens = cache.tokens[s:e]
+        assert tokens[0] in (V.game_start, V.frame)
+        frames = np.flatnonzero(tokens == V.frame)
+        whole = frames[frames + 64 < len(tokens)]  # the last [FRAME] may be the next step's, alone
+        assert 1 <= len(whole) <= 3
+        assert set(np.diff(frames)) <= {STEP_TOKENS, STEP_TOKENS + 1}  # + 1: a LEVEL_COMPLETE
+
+
+def test_every_level_decision_in_a_window_is_visible(cache):
+    """A window that stops before the episode's end carries the next [FRAME], so the token after its last
+    action (LEVEL_COMPLETE or FRAME) is always there."""
+    w = make_windows(cache, range(len(cache.episodes)), context_steps=2)
+    for s, e in zip(w.start, w.end, strict=True):
+        tokens = cache.tokens[s:e]
+        assert not V.is_loc(tokens[-1:]).any()
+
+
+def test_windows_never_exceed_the_models_context(cache):
+    w = make_windows(cache, range(len(cache.episodes)), context_steps=3)
+    from aria_cli.world_model import WorldModelConfig
+
+    assert (w.end - w.start).max() <= WorldModelConfig(context_steps=3).context_tokens
+
+
+def test_training_windows_are_a_function_of_seed_and_epoch(cache):
+    ids = cache.split("train")
+    a, b = epoch_windows(cache, ids, 3, seed=1, epoch=4), epoch_windows(cache, ids, 3, seed=1, epoch=4)
+    c = epoch_windows(cache, ids, 3, seed=1, epoch=5)
+    assert np.array_equal(a.start, b.start) and not np.array_equal(a.start, c.start)
+    assert np.array_equal(epoch_order(10, 4, 1, 4), epoch_order(10, 4, 1, 4))
+    assert len(epoch_order(10, 4, 1, 4)) == 12  # padded to whole global batches
+
+
+# --------------------------------------------------------------------------- training and outputs
+def test_training_writes_best_last_metrics_and_curves(tmp_path, cache):
+    res = train_world_model(config(tmp_path), cache=cache)
+    out = tmp_path / "ck" / "world_model"
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+    final = json.loads((out / "metrics.json").read_text())["final"]
+    assert set(final["games"]) == {"tsta", "tstb"}
+    assert final["games"]["tstb"]["action_loc_acc"] is None  # tstb has no clicks
+    assert final["games"]["tsta"]["frame_acc"] is not None
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "last" / STATE_FILE).is_file()
+    best = WorldModel.load(out / "best")
+    assert best.config.context_steps == 3
+    assert res.epochs_done == 2 and res.best_epoch in (1, 2)
+
+
+@pytest.mark.parametrize("stop_at", [3, "epoch_end"])
+def test_resume_after_an_interrupt_ends_with_the_same_weights(tmp_path, cache, stop_at):
+    full = train_world_model(config(tmp_path / "a"), cache=cache)
+    steps_per_epoch = full.history[0]["step"]
+    stop = steps_per_epoch if stop_at == "epoch_end" else stop_at
+
+    def interrupt(step):
+        if step == stop:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_world_model(config(tmp_path / "b"), cache=cache, on_step=interrupt)
+    resumed = train_world_model(config(tmp_path / "b", resume=True), cache=cache)
+    a, b = weights(full.world_model), weights(resumed.world_model)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+
+
+def test_resume_without_a_saved_state_is_a_one_line_error(tmp_path, cache):
+    with pytest.raises(CheckpointError, match="no training state") as e:
+        train_world_model(config(tmp_path, resume=True), cache=cache)
+    assert "\n" not in str(e.value)
+
+
+def test_resume_with_different_options_is_a_one_line_error(tmp_path, cache):
+    train_world_model(config(tmp_path, epochs=1), cache=cache)
+    with pytest.raises(CheckpointError, match="context_steps 3 → 4") as e:
+        train_world_model(config(tmp_path, epochs=2, context_steps=4, resume=True), cache=cache)
+    assert "\n" not in str(e.value)
+
+
+def test_too_little_data_is_a_one_line_error_with_counts(tmp_path):
+    empty = rule_cache(tmp_path / "c", games={"tsta": 2}, n_actions=0)
+    with pytest.raises(AriaError, match=r"too little data.*2 recordings \(1 train, 1 val\) with 0 train steps") as e:
+        train_world_model(config(tmp_path), cache=empty)
+    assert "\n" not in str(e.value)
+
+
+def test_a_pretrained_backbone_trains_through_the_same_loop_into_an_adapter(tmp_path, cache):
+    src = save_tiny_llama(tmp_path / "llama", vocab_size=300)
+    res = train_world_model(config(tmp_path, epochs=1, backbone=str(src), lora_rank=4), cache=cache)
+    best = tmp_path / "ck" / "world_model" / "best"
+    assert (best / ADAPTER_FILE).is_file()
+    back = WorldModel.load(best)
+    assert back.config.base == 300 and back.config.lora["rank"] == 4
+    x = torch.from_numpy(cache.episode_tokens(0)[:100].astype(np.int64))[None]
+    assert torch.allclose(back.logits(x), res.world_model.eval().logits(x), atol=1e-5)
+
+
+# --------------------------------------------------------------------------- data parallel
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_main(rank: int, world: int, port: int, tmp: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world))  # fmt: skip
+    torch.set_num_threads(1)
+    tmp_path = Path(tmp)
+    cache = rule_cache(tmp_path / "cache", games={"tsta": 3, "tstb": 3}, n_actions=12)
+    res = train_world_model(config(tmp_path, epochs=1, batch_size=2), cache=cache)
+    torch.save({"weights": weights(res.world_model), "final": res.final}, tmp_path / f"rank{rank}.pt")
+
+
+def test_two_processes_train_data_parallel_and_end_with_identical_weights(tmp_path):
+    torch.multiprocessing.spawn(_rank_main, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert all(torch.equal(r0["weights"][k], r1["weights"][k]) for k in r0["weights"])
+    assert r0["final"] == r1["final"]  # val metrics gathered from both ranks' shares
+    cache = rule_cache(tmp_path / "cache", games={"tsta": 3, "tstb": 3}, n_actions=12)
+    line = json.loads((tmp_path / "ck" / "world_model" / "metrics.jsonl").read_text().splitlines()[0])
+    assert line["val"]["all"]["windows"] == len(make_windows(cache, cache.split("val"), 3))  # both shares counted
+
+
+# --------------------------------------------------------------------------- the command
+def _tokenizer(checkpoints: Path) -> None:
+    from aria_cli import vqvae
+
+    torch.manual_seed(0)
+    vqvae.save_model(vqvae.VQVAE(vqvae.VQVAEConfig()), vqvae.vqvae_dir(checkpoints))
+
+
+def test_train_wm_command_trains_on_recordings_and_shows_the_metrics_table(tmp_path, recording_dir):
+    ck = tmp_path / "ck"
+    _tokenizer(ck)
+    args = ["train-wm", "--data", str(recording_dir), "--checkpoints", str(ck), "--epochs", "1",
+            "--context-steps", "2", "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "val metrics" in result.output and "tsta" in result.output and "tstb" in result.output
+    assert (ck / "world_model" / "best" / "model.safetensors").is_file()
+
+
+def test_train_wm_command_with_resume_and_no_state_prints_one_line(tmp_path, recording_dir):
+    ck = tmp_path / "ck"
+    _tokenizer(ck)
+    args = ["train-wm", "--data", str(recording_dir), "--checkpoints", str(ck), "--resume", "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "no training state" in result.output
+    assert len(result.output.strip().splitlines()) == 1

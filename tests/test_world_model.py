@@ -1,0 +1,145 @@
+"""The WorldModel: loss weights per target role, save/load, KV-cached stepping, the LoRA (SmolLM2) path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from wm_fixtures import rule_episode, save_tiny_llama
+
+from aria_cli.backbones import LoraSettings, TinyArch
+from aria_cli.errors import CheckpointError
+from aria_cli.vocab import CLICK, N_SPECIAL, Vocab, episode_tokens
+from aria_cli.world_model import ADAPTER_FILE, MODEL_FILE, LossWeights, WorldModel, target_weights
+
+SMALL = TinyArch(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+V = Vocab(0)
+
+
+def episode(n_actions: int = 6, seed: int = 0) -> torch.Tensor:
+    codes, types, locs, level = rule_episode(n_actions, seed)
+    return torch.from_numpy(episode_tokens(V, codes, types, locs, level)[0]).long()
+
+
+def train_steps(wm: WorldModel, tokens: torch.Tensor, n: int = 3) -> None:
+    opt = torch.optim.AdamW(wm.trainable_parameters(), lr=1e-2)
+    for _ in range(n):
+        out = wm(tokens[None])
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+
+def test_loss_weights_follow_the_role_of_the_target_token():
+    lc_step = [V.frame, V.code(3), V.act, V.act_type(CLICK), V.act_loc(5), V.level_complete, V.frame, V.code(4)]
+    tokens = torch.tensor([V.game_start, *lc_step, V.act, V.act_type(1), V.act_loc(64), V.frame])
+    w = target_weights(tokens[:-1], tokens[1:])
+    lw = LossWeights()
+    expected = [
+        0.0,  # GAME_START → FRAME: fixed by the layout
+        lw.vq,  # → code
+        0.0,  # → ACT after the codes: fixed
+        lw.act_type,
+        lw.act_loc,
+        lw.level,  # → LEVEL_COMPLETE after an action
+        0.0,  # → FRAME after LEVEL_COMPLETE: fixed
+        lw.vq,
+        0.0,
+        lw.act_type,
+        lw.act_loc,
+        lw.no_level,  # → FRAME straight after an action: the "no level" outcome
+    ]
+    assert w.tolist() == expected
+
+
+def test_padding_after_a_window_does_not_change_its_loss():
+    torch.manual_seed(0)
+    wm = WorldModel.create("tiny", arch=SMALL)
+    x = episode(3)
+    padded = torch.cat([x, torch.zeros(40, dtype=torch.long)])[None]
+    valid = torch.zeros_like(padded, dtype=torch.bool)
+    valid[0, : len(x)] = True
+    assert torch.allclose(wm(x[None]).loss, wm(padded, valid).loss, atol=1e-6)
+
+
+def test_logits_cover_exactly_arias_tokens():
+    wm = WorldModel.create("tiny", arch=SMALL)
+    assert wm.logits(episode(2)[None]).shape[-1] == N_SPECIAL
+
+
+def test_kv_cached_steps_give_the_same_logits_as_one_full_forward():
+    wm = WorldModel.create("tiny", arch=SMALL).eval()
+    x = episode(4)
+    full = wm.logits(x[None])
+    state = wm.prefill(x[:50])
+    pieces = [state.logits[:, None]]
+    for a, b in [(50, 51), (51, 120), (120, len(x))]:
+        logits, state = wm.extend(state, x[a:b])
+        pieces.append(logits)
+    stepped = torch.cat(pieces, dim=1)  # positions 49 (the last of the prefill) to the end
+    assert state.length == len(x)
+    assert torch.allclose(stepped, full[:, 49:], atol=1e-5)
+
+
+def test_a_copied_state_branches_without_touching_the_original():
+    wm = WorldModel.create("tiny", arch=SMALL).eval()
+    x = episode(3)
+    state = wm.prefill(x[:100])
+    branch = state.copy()
+    a, _ = wm.extend(branch, torch.tensor([V.code(5)]))
+    b, _ = wm.extend(state, torch.tensor([V.code(5)]))
+    assert torch.allclose(a, b, atol=1e-6)
+    assert state.length == branch.length == 100
+
+
+def test_tiny_world_model_saves_and_reloads_identically(tmp_path):
+    wm = WorldModel.create("tiny", arch=SMALL, context_steps=4)
+    x = episode(3)
+    train_steps(wm, x)
+    wm.save(tmp_path / "wm", extra={"training": {"epoch": 1}})
+    back = WorldModel.load(tmp_path / "wm")
+    assert (tmp_path / "wm" / MODEL_FILE).is_file()
+    assert back.config == wm.config
+    assert torch.equal(back.logits(x[None]), wm.eval().logits(x[None]))
+    assert back.fingerprint() == wm.fingerprint()
+
+
+def test_smollm2_path_by_folder_trains_saves_and_reloads_with_the_same_logits(tmp_path):
+    """The exact code path of `--backbone smollm2-360m`, on a tiny random Llama saved with save_pretrained."""
+    src = save_tiny_llama(tmp_path / "llama", vocab_size=300)
+    wm = WorldModel.create(str(src), context_steps=4, lora=LoraSettings(rank=4, alpha=8), codebook=torch.randn(512, 8))
+    assert wm.config.base == 300 and wm.vocab.frame == 300 + 585
+    x = episode(3)
+    before = wm.fingerprint()
+    train_steps(wm, x)
+    assert wm.fingerprint() != before
+    wm.save(tmp_path / "wm")
+    back = WorldModel.load(tmp_path / "wm")
+    assert torch.allclose(back.logits(x[None]), wm.eval().logits(x[None]), atol=1e-6)
+
+
+def test_lora_checkpoint_holds_only_the_adapter_and_new_token_rows(tmp_path):
+    src = save_tiny_llama(tmp_path / "llama", vocab_size=5000)
+    wm = WorldModel.create(str(src), lora=LoraSettings(rank=4, alpha=8))
+    wm.save(tmp_path / "wm")
+    size = (tmp_path / "wm" / ADAPTER_FILE).stat().st_size
+    backbone_embedding = 5000 * 64 * 4
+    new_rows = N_SPECIAL * 64 * 4
+    assert not (tmp_path / "wm" / MODEL_FILE).exists()
+    assert new_rows < size < new_rows + 100_000 < backbone_embedding
+
+
+def test_loading_a_missing_world_model_is_a_one_line_error(tmp_path):
+    with pytest.raises(CheckpointError, match="train one with `aria train-wm`") as e:
+        WorldModel.load(tmp_path / "nothing")
+    assert "\n" not in str(e.value)
+
+
+def test_hidden_states_accept_embeddings_so_a_policy_can_swap_in_its_mask():
+    wm = WorldModel.create("tiny", arch=SMALL).eval()
+    x = episode(2)[None]
+    h_ids = wm.hidden_states(x)
+    h_emb = wm.hidden_states(inputs_embeds=wm.embed(x))
+    assert h_ids.shape == (1, x.shape[1], SMALL.hidden_size)
+    assert torch.allclose(h_ids, h_emb, atol=1e-6)
+    assert torch.allclose(wm.head(h_ids), wm.logits(x), atol=1e-6)
+
