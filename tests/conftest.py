@@ -78,3 +78,11 @@ def recording_dir(tmp_path: Path) -> Path:
         for i in range(3):
             write_recording(d / gid.split("-")[0] / f"ep{i}.jsonl", n_steps=24, game_id=gid, seed=10 * g + i)
     return d
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """A trained miniature pipeline (see tests/pipeline_fixture.py), shared by the policy, eval and agent tests."""
+    from pipeline_fixture import build_pipeline
+
+    return build_pipeline(tmp_path_factory.mktemp("pipeline"))

@@ -1,0 +1,116 @@
+"""The learned agent: KV-cached contexts, and playing bundled games through the real toolkit."""
+
+import numpy as np
+import pytest
+import torch
+
+from aria_cli.agent import LearnedModels, ModelContexts, PolicyAgent, WorldModelAgent
+from aria_cli.agents import GameInfo
+from aria_cli.compare import play_one
+from aria_cli.game_adapter import GameSession
+from aria_cli.recordings import read_recording
+from aria_cli.vocab import CLICK, LOC_NULL, Vocab
+
+V0 = Vocab(0)
+
+
+@pytest.fixture(scope="module")
+def models(pipeline):
+    return LearnedModels.load(pipeline.checkpoints, device="cpu")
+
+
+class Watched:
+    """The real game session, with a log of what the agent saw and did (to check its behaviour)."""
+
+    def __init__(self, session):
+        self.session = session
+        self.log = []  # (observation the action was chosen on, action)
+        self.last = None
+
+    def reset(self):
+        self.last = self.session.reset()
+        return self.last
+
+    def step(self, action, x=None, y=None):
+        self.log.append((self.last, action, x, y))
+        self.last = self.session.step(action, x, y)
+        return self.last
+
+
+def test_kv_cached_steps_give_the_same_logits_as_a_full_forward_pass(models):
+    ctx = ModelContexts(models)
+    rng = np.random.default_rng(0)
+    with GameSession("qtgl", seed=3) as s:
+        obs = s.reset()
+        for step in range(2 * models.wm.config.context_steps + 1):  # long enough to slide twice
+            ctx.begin_frame(obs.frame, obs.available_actions)
+            full = models.wm.logits(torch.as_tensor(ctx.full.tokens())[None])[0, -1]
+            assert torch.allclose(ctx.full.state.logits[0], full, atol=1e-4), f"step {step}"
+            cell = int(rng.integers(64))
+            obs = s.step(CLICK, (cell % 8) * 8 + 4, (cell // 8) * 8 + 4)
+            ctx.end_action(CLICK, cell, level_up=False)
+            assert len(ctx.full.steps) < models.wm.config.context_steps
+
+
+def test_the_policy_context_never_holds_an_action_token(models):
+    ctx = ModelContexts(models)
+    with GameSession("qmaz", seed=1) as s:
+        obs = s.reset()
+        for a in (1, 2, 3, 4, 1):
+            ctx.begin_frame(obs.frame, obs.available_actions)
+            obs = s.step(a)
+            ctx.end_action(a, LOC_NULL, level_up=False)
+    masked = ctx.masked.tokens()
+    assert not V0.is_action_token(masked).any() and (masked == V0.mask).sum() == 9
+    assert V0.is_type(ctx.full.tokens()).sum() == 3
+
+
+def test_policy_scores_cover_only_available_actions(models):
+    ctx = ModelContexts(models)
+    with GameSession("qtgl", seed=0) as s:
+        obs = s.reset()
+    ctx.begin_frame(obs.frame, obs.available_actions)
+    p = np.exp(ctx.type_logp)
+    assert np.isclose(p.sum(), 1.0) and set(np.flatnonzero(p > 0)) <= {0, *obs.available_actions}
+
+
+@pytest.mark.parametrize("agent_cls", [WorldModelAgent, PolicyAgent])
+def test_the_agent_plays_a_click_game_for_hundreds_of_actions_and_is_recorded(models, tmp_path, agent_cls):
+    with GameSession("qtgl", seed=5, record_dir=tmp_path) as s:
+        watched = Watched(s)
+        run = play_one(watched, agent_cls(models, seed=0), "qtgl", 5, max_actions=120)
+    assert run.error is None and (run.actions == 120 or run.won)
+    for obs, action, x, y in watched.log:
+        assert action == 0 or action in obs.available_actions
+        assert (x is not None) == (y is not None) == (action == CLICK)
+    rec = read_recording(s.recording_path)
+    assert len(rec.steps) == run.actions + 2  # the toolkit's initial frame, play_one's RESET, then each action
+
+
+def test_the_agent_resets_on_game_over(models):
+    with GameSession("qmaz", seed=2) as s:
+        watched = Watched(s)
+        agent = PolicyAgent(models, seed=0)
+        run = play_one(watched, agent, "qmaz", 2, max_actions=160)
+    game_overs = [i for i, (obs, *_rest) in enumerate(watched.log) if obs.state == "GAME_OVER"]
+    assert run.error is None
+    assert game_overs, "the step budget never ran out; the test needs a GAME_OVER to check"
+    assert all(watched.log[i][1] == 0 for i in game_overs)
+
+
+def test_missing_checkpoints_name_what_to_run(tmp_path):
+    from aria_cli.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="aria train-vqvae"):
+        LearnedModels.load(tmp_path)
+
+
+def test_agent_reset_forgets_the_previous_game(models):
+    agent = PolicyAgent(models, seed=0)
+    with GameSession("qtgl", seed=0) as s:
+        obs = s.reset()
+        d = agent.act(obs)
+        agent.observe(s.step(d.action, d.x, d.y))
+    assert agent.ctx.full.steps
+    agent.reset(GameInfo(game="qtgl"))
+    assert not agent.ctx.full.steps and agent.ctx.full.state is None
