@@ -64,13 +64,17 @@ class LearnedModels:
     device: str
 
     @classmethod
-    def load(cls, checkpoints: Path, device: str = "cpu") -> LearnedModels:
+    def load(cls, checkpoints: Path, device: str = "cpu", threads: int | None = 1) -> LearnedModels:
+        """Load the three models. `threads`: torch's CPU threads for play (None leaves them alone); the
+        agent feeds a few tokens at a time, which one thread does fastest (see devices.single_thread)."""
         from aria_cli import vqvae
         from aria_cli.policy import PolicyHeads
         from aria_cli.train_policy import policy_dir, world_model_folder
         from aria_cli.world_model import WorldModel
 
         checkpoints = Path(checkpoints)
+        if threads is not None and device == "cpu":
+            torch.set_num_threads(threads)
         if not vqvae.tokenizer_exists(checkpoints):
             raise CheckpointError(f"no frame tokenizer under {checkpoints / 'vqvae'}: run `aria train-vqvae` first "
                                   "(or `make quickstart` for the whole pipeline)")

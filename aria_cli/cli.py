@@ -257,6 +257,9 @@ def eval_(
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when any gate fails.")] = False,
     gates: Annotated[Path | None, typer.Option("--gates", help="TOML file of gate thresholds.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo-replay pictures.")] = Path("eval"),
+    replay_steps: Annotated[
+        int, typer.Option("--replay-steps", min=0, help="Demo-replay steps per game (each decodes 64 codes).")
+    ] = 16,
     device: DeviceOpt = "auto",
     skip_bad: SkipBadOpt = False,
 ) -> None:
@@ -267,7 +270,7 @@ def eval_(
         raise AriaError("--all-games and --game exclude each other")
     result = core.evaluate(core.EvalConfig(
         data=data, checkpoints=checkpoints, games=list(game or []), split=split, json_out=json_out,
-        gates_file=gates, out_dir=out_dir, device=device, skip_bad=skip_bad,
+        gates_file=gates, out_dir=out_dir, replay_steps=replay_steps, device=device, skip_bad=skip_bad,
     ))  # fmt: skip
     core.print_report(result)
     if json_out is not None:

@@ -122,7 +122,7 @@ def replay_picture(examples, path: Path, n: int = 4) -> None:
 
 def evaluate(cfg: EvalConfig) -> dict:
     from aria_cli import vqvae
-    from aria_cli.devices import resolve_device
+    from aria_cli.devices import resolve_device, single_thread
     from aria_cli.policy import PolicyHeads
     from aria_cli.train_policy import (
         ALL,
@@ -179,7 +179,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         if not ids or w is None:
             out_games[g] = {"no_data": True, "gates": {}}
             continue
-        replay = demo_replay(wm, tokenizer, cache, cfg.data, ids, cfg.replay_steps, rng)
+        with single_thread():
+            replay = demo_replay(wm, tokenizer, cache, cfg.data, ids, cfg.replay_steps, rng)
         if replay["examples"]:
             replay_picture(replay["examples"], cfg.out_dir / f"{g}.png")
         m = {k: w.get(k) for k in ("frame_acc", "copy_frame_acc", "changed_acc", "action_type_acc", "action_loc_acc",

@@ -15,7 +15,7 @@ WM_KEYS = {"frame_acc", "copy_frame_acc", "changed_acc", "action_type_acc", "act
 def _eval(pipeline, tmp_path, *extra):
     out = tmp_path / "eval.json"
     args = ["eval", "--all-games", "--data", str(pipeline.data), "--checkpoints", str(pipeline.checkpoints),
-            "--json", str(out), "--out", str(tmp_path / "eval"), "--device", "cpu", *extra]
+            "--json", str(out), "--out", str(tmp_path / "eval"), "--device", "cpu", "--replay-steps", "3", *extra]
     return runner.invoke(app, args), out
 
 
