@@ -46,6 +46,7 @@ class TinyArch:
     intermediate_size: int = 768
     max_position_embeddings: int = 4096
     tie_word_embeddings: bool = True
+    attention_bias: bool = False
 
     def llama_config(self):
         from transformers import LlamaConfig
@@ -59,6 +60,7 @@ class TinyArch:
             num_key_value_heads=self.num_attention_heads,
             max_position_embeddings=self.max_position_embeddings,
             tie_word_embeddings=self.tie_word_embeddings,
+            attention_bias=self.attention_bias,
             rms_norm_eps=1e-5,
             bos_token_id=None,
             eos_token_id=None,
