@@ -187,11 +187,24 @@ class ComparisonResult:
         return t
 
 
+StepHook = Callable[[Any, int, Any, Any, dict, RunResult], None]  # (obs, action, x, y, info, result so far)
+
+
 def play_one(
-    session: Any, agent: Agent, game: str, seed: int, max_actions: int, agent_name: str = ""
+    session: Any,
+    agent: Agent,
+    game: str,
+    seed: int,
+    max_actions: int,
+    agent_name: str = "",
+    on_step: StepHook | None = None,
+    result: RunResult | None = None,
 ) -> RunResult:
-    """Play one game to WIN or `max_actions` actions; a game error ends the run and is recorded."""
-    result = RunResult(game=game, agent=agent_name or agent.name, seed=seed)
+    """Play one game to WIN or `max_actions` actions; a game error ends the run and is recorded.
+
+    `result` is filled in place (pass your own to keep what was played if the run is interrupted);
+    `on_step` sees every step (the live view and GIF of `aria play` hang on it)."""
+    result = result if result is not None else RunResult(game=game, agent=agent_name or agent.name, seed=seed)
     agent_s = game_s = 0.0
     try:
         t0 = time.perf_counter()
@@ -201,6 +214,8 @@ def play_one(
         result.error = f"{type(e).__name__}: {e}"
         return result
     result.win_levels = int(obs.win_levels)
+    if on_step is not None:
+        on_step(obs, None, None, None, {}, result)
     t0 = time.perf_counter()
     agent.reset(
         GameInfo(
@@ -212,30 +227,34 @@ def play_one(
     )
     agent_s += time.perf_counter() - t0
     level_start = 0
-    while result.actions < max_actions and obs.state != "WIN":
-        t0 = time.perf_counter()
-        action, x, y, _info = agent.act(obs)
-        t1 = time.perf_counter()
-        try:
-            obs = session.step(action, x, y)
-        except Exception as e:  # noqa: BLE001
-            result.error = f"{type(e).__name__}: {e}"
-            break
-        t2 = time.perf_counter()
-        agent.observe(obs)
-        agent_s += (t1 - t0) + (time.perf_counter() - t2)
-        game_s += t2 - t1
-        result.actions += 1
-        result.resets += action == 0
-        while int(obs.levels_completed) > len(result.actions_to_level):
-            result.actions_to_level.append(result.actions)
-            result.level_actions.append(result.actions - level_start)
-            level_start = result.actions
-    result.levels_completed = len(result.actions_to_level)
-    result.won = obs.state == "WIN"
-    n = max(result.actions, 1)
-    result.ms_per_action = 1000 * agent_s / n
-    result.game_ms_per_action = 1000 * game_s / n
+    try:
+        while result.actions < max_actions and obs.state != "WIN":
+            t0 = time.perf_counter()
+            action, x, y, info = agent.act(obs)
+            t1 = time.perf_counter()
+            try:
+                obs = session.step(action, x, y)
+            except Exception as e:  # noqa: BLE001
+                result.error = f"{type(e).__name__}: {e}"
+                break
+            t2 = time.perf_counter()
+            agent.observe(obs)
+            agent_s += (t1 - t0) + (time.perf_counter() - t2)
+            game_s += t2 - t1
+            result.actions += 1
+            result.resets += action == 0
+            while int(obs.levels_completed) > len(result.actions_to_level):
+                result.actions_to_level.append(result.actions)
+                result.level_actions.append(result.actions - level_start)
+                level_start = result.actions
+            if on_step is not None:
+                on_step(obs, action, x, y, info, result)
+    finally:  # also on Ctrl-C: what was played is counted
+        result.levels_completed = len(result.actions_to_level)
+        result.won = obs.state == "WIN"
+        n = max(result.actions, 1)
+        result.ms_per_action = 1000 * agent_s / n
+        result.game_ms_per_action = 1000 * game_s / n
     return result
 
 

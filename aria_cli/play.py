@@ -25,6 +25,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from aria_cli import atomic, ui
+from aria_cli.compare import RunResult
 from aria_cli.errors import AriaError
 from aria_cli.vocab import ACTION_NAMES
 
@@ -52,19 +53,10 @@ class PlayConfig:
 
 
 @dataclass
-class PlayResult:
-    game: str
-    agent: str
-    seed: int
-    levels_completed: int = 0
-    win_levels: int = 0
-    actions: int = 0
-    level_actions: list[int] = field(default_factory=list)
+class PlayResult(RunResult):
+    """A comparison run's fields (aria_cli.compare.RunResult) plus what a single `aria play` also keeps."""
+
     baseline_actions: list[int] = field(default_factory=list)
-    resets: int = 0
-    ms_per_action: float = 0.0
-    won: bool = False
-    error: str | None = None
     recording: str | None = None
     gif: str | None = None
 
@@ -114,7 +106,8 @@ def _describe(action: int, x, y, info: dict) -> str:
 
 def play_single(cfg: PlayConfig, game: str, agent_name: str, seed: int, factories: dict) -> PlayResult:
     """One game, one agent, one seed: live view, recording, GIF; never loses the run on an error."""
-    from aria_cli.agents import GameInfo, make_agent
+    from aria_cli.agents import make_agent
+    from aria_cli.compare import play_one
     from aria_cli.game_adapter import GameSession
     from aria_cli.render import GifWriter
 
@@ -125,51 +118,30 @@ def play_single(cfg: PlayConfig, game: str, agent_name: str, seed: int, factorie
                           record_dir=record_dir)
     result = PlayResult(game=game, agent=agent_name, seed=seed, baseline_actions=list(session.info.baseline_actions))
     gif = GifWriter(cfg.gif) if cfg.gif else None
-    agent_s = 0.0
-    level_start = 0
     live = Live(console=ui.console, auto_refresh=False, transient=False) if live_wanted else None
-    try:
-        obs = session.reset()
-        result.win_levels = int(obs.win_levels)
-        agent.reset(GameInfo(game=game, win_levels=int(obs.win_levels),
-                             available_actions=tuple(obs.available_actions), seed=seed))
+    started = time.perf_counter()
+
+    def on_step(obs, action, x, y, info, res) -> None:
         if gif:
             gif.add(obs.frame)
+        if live and action is not None:
+            ms = 1000 * (time.perf_counter() - started) / max(res.actions, 1)
+            live.update(_view(game, agent_name, obs, _describe(action, x, y, info), ms, res.actions,
+                              cfg.max_actions), refresh=True)
+
+    try:
         if live:
             live.start()
-        last = "—"
-        while result.actions < cfg.max_actions and obs.state != "WIN":
-            t0 = time.perf_counter()
-            action, x, y, info = agent.act(obs)
-            agent_s += time.perf_counter() - t0
-            obs = session.step(action, x, y)
-            t0 = time.perf_counter()
-            agent.observe(obs)
-            agent_s += time.perf_counter() - t0
-            result.actions += 1
-            result.resets += action == 0
-            while int(obs.levels_completed) > len(result.level_actions):
-                result.level_actions.append(result.actions - level_start)
-                level_start = result.actions
-            if gif:
-                gif.add(obs.frame)
-            if live:
-                last = _describe(action, x, y, info)
-                live.update(_view(game, agent_name, obs, last, 1000 * agent_s / result.actions, result.actions,
-                                  cfg.max_actions), refresh=True)
-        result.won = obs.state == "WIN"
+        play_one(session, agent, game, seed, cfg.max_actions, agent_name, on_step=on_step, result=result)
     except KeyboardInterrupt:
         result.error = "interrupted (Ctrl-C)"
-    except AriaError as e:
-        result.error = str(e)
-    except Exception as e:  # noqa: BLE001 — a game that breaks mid-run still gets its summary and recording
+    except Exception as e:  # noqa: BLE001 — an agent that breaks mid-run still gets its summary and recording
         result.error = f"{type(e).__name__}: {e}"
     finally:
         if live:
             live.stop()
         session.close()
-    result.levels_completed = len(result.level_actions)
-    result.ms_per_action = round(1000 * agent_s / max(result.actions, 1), 2)
+    result.ms_per_action = round(result.ms_per_action, 2)
     result.recording = str(session.recording_path) if session.recording_path else None
     if gif:
         result.gif = str(gif.write())
