@@ -134,9 +134,10 @@ def inspect_tokens(
 def train_vqvae(
     data: DataOpt = DEFAULT_DATA,
     checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 40,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="8x8 cells per step.")] = 1024,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 2e-3,
+    # The defaults are TrainVQVAEConfig's (a test checks they agree; importing it here would slow --help).
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 12,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 32,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 3e-3,
     codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=65536, help="Codes in the codebook.")] = 512,
     device: DeviceOpt = "auto",
     resume: Annotated[

@@ -42,6 +42,7 @@ from aria_cli.vocab import CLICK, VOCAB_VERSION, Vocab, episode_tokens
 
 INDEX_FILE = "index.json"
 INDEX_FORMAT = 1
+ENCODE_FRAMES = 4096  # frames read before they are encoded together (bounds memory)
 
 
 def cache_dir(checkpoints: Path) -> Path:
@@ -142,21 +143,27 @@ class _Encoded:
     meta: dict  # game, game_id, n_actions, levels_completed, action_types, click_cells, bad_lines, first_bad
 
 
-def _encode_recording(rec: Recording, tokenizer) -> _Encoded:
-    ep = rec.episode()
-    codes = tokenizer.encode(ep.frames)
-    tokens, offsets = episode_tokens(Vocab(base=0), codes, ep.action_types, ep.action_cells, ep.level_up)
-    clicks = sorted({int(c) for t, c in zip(ep.action_types, ep.action_cells, strict=True) if t == CLICK})
-    meta = {
-        "game": rec.game,
-        "game_id": rec.steps[0].game_id,
-        "n_actions": int(ep.n_actions),
-        "levels_completed": int(ep.level_up.sum()),
-        "action_types": sorted({int(t) for t in ep.action_types}),
-        "click_cells": clicks,
-        "bad_lines": len(rec.bad_lines),
-    }
-    return _Encoded(tokens.astype(np.int32), offsets.astype(np.int64), meta)
+def _encode_recordings(recs: list[Recording], tokenizer) -> list[_Encoded]:
+    """Several recordings at once: one `encode` call over all their frames (cells repeat across files)."""
+    episodes = [rec.episode() for rec in recs]
+    codes = tokenizer.encode(np.concatenate([ep.frames for ep in episodes]))
+    out, at = [], 0
+    for rec, ep in zip(recs, episodes, strict=True):
+        n = len(ep.frames)
+        tokens, offsets = episode_tokens(Vocab(base=0), codes[at : at + n], ep.action_types, ep.action_cells, ep.level_up)
+        at += n
+        clicks = sorted({int(c) for t, c in zip(ep.action_types, ep.action_cells, strict=True) if t == CLICK})
+        meta = {
+            "game": rec.game,
+            "game_id": rec.steps[0].game_id,
+            "n_actions": int(ep.n_actions),
+            "levels_completed": int(ep.level_up.sum()),
+            "action_types": sorted({int(t) for t in ep.action_types}),
+            "click_cells": clicks,
+            "bad_lines": len(rec.bad_lines),
+        }
+        out.append(_Encoded(tokens.astype(np.int32), offsets.astype(np.int64), meta))
+    return out
 
 
 def _save_entry(path: Path, enc: _Encoded) -> None:
@@ -260,29 +267,44 @@ def build_token_cache(
 
     entry_dir = d / "entries" / f"{tok_fp[:16]}-v{VOCAB_VERSION}"
     tokenizer = None
+    encoded: dict[str, _Encoded] = {}
     encoded_files: list[str] = []
     skipped: list[str] = []
-    parts: list[tuple[str, str, _Encoded]] = []
+    pending: list[tuple[str, Path, Recording]] = []  # read, waiting to be encoded together
+
+    def flush() -> None:
+        nonlocal tokenizer
+        if not pending:
+            return
+        if tokenizer is None:
+            tokenizer = vqvae.load_tokenizer(checkpoints, device=device)
+            if tokenizer.fingerprint != tok_fp:
+                raise AriaError(f"the tokenizer under {vqvae.vqvae_dir(checkpoints)} changed while tokenizing; run again")
+        for (key, entry_path, _), enc in zip(pending, _encode_recordings([r for *_, r in pending], tokenizer), strict=True):
+            _save_entry(entry_path, enc)
+            encoded[key] = enc
+            encoded_files.append(key)
+        pending.clear()
+
     with ui.progress(transient=True) if not quiet else nullcontext() as prog:
         task = prog.add_task("tokenizing", total=len(files)) if prog is not None else None
         for key, path, sha in files:
             entry_path = entry_dir / f"{sha}.npz"
             enc = _load_entry(entry_path)
-            if enc is None or (enc.meta["bad_lines"] and not skip_bad):
+            if enc is not None and (skip_bad or not enc.meta["bad_lines"]):
+                encoded[key] = enc
+            else:
                 rec = read_usable(path, skip_bad)  # raises the reader's error for bad lines without --skip-bad
                 if rec is None:
                     skipped.append(f"{key} (no usable lines)")
-                    continue
-                if tokenizer is None:
-                    tokenizer = vqvae.load_tokenizer(checkpoints, device=device)
-                    if tokenizer.fingerprint != tok_fp:
-                        raise AriaError(f"the tokenizer under {vqvae.vqvae_dir(checkpoints)} changed while tokenizing; run again")
-                enc = _encode_recording(rec, tokenizer)
-                _save_entry(entry_path, enc)
-                encoded_files.append(key)
-            parts.append((key, sha, enc))
+                else:
+                    pending.append((key, entry_path, rec))
+                    if sum(len(r.steps) for *_, r in pending) >= ENCODE_FRAMES:
+                        flush()
             if task is not None:
                 prog.advance(task)
+        flush()
+    parts = [(key, sha, encoded[key]) for key, _, sha in files if key in encoded]
     if not parts:
         raise AriaError(f"no usable recordings under {data_dir.resolve()} (every file was empty or bad)")
 

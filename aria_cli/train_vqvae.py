@@ -4,10 +4,11 @@
     aria train-vqvae --resume            # continue an interrupted run
 
 Every frame of every recording is collected and identical frames are merged (with their counts).
-Files are split train/val per game by `aria_cli.splits` (the split every stage uses). Because a code
-depends only on its own 8x8 cell (see `aria_cli.vqvae`), training works on the *distinct* cells of the
-training frames, sampled in proportion to count ** sample_power (0.5: frequent cells matter more,
-rare ones are not drowned out). One epoch draws as many cells as the distinct training frames hold.
+Files are split train/val per game by `aria_cli.splits` (the split every stage uses). A step trains on
+`batch_size` distinct training frames drawn with probability ∝ count ** sample_power (0.5: frequent
+frames matter more, rare ones are not drowned out); since a code depends only on its own cell (see
+`aria_cli.vqvae`), the encoder runs once per distinct cell of the batch. One epoch draws as many
+frames as there are distinct training frames.
 
 After every epoch the model is measured on every val frame; the best by val pixel accuracy is kept as
 `checkpoints/vqvae/{config.json, model.safetensors}`. Training stops when val accuracy has not improved
@@ -37,11 +38,11 @@ from aria_cli.palette import diff_to_rgb, frame_grid, save_png
 from aria_cli.recordings import find_recordings
 from aria_cli.splits import assign_split
 from aria_cli.token_cache import read_usable, relative_key
-from aria_cli.vocab import N_CELLS
+from aria_cli.vocab import CELL_PIXELS, GRID, N_CELLS
 from aria_cli.vqvae import (
     VQVAE,
     VQVAEConfig,
-    code_pictures,
+    decode_frames,
     encode_cells,
     frames_to_cells,
     load_model,
@@ -54,22 +55,25 @@ LAST_FILE = "last.safetensors"
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.json"
 PICTURE_FILE = "reconstructions.png"
+FRAME_PIXELS = 64 * 64
 
 
 @dataclass
 class TrainVQVAEConfig:
-    epochs: int = 40
-    batch_size: int = 1024  # cells (8x8 patches) per step
-    lr: float = 2e-3
+    epochs: int = 12
+    batch_size: int = 32  # frames per step
+    lr: float = 3e-3
     codebook_size: int = 512
     code_dim: int = VQVAEConfig.code_dim
     channels: tuple[int, int, int] = VQVAEConfig.channels
+    context_channels: int = VQVAEConfig.context_channels
+    context_blocks: int = VQVAEConfig.context_blocks
     seed: int = 0
-    patience: int = 4  # epochs without a better val pixel accuracy before stopping
-    sample_power: float = 0.5  # cells are drawn with probability ∝ count ** sample_power
+    patience: int = 3  # epochs without a better val pixel accuracy before stopping
+    sample_power: float = 0.5  # frames are drawn with probability ∝ count ** sample_power
     reset_every: int = 10  # steps between dead-code resets
     min_steps_per_epoch: int = 20
-    max_steps_per_epoch: int = 250  # so that big data sets still get a val check (and a save) often
+    max_steps_per_epoch: int = 200  # so that big data sets still get a val check (and a save) often
 
 
 # --------------------------------------------------------------------------- data
@@ -155,30 +159,26 @@ class Evaluation:
     pixel_acc_distinct: float  # over distinct frames
     codebook_used: float  # share of the codebook used by these frames
     wrong_per_frame: np.ndarray  # (U,) wrong pixels of each distinct frame
-    reconstructions: np.ndarray | None = None  # (U, 64, 64) when asked for
+    reconstructions: np.ndarray  # (U, 64, 64)
 
 
 @torch.no_grad()
-def evaluate(model: VQVAE, cells: CellSet, fs: FrameSet, device: str, pictures: bool = False) -> Evaluation:
+def evaluate(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) -> Evaluation:
+    """Encode and decode every distinct frame; accuracies count each frame as often as it occurs."""
+    was_training = model.training
     model.eval()
-    codes = encode_cells(model, cells.cells, device)
-    decoded = code_pictures(model, device)[codes]
-    wrong_cell = (decoded != cells.cells).sum(axis=(1, 2))
-    wrong_frame = wrong_cell[cells.frame_cells].sum(axis=1)
-    pixels = 64 * 64
-    rec = None
-    if pictures:
-        from aria_cli.vqvae import cells_to_frames
-
-        rec = cells_to_frames(decoded[cells.frame_cells.reshape(-1)])
-    model.train()
+    codes = encode_cells(model, cells.cells, device)[cells.frame_cells]  # (U, 64)
+    decoded = decode_frames(model, codes, device)
+    model.train(was_training)
+    wrong_frame = (decoded != fs.frames).sum(axis=(1, 2))
+    total = max(fs.total, 1)
     return Evaluation(
-        pixel_acc=1.0 - float((wrong_frame * fs.counts).sum()) / (pixels * max(fs.total, 1)),
-        frame_exact=float(fs.counts[wrong_frame == 0].sum()) / max(fs.total, 1),
-        pixel_acc_distinct=1.0 - float(wrong_frame.sum()) / (pixels * max(len(wrong_frame), 1)),
+        pixel_acc=1.0 - float((wrong_frame * fs.counts).sum()) / (FRAME_PIXELS * total),
+        frame_exact=float(fs.counts[wrong_frame == 0].sum()) / total,
+        pixel_acc_distinct=1.0 - float(wrong_frame.sum()) / (FRAME_PIXELS * max(len(wrong_frame), 1)),
         codebook_used=len(np.unique(codes)) / model.config.codebook_size,
         wrong_per_frame=wrong_frame,
-        reconstructions=rec,
+        reconstructions=decoded,
     )
 
 
@@ -255,7 +255,8 @@ def train_vqvae(
     d = vqvae_dir(checkpoints)
     state, opt_state = _load_state(d) if resume else (TrainState(), None)
     if resume:
-        saved = TrainVQVAEConfig(**{k: v for k, v in state.train_config.items() if k != "epochs"})
+        known = {f.name for f in fields(TrainVQVAEConfig)} - {"epochs"}
+        saved = TrainVQVAEConfig(**{k: v for k, v in state.train_config.items() if k in known})
         saved.epochs = cfg.epochs
         cfg = saved
         if state.stop_reason not in ("", "epochs") or state.epoch >= cfg.epochs:
@@ -276,7 +277,9 @@ def train_vqvae(
         model, _ = load_model(d, LAST_FILE, device=device)
         model.train()
     else:
-        model = VQVAE(VQVAEConfig(codebook_size=cfg.codebook_size, code_dim=cfg.code_dim, channels=cfg.channels)).to(device)
+        mc = VQVAEConfig(codebook_size=cfg.codebook_size, code_dim=cfg.code_dim, channels=cfg.channels,
+                         context_channels=cfg.context_channels, context_blocks=cfg.context_blocks)  # fmt: skip
+        model = VQVAE(mc).to(device)
     optimizer = torch.optim.AdamW(
         [p for n, p in model.named_parameters() if not n.startswith("quantizer")], lr=cfg.lr, weight_decay=0.0
     )
@@ -285,15 +288,13 @@ def train_vqvae(
     state.train_config = {**asdict(cfg), "channels": list(cfg.channels)}
     state.data_fingerprint = data.fingerprint
 
-    cells_t = torch.from_numpy(train_cells.cells).to(device)
-    probs = _sampling_probs(train_cells.counts, cfg.sample_power)
+    batches = _Batches(data.train, train_cells, cfg, device)
     steps_per_epoch = min(
-        cfg.max_steps_per_epoch,
-        max(cfg.min_steps_per_epoch, math.ceil(len(data.train.frames) * N_CELLS / cfg.batch_size)),
+        cfg.max_steps_per_epoch, max(cfg.min_steps_per_epoch, math.ceil(len(data.train.frames) / cfg.batch_size))
     )
     total_steps = steps_per_epoch * cfg.epochs
     if not model.quantizer.initialized:
-        _init_codebook(model, cells_t, np.random.default_rng([cfg.seed, 1]))
+        _init_codebook(model, batches.cells, np.random.default_rng([cfg.seed, 1]))
     if not quiet:
         ui.console.print(
             f"tokenizer: {data.train.total} train frames ({len(data.train.frames)} distinct, "
@@ -317,7 +318,7 @@ def train_vqvae(
                 lr = _lr(cfg, state.step, total_steps)
                 for g in optimizer.param_groups:
                     g["lr"] = lr
-                loss, acc = _train_step(model, optimizer, cells_t, probs, rng, cfg, state.step)
+                loss, acc = _train_step(model, optimizer, batches, rng, cfg, state.step)
                 state.step += 1
                 loss_sum, acc_sum = loss_sum + loss, acc_sum + acc
                 if task is not None:
@@ -366,42 +367,52 @@ def _init_codebook(model: VQVAE, cells: torch.Tensor, rng: np.random.Generator) 
     model.quantizer.init_from(z, rng)
 
 
-def _batch(rng: np.random.Generator, probs: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct cells of one step and their weights. Small sets: every cell, weighted by probability;
-    otherwise `size` draws by probability, each distinct cell weighted by how often it was drawn."""
-    if len(probs) <= size:
-        return np.arange(len(probs)), probs * len(probs)
-    idx, times = np.unique(rng.choice(len(probs), size=size, p=probs), return_counts=True)
-    return idx, times.astype(np.float64)
+class _Batches:
+    """Training frames and their distinct cells on the device; draws the frames of each step."""
+
+    def __init__(self, fs: FrameSet, cells: CellSet, cfg: TrainVQVAEConfig, device: str):
+        self.frames = torch.from_numpy(fs.frames).to(device)
+        self.cells = torch.from_numpy(cells.cells).to(device)
+        self.frame_cells = cells.frame_cells
+        self.probs = _sampling_probs(fs.counts, cfg.sample_power)
+        self.size = cfg.batch_size
+        self.device = device
+
+    def draw(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(frames (B, 64, 64), distinct cell ids (U,), cell of each position (B, 64), uses of each cell (U,))."""
+        idx = rng.choice(len(self.probs), size=self.size, p=self.probs)
+        uniq, inverse = np.unique(self.frame_cells[idx], return_inverse=True)
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
+        return self.frames[t(idx)], t(uniq), t(inverse.reshape(len(idx), N_CELLS)), t(np.bincount(inverse.ravel()))
 
 
-def _train_step(model, optimizer, cells_t, probs, rng, cfg: TrainVQVAEConfig, step: int) -> tuple[float, float]:
-    idx, w = _batch(rng, probs, cfg.batch_size)
-    idx_t = torch.from_numpy(idx).to(cells_t.device)
-    w_t = torch.from_numpy(w).float().to(cells_t.device)
-    x = cells_t[idx_t]
-    out = model(x)
-    ce = F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]), x.reshape(-1).long(), reduction="none")
-    ce = ce.reshape(len(x), -1).mean(1)
-    loss = ((ce + model.config.commitment * out.commit_loss) * w_t).sum() / w_t.sum()
+def _train_step(model: VQVAE, optimizer, batches: _Batches, rng, cfg: TrainVQVAEConfig, step: int) -> tuple[float, float]:
+    frames, cell_ids, where, uses = batches.draw(rng)
+    z_cells = model.encode_latent(batches.cells[cell_ids]).reshape(len(cell_ids), -1)  # each distinct cell once
+    z_e = z_cells[where].reshape(len(frames), GRID, GRID, -1)
+    out = model(frames, z_e=z_e)
+    ce = F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]), frames.reshape(-1).long(), reduction="none")
+    loss = ce.mean() + model.config.commitment * out.commit_loss.mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
-    z = out.z_e.detach().reshape(-1, model.config.code_dim)
-    model.quantizer.ema_update(z, out.codes.reshape(-1), w_t)
+    z = z_cells.detach()
+    model.quantizer.ema_update(z, model.quantize(z), uses.float())
     if step % cfg.reset_every == 0:
-        # Dead codes go to the worst-reconstructed cells of the batch (those with real error).
-        ce = ce.detach()
-        order = torch.argsort(ce, descending=True)
-        model.quantizer.reset_dead(model.config.dead_after, z[order[ce[order] > 1e-3]])
+        # Dead codes move onto the distinct cells of the batch reconstructed worst.
+        per_cell = ce.detach().reshape(len(frames), GRID, CELL_PIXELS, GRID, CELL_PIXELS).mean(dim=(2, 4)).reshape(-1)
+        worst = torch.zeros(len(cell_ids), device=z.device).scatter_reduce_(0, where.reshape(-1), per_cell, "amax")
+        order = torch.argsort(worst, descending=True)
+        model.quantizer.reset_dead(model.config.dead_after, z[order[worst[order] > 1e-3]])
     with torch.no_grad():
-        acc = ((out.logits.argmax(-1) == x).float().mean(dim=(1, 2)) * w_t).sum() / w_t.sum()
+        acc = (out.logits.argmax(-1) == frames).float().mean()
     return float(loss.detach()), float(acc)
 
 
 def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> TrainResult:
     best, _ = load_model(d, device=device)
-    val = evaluate(best, val_cells, data.val, device, pictures=True)
+    val = evaluate(best, val_cells, data.val, device)
     train = evaluate(best, train_cells, data.train, device)
     write_reconstructions(d / PICTURE_FILE, data.val, val)
     metrics = {

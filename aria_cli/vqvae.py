@@ -2,13 +2,15 @@
 
     64x64 one-hot (16 ch) ──► encoder: three 2x2 stride-2 convs (x8 down) + 1x1 convs ──► 8x8 x code_dim
                          ──► nearest of `codebook_size` codes (EMA updates, dead-code reset) ──► 8x8 codes
-                         ──► decoder: 1x1 convs + three 2x2 stride-2 transposed convs ──► 16 logits per pixel
+                         ──► decoder: 3x3 convs over the code grid (each code read with its neighbours)
+                             + three 2x2 stride-2 transposed convs ──► 16 logits per pixel
 
-Every layer's kernel equals its stride, so a cell's code depends on its own 8x8 pixels and nothing
-else: the same patch gets the same code wherever it appears, in any game, which keeps codes
-predictable for the world model. It also means a frame can be encoded cell by cell, and game frames
-repeat cells a lot: `FrameTokenizer.encode` runs the network once per *distinct* cell in a batch, and
-`decode` is a lookup in the decoded picture of each code.
+The encoder's kernels equal their strides, so a cell's code depends on its own 8x8 pixels and nothing
+else: the same patch gets the same code wherever it appears, in any game, and codes change only where
+pixels change, which keeps them predictable for the world model. It also means frames are encoded cell
+by cell, and game frames repeat cells a lot: `FrameTokenizer.encode` runs the encoder once per
+*distinct* cell. The decoder sees a 5x5-cell neighbourhood of codes, so cells that share a code can
+still be told apart by their surroundings: 512 codes go further than 512 patches.
 
 Checkpoint: `checkpoints/vqvae/{config.json, model.safetensors}` (never pickle).
 
@@ -44,6 +46,9 @@ class VQVAEConfig:
     code_dim: int = 32
     # Widths after each 2x2 stride-2 conv: at 32x32, 16x16 and 8x8 (the code grid).
     channels: tuple[int, int, int] = (16, 32, 128)
+    # The decoder's view of the code grid: residual 3x3 conv blocks of this width.
+    context_channels: int = 64
+    context_blocks: int = 2
     ema_decay: float = 0.99
     commitment: float = 0.25
     # A code that no cell has chosen for this many training steps is dead and gets reset.
@@ -183,35 +188,50 @@ class VQOutput:
     commit_loss: torch.Tensor  # (N,) per-sample commitment loss, for weighting
 
 
+class ContextBlock(nn.Module):
+    """Pre-norm residual 3x3 convolution over the code grid (channels last)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(F.gelu(self.norm(x)).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
 class VQVAE(nn.Module):
-    """Convolutional with kernel = stride, so any (N, H, W) with H, W multiples of 8 works, and an 8x8
-    patch on its own gives exactly the code and pixels it gives inside a frame. Channels last."""
+    """Any (N, H, W) with H, W multiples of 8 works; an 8x8 patch on its own gets exactly the code it
+    gets inside a frame. Channels last throughout."""
 
     def __init__(self, config: VQVAEConfig | None = None):
         super().__init__()
         self.config = config = config or VQVAEConfig()
         c1, c2, c3 = config.channels
-        d = config.code_dim
+        d, ctx = config.code_dim, config.context_channels
         self.encoder = nn.Sequential(
             Down(N_COLOURS, c1), nn.GELU(),  # 64 → 32
             Down(c1, c2), nn.GELU(),  # 32 → 16
             Down(c2, c3), nn.GELU(),  # 16 → 8
-            nn.Linear(c3, c3), nn.GELU(),  # 1x1 conv
-            nn.Linear(c3, d),
+            nn.Linear(c3, ctx), nn.LayerNorm(ctx),  # 1x1 convs
+            nn.Linear(ctx, d),
         )  # fmt: skip
         self.quantizer = EMAQuantizer(config.codebook_size, d, config.ema_decay)
         self.decoder = nn.Sequential(
-            nn.Linear(d, c3), nn.GELU(),
-            nn.Linear(c3, c3), nn.GELU(),
+            nn.Linear(d, ctx),
+            *[ContextBlock(ctx) for _ in range(config.context_blocks)],
+            nn.LayerNorm(ctx), nn.Linear(ctx, c3), nn.GELU(),
             Up(c3, c2), nn.GELU(),  # 8 → 16
             Up(c2, c1), nn.GELU(),  # 16 → 32
             Up(c1, N_COLOURS),  # 32 → 64: logits
         )  # fmt: skip
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                # He init: PyTorch's default shrinks the signal layer by layer and training crawls.
+            # He init: PyTorch's default shrinks the signal layer by layer and training crawls.
+            if isinstance(m, nn.Linear | nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
+            if isinstance(m, ContextBlock):
+                m.conv.weight.data.mul_(0.5)  # residual branches start small
 
     @property
     def codebook(self) -> torch.Tensor:
@@ -233,8 +253,11 @@ class VQVAE(nn.Module):
         """(N, h, w) code indices → (N, 8h, 8w, 16) logits."""
         return self.decode_latent(self.codebook[codes])
 
-    def forward(self, frames: torch.Tensor) -> VQOutput:
-        z_e = self.encode_latent(frames)
+    def forward(self, frames: torch.Tensor, z_e: torch.Tensor | None = None) -> VQOutput:
+        """Encode, quantize, decode. `z_e` (N, H/8, W/8, dim) may be given when already computed (training
+        encodes each distinct cell of a batch once)."""
+        if z_e is None:
+            z_e = self.encode_latent(frames)
         codes = self.quantize(z_e)
         z_q = self.codebook[codes]
         commit = (z_e - z_q.detach()).pow(2).mean(dim=(1, 2, 3))
@@ -277,10 +300,14 @@ def encode_cells(model: VQVAE, cells: np.ndarray, device: str = "cpu", batch: in
 
 
 @torch.no_grad()
-def code_pictures(model: VQVAE, device: str = "cpu") -> np.ndarray:
-    """The decoded 8x8 picture of every code: (codebook_size, 8, 8) uint8. Decoding is a lookup in this."""
-    codes = torch.arange(model.config.codebook_size, device=device).reshape(-1, 1, 1)
-    return model.decode_codes(codes).argmax(-1).to(torch.uint8).cpu().numpy()
+def decode_frames(model: VQVAE, codes: np.ndarray, device: str = "cpu", batch: int = 256) -> np.ndarray:
+    """int (N, 64) codes → uint8 (N, 64, 64) frames."""
+    out = np.empty((len(codes), FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
+    for i in range(0, len(codes), batch):
+        c = torch.from_numpy(np.ascontiguousarray(codes[i : i + batch], dtype=np.int64)).to(device)
+        logits = model.decode_codes(c.reshape(-1, GRID, GRID))
+        out[i : i + batch] = logits.argmax(-1).to(torch.uint8).cpu().numpy()
+    return out
 
 
 # --------------------------------------------------------------------------- checkpoint
@@ -374,7 +401,6 @@ class FrameTokenizer:
         self.fingerprint = fingerprint
         self.device = device
         self.batch = batch
-        self._pictures: np.ndarray | None = None
 
     @property
     def codebook(self) -> torch.Tensor:
@@ -400,7 +426,7 @@ class FrameTokenizer:
         return out
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        """int (N, 64) → uint8 (N, 64, 64): each cell is its code's decoded 8x8 picture."""
+        """int (N, 64) → uint8 (N, 64, 64)."""
         codes = np.asarray(codes)
         if codes.ndim == 1:
             codes = codes[None]
@@ -408,9 +434,7 @@ class FrameTokenizer:
             raise ValueError(f"codes must be (N, 64), got {codes.shape}")
         if codes.size and (codes.min() < 0 or codes.max() >= self.config.codebook_size):
             raise ValueError(f"codes must be 0..{self.config.codebook_size - 1}")
-        if self._pictures is None:
-            self._pictures = code_pictures(self.model, self.device)
-        return cells_to_frames(self._pictures[codes.reshape(-1)])
+        return decode_frames(self.model, codes, self.device)
 
 
 def load_tokenizer(checkpoints: Path, device: str = "cpu") -> FrameTokenizer:

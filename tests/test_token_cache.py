@@ -25,7 +25,7 @@ runner = CliRunner()
 
 def save_tokenizer(checkpoints: Path, seed: int = 0) -> None:
     torch.manual_seed(seed)
-    model = vqvae.VQVAE(vqvae.VQVAEConfig(codebook_size=32, code_dim=8, channels=(8, 8, 16)))
+    model = vqvae.VQVAE(vqvae.VQVAEConfig(codebook_size=32, code_dim=8, channels=(8, 8, 16), context_channels=8, context_blocks=1))
     vqvae.save_model(model, vqvae.vqvae_dir(checkpoints))
 
 

@@ -19,11 +19,11 @@ from aria_cli.palette import PALETTE, frame_grid, frame_to_rgb
 from aria_cli.train_vqvae import METRICS_FILE, PICTURE_FILE, TrainVQVAEConfig, collect_frames, train_vqvae
 
 runner = CliRunner()
-TINY = dict(codebook_size=32, code_dim=8, channels=(8, 8, 16))
+TINY = dict(codebook_size=32, code_dim=8, channels=(8, 8, 16), context_channels=8, context_blocks=1)
 
 
 def tiny_config(**kw) -> TrainVQVAEConfig:
-    return TrainVQVAEConfig(**{**TINY, "epochs": 2, "batch_size": 256, "lr": 1e-2, "min_steps_per_epoch": 8,
+    return TrainVQVAEConfig(**{**TINY, "epochs": 2, "batch_size": 8, "lr": 1e-2, "min_steps_per_epoch": 8,
                                "max_steps_per_epoch": 8, **kw})  # fmt: skip
 
 
@@ -190,7 +190,7 @@ def _one_line_error(result, *needles: str) -> None:
 def test_train_vqvae_command_trains_and_reports(tmp_path, recording_dir):
     ck = tmp_path / "ck"
     args = ["train-vqvae", "--data", str(recording_dir), "--checkpoints", str(ck), "--epochs", "1",
-            "--batch-size", "128", "--codebook-size", "16", "--device", "cpu"]  # fmt: skip
+            "--batch-size", "8", "--codebook-size", "16", "--device", "cpu"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "val pixel accuracy" in result.output
@@ -234,3 +234,14 @@ def test_frame_grid_lays_out_labelled_rows_and_columns():
     img = frame_grid([[f, f], [f, f], [f, f]], col_labels=["a", "b"], row_labels=["x", "y", "z"], scale=2)
     assert isinstance(img, Image.Image)
     assert img.height > 3 * 128 and img.width > 2 * 128
+
+
+def test_command_defaults_are_the_training_config_defaults():
+    import inspect
+
+    from aria_cli.cli import train_vqvae as command
+
+    params = inspect.signature(command).parameters
+    defaults = TrainVQVAEConfig()
+    for name in ("epochs", "batch_size", "lr", "codebook_size", "seed"):
+        assert params[name].default == getattr(defaults, name), name

@@ -1,0 +1,125 @@
+"""Frame tokenizer: accuracy and training time, encoding speed, training memory (issue 4).
+
+    .venv/bin/python benchmarks/bench_vqvae.py                     # records the bundled games if needed
+    .venv/bin/python benchmarks/bench_vqvae.py --data recordings   # your own recordings
+
+Targets, on 2 CPU cores:
+- `aria train-vqvae` with default options on recordings of the bundled games (default `aria record`
+  settings): val pixel accuracy >= 99.9% (codebook use reported) in <= 3 minutes of training;
+- encoding >= 2,000 frames/s;
+- peak memory of train-vqvae on 10,000 frames <= 3 GB.
+
+Every run is a separate `aria` process limited to 2 threads, so figures match what a user sees.
+Recordings made here are kept under $TMPDIR/aria-bench/ and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ARIA = [sys.executable, "-m", "aria_cli"]
+BENCH_DIR = Path(tempfile.gettempdir()) / "aria-bench"
+ENV = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "COLUMNS": "120"}
+
+
+def bundled_recordings(episodes: int, seed: int = 0) -> Path:
+    """Recordings of every bundled game (`aria record` defaults apart from the episode count)."""
+    from aria_cli.game_adapter import list_games
+
+    out = BENCH_DIR / f"recordings-{episodes}ep-seed{seed}"
+    done = out / ".complete"
+    if done.exists():
+        return out
+    for info in list_games():
+        if info.source != "bundled":
+            continue
+        cmd = [*ARIA, "record", info.game, "--episodes", str(episodes), "--seed", str(seed), "--out", str(out / info.game)]
+        subprocess.run(cmd, check=True, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL)
+    done.touch()
+    return out
+
+
+def run_aria(args: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in GB, output) of one `aria` command in its own process."""
+    with tempfile.TemporaryFile("w+") as log:
+        t = time.perf_counter()
+        proc = subprocess.Popen([*ARIA, *args], env=ENV, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
+        wall = time.perf_counter() - t
+        log.seek(0)
+        out = log.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"aria {' '.join(args)} failed:\n{out}")
+    return wall, usage.ru_maxrss / 1e6, out  # ru_maxrss is in KB on Linux
+
+
+def encoding_speed(checkpoints: Path, data: Path) -> tuple[float, float, int]:
+    """Frames/s of FrameTokenizer.encode on every recorded frame, and on frames of random pixels."""
+    import torch
+
+    from aria_cli.recordings import find_recordings, read_recording
+    from aria_cli.vqvae import load_tokenizer
+
+    torch.set_num_threads(2)
+    frames = np.concatenate([np.stack([s.frame for s in read_recording(p).steps]) for p in find_recordings(data)])
+    tok = load_tokenizer(checkpoints)
+    tok.encode(frames[:256])  # warm-up
+    t = time.perf_counter()
+    tok.encode(frames)
+    game_fps = len(frames) / (time.perf_counter() - t)
+    noise = np.random.default_rng(0).integers(0, 16, (2000, 64, 64), dtype=np.uint8)
+    t = time.perf_counter()
+    tok.encode(noise)
+    noise_fps = len(noise) / (time.perf_counter() - t)
+    return game_fps, noise_fps, len(frames)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, help="Recordings (default: record the bundled games, 10 episodes each).")
+    ap.add_argument("--skip-memory", action="store_true", help="Skip the 10,000-frame memory run.")
+    args = ap.parse_args()
+    data = args.data or bundled_recordings(10)
+    work = Path(tempfile.mkdtemp(prefix="bench-vqvae-"))
+    ck = work / "ck"
+    print(f"recordings: {data}   (2 threads per run; load average now {os.getloadavg()[0]:.1f})")
+
+    wall, peak, out = run_aria(["train-vqvae", "--data", str(data), "--checkpoints", str(ck), "--device", "cpu"])
+    m = json.loads((ck / "vqvae" / "metrics.json").read_text())
+    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
+    print(f"train-vqvae (defaults): {m['train_frames']} train / {m['val_frames']} val frames, "
+          f"{m['epochs']} epochs ({m['stop_reason']}), best epoch {m['best_epoch']}")  # fmt: skip
+    print(f"  val pixel accuracy   {100 * m['val_pixel_acc']:.3f}%   target >= 99.9%  {ok(m['val_pixel_acc'] >= 0.999)}")
+    print(f"  val frames exact     {100 * m['val_frame_exact']:.1f}%")
+    print(f"  train pixel accuracy {100 * m['train_pixel_acc']:.3f}%")
+    print(f"  codebook used        {100 * m['codebook_used']:.1f}% on val, {100 * m['codebook_used_train']:.1f}% on train")
+    print(f"  training time        {m['seconds']:.0f} s (whole command {wall:.0f} s)   target <= 180 s  {ok(m['seconds'] <= 180)}")
+    print(f"  peak memory          {peak:.2f} GB")
+
+    game_fps, noise_fps, n = encoding_speed(ck, data)
+    print(f"encoding: {game_fps:,.0f} frames/s on {n} game frames   target >= 2,000  {ok(game_fps >= 2000)}")
+    print(f"          {noise_fps:,.0f} frames/s on random-pixel frames (worst case: no repeated cells)")
+
+    if not args.skip_memory:
+        big = bundled_recordings(20, seed=100)
+        from aria_cli.recordings import find_recordings, read_recording
+
+        frames = sum(len(read_recording(p).steps) for p in find_recordings(big))
+        ck2 = work / "ck-big"
+        wall, peak, _ = run_aria(["train-vqvae", "--data", str(big), "--checkpoints", str(ck2), "--device", "cpu", "--epochs", "1"])
+        print(f"memory: train-vqvae on {frames:,} frames (1 epoch, {wall:.0f} s): peak {peak:.2f} GB   "
+              f"target <= 3 GB  {ok(peak <= 3)}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
