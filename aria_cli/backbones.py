@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from aria_cli.errors import AriaError
-from aria_cli.vocab import LOC_NULL, N_CELLS, N_CODES, N_SPECIAL, Vocab
+from aria_cli.vocab import LOC_NULL, N_CELLS, N_CODES, N_SPECIAL, STEP_TOKENS, Vocab
 
 TINY = "tiny"
 PRESETS = {"smollm2-360m": "HuggingFaceTB/SmolLM2-360M"}
@@ -38,15 +38,28 @@ FIX = "use --backbone tiny, or --backbone /path/to/a/local/llama-model"
 
 @dataclass
 class TinyArch:
-    """The from-scratch preset. Sized for >= 3,000 training tokens/s on 2 CPU cores (benchmarks/bench_train_wm.py)."""
+    """The from-scratch preset: a 2-layer Llama sized for >= 3,000 training tokens/s on 2 CPU cores
+    (benchmarks/bench_train_wm.py).
+
+    Its few minutes of CPU training go to what changes between frames, not to rediscovering that most
+    cells do not: `copy_heads` heads of layer 0 start as "previous frame" heads — attention at the
+    relative offset of one step (STEP_TOKENS - 1 back from the position that predicts a code is the same
+    cell of the previous frame), from q/k biases alone, so it does not depend on the content, and a
+    value/output path that passes the attended token through — so a fresh model predicts the copy
+    baseline (and repeats the last action). With `zero_init_residual` the other residual branches
+    (the remaining heads' output projections and every MLP's down projection) start at zero, so random
+    layers do not drown that path at the start. Every weight trains from there.
+    """
 
     hidden_size: int = 256
-    num_hidden_layers: int = 4
+    num_hidden_layers: int = 2
     num_attention_heads: int = 4
     intermediate_size: int = 768
     max_position_embeddings: int = 4096
     tie_word_embeddings: bool = True
-    attention_bias: bool = False
+    attention_bias: bool = True  # the copy heads' position-only queries and keys are biases
+    copy_heads: int = 2
+    zero_init_residual: bool = True
 
     def llama_config(self):
         from transformers import LlamaConfig
@@ -115,7 +128,44 @@ def build_tiny(arch: TinyArch | None = None) -> Backbone:
 
     arch = arch or TinyArch()
     model = LlamaForCausalLM(arch.llama_config())
+    init_copy_heads(model, arch.copy_heads, zero_init_residual=arch.zero_init_residual)
     return Backbone(TINY, None, 0, model, None, asdict(arch))
+
+
+@torch.no_grad()
+def init_copy_heads(model, n_heads: int, offset: int = STEP_TOKENS - 1, sharpness: float = 8.0,
+                    zero_init_residual: bool = True) -> None:  # fmt: skip
+    """Make the first `n_heads` heads of layer 0 attend `offset` positions back and pass that token on.
+
+    With RoPE, a query q and key k at distance d score sum_i |q_i||k_i| cos(phase_i + d * theta_i) per
+    rotary pair i; constant (bias-only) q and k whose phases are -offset * theta_i peak exactly at
+    d = offset. `sharpness` scales them (the gap to d = offset +- 1 grows with its square).
+    """
+    cfg = model.config
+    if n_heads and not cfg.attention_bias:
+        raise ValueError("copy heads need attention_bias=True (their queries and keys are biases)")
+    hidden, heads = cfg.hidden_size, cfg.num_attention_heads
+    hd = hidden // heads
+    if n_heads > heads:
+        raise ValueError(f"copy_heads {n_heads} > attention heads {heads}")
+    inv_freq = model.model.rotary_emb.inv_freq.float().cpu()  # (hd / 2,): HF rotates dims i and i + hd/2
+    phase = -offset * inv_freq
+    attn = model.model.layers[0].self_attn
+    for h in range(n_heads):
+        r = slice(h * hd, (h + 1) * hd)
+        attn.q_proj.weight[r] = 0
+        attn.k_proj.weight[r] = 0
+        attn.q_proj.bias[r] = sharpness * torch.cat([torch.cos(phase), torch.sin(phase)])
+        attn.k_proj.bias[r] = sharpness * torch.cat([torch.ones(hd // 2), torch.zeros(hd // 2)])
+        attn.v_proj.weight[r] = 0
+        attn.v_proj.weight[r, r] = torch.eye(hd)  # the head's slice of the (normalised) token...
+        attn.o_proj.weight[:, r] = 0
+        attn.o_proj.weight[r, r] = torch.eye(hd)  # ...written back to the same slice of the stream
+    if zero_init_residual:
+        for i, layer in enumerate(model.model.layers):
+            layer.mlp.down_proj.weight.zero_()
+            first_free = n_heads * hd if i == 0 else 0
+            layer.self_attn.o_proj.weight[:, first_free:] = 0
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:

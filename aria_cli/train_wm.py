@@ -50,7 +50,7 @@ DEFAULT_EPOCHS = 30
 CPU_TIME_BUDGET_MIN = 5.0  # default cap on a CPU when --epochs is not given; see TrainWMConfig.time_budget
 
 # Defaults per kind of backbone: (context_steps, batch_size, lr).
-TINY_DEFAULTS = (8, 8, 1e-3)
+TINY_DEFAULTS = (4, 8, 2e-3)
 PRETRAINED_DEFAULTS = (29, 8, 2e-4)  # 29 steps ≈ 2048 tokens, as in DESIGN.md
 
 
@@ -195,7 +195,7 @@ class LiveView:
         self.enabled = enabled
         self.live = None
 
-    def start(self, epochs: int, steps_per_epoch: int, first_epoch: int, first_step: int) -> None:
+    def start(self, epochs: int, total_steps: int, done: int) -> None:
         if not self.enabled:
             return
         from rich.console import Group
@@ -205,17 +205,20 @@ class LiveView:
 
         from aria_cli.ui import progress
 
+        self.epochs = epochs
         self.progress = progress(TextColumn("{task.fields[info]}"))
-        done = first_epoch * steps_per_epoch + first_step
-        self.run_task = self.progress.add_task("run", total=epochs * steps_per_epoch, completed=done, info="")
-        self.epoch_task = self.progress.add_task(
-            f"epoch {first_epoch + 1}/{epochs}", total=steps_per_epoch, completed=first_step, info=""
-        )
+        self.run_task = self.progress.add_task("run", total=total_steps, completed=done, info="")
+        self.epoch_task = self.progress.add_task("epoch", total=1, info="")
         self.table = Text("val metrics after the first epoch", style="dim")
         self.group = Group(self.progress, self.table)
         # Transient: the bars and table vanish at the end; the per-epoch lines and the final table stay.
         self.live = Live(self.group, console=console, refresh_per_second=4, transient=True)
         self.live.start()
+
+    def begin_epoch(self, epoch: int, n_steps: int, done: int) -> None:
+        if self.live is not None:
+            desc = f"epoch {epoch + 1}/{self.epochs}"
+            self.progress.reset(self.epoch_task, total=n_steps, completed=done, description=desc, info="")
 
     def step(self, loss: float, tok_s: float) -> None:
         if self.live is None:
@@ -224,13 +227,11 @@ class LiveView:
         self.progress.update(self.epoch_task, advance=1, info=info)
         self.progress.update(self.run_task, advance=1)
 
-    def epoch_end(self, line: str, table, next_epoch: int, epochs: int) -> None:
+    def epoch_end(self, line: str, table) -> None:
         if self.live is None:
             return
         self.live.console.print(line, highlight=False)
         self.group.renderables[1] = table
-        if next_epoch < epochs:
-            self.progress.reset(self.epoch_task, description=f"epoch {next_epoch + 1}/{epochs}", info="")
 
     def stop(self) -> None:
         if self.live is not None:
@@ -285,9 +286,9 @@ def _check_data(cache, train_ids: list[int], val_ids: list[int]) -> None:
         )
 
 
-def _calibrate_epochs(model, wm, acc, cache, windows: Windows, order, per_proc: int, steps: int, val_tokens: int,
-                      budget_s: float, max_epochs: int) -> int:  # fmt: skip
-    """How many epochs fit in `budget_s`: time forward+backward on two real batches (no update is made)."""
+def _calibrate(model, wm, acc, cache, windows: Windows, order, per_proc: int, val_tokens: int) -> tuple[float, float]:
+    """Seconds per training step and per validation pass, from forward+backward on real batches (the
+    gradients are dropped: no update is made, so the run is the same as without calibration)."""
     times, tokens = [], []
     for k in range(3):
         idx = order[k * per_proc : (k + 1) * per_proc]
@@ -305,10 +306,21 @@ def _calibrate_epochs(model, wm, acc, cache, windows: Windows, order, per_proc: 
     if len(times) > 1:
         times, tokens = times[1:], tokens[1:]  # the first call pays one-off set-up
     sec_per_token = sum(times) / max(1, sum(tokens))
-    step_tokens = sum(tokens) / len(tokens)
-    epoch_s = steps * step_tokens * sec_per_token * 1.05 + val_tokens / acc.num_processes * sec_per_token * 0.4
-    n = int(budget_s // max(epoch_s, 1e-6))
-    return max(1, min(max_epochs, n))
+    step_s = sum(times) / len(times) * 1.05  # + the optimizer step
+    val_s = val_tokens / acc.num_processes * sec_per_token * 0.4  # forward only
+    return step_s, val_s
+
+
+def fit_steps(budget_s: float, step_s: float, val_s: float, steps_per_epoch: int, max_steps: int) -> int:
+    """How many optimizer steps fit in `budget_s`, each epoch (the last, partial one too) ending with a
+    validation pass. A last partial epoch shorter than a tenth of an epoch is left out."""
+    epoch_s = steps_per_epoch * step_s + val_s
+    full = int(budget_s // epoch_s)
+    extra = int(max(0.0, budget_s - full * epoch_s - val_s) // step_s)
+    extra = min(extra, steps_per_epoch - 1)
+    if extra < steps_per_epoch / 10:
+        extra = 0
+    return max(1, min(max_steps, full * steps_per_epoch + extra))
 
 
 # --------------------------------------------------------------------------- the loop
@@ -385,26 +397,25 @@ def train_world_model(
     my_val = val_windows.take(np.arange(rank, len(val_windows), world))
 
     if state is not None:
-        epochs = cfg.epochs or state["epochs"]
+        total_steps = cfg.epochs * steps_per_epoch if cfg.epochs else state["total_steps"]
     else:
-        epochs = cfg.epochs or DEFAULT_EPOCHS
+        total_steps = (cfg.epochs or DEFAULT_EPOCHS) * steps_per_epoch
         budget = cfg.time_budget
         if budget is None and cfg.epochs is None and device == "cpu":
             budget = CPU_TIME_BUDGET_MIN
         if budget:
             w0 = epoch_windows(cache, train_ids, C, cfg.seed, 0)
-            fitted = _calibrate_epochs(
-                model, wm, acc, cache, w0, epoch_order(len(w0), B * world, cfg.seed, 0), B,
-                steps_per_epoch, val_windows.n_tokens, budget * 60, epochs,
-            )  # fmt: skip
+            order0 = epoch_order(len(w0), B * world, cfg.seed, 0)
+            step_s, val_s = _calibrate(model, wm, acc, cache, w0, order0, B, val_windows.n_tokens)
+            fitted = fit_steps(budget * 60, step_s, val_s, steps_per_epoch, total_steps)
             fitted = broadcast_object_list([fitted])[0]
-            if fitted < epochs and main:
+            if fitted < total_steps and main:
                 console.print(
-                    f"time budget {budget:g} min: {fitted} of {epochs} epochs fit "
-                    "(set --epochs, or --time-budget 0 for no cap)"
+                    f"time budget {budget:g} min: {fitted / steps_per_epoch:.1f} of {total_steps // steps_per_epoch} "
+                    f"epochs fit ({fitted} steps; set --epochs, or --time-budget 0 for no cap)"
                 )
-            epochs = fitted
-    total_steps = epochs * steps_per_epoch
+            total_steps = fitted
+    epochs = -(-total_steps // steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total_steps))
 
     start_epoch, skip_steps, global_step = 0, 0, 0
@@ -429,7 +440,7 @@ def train_world_model(
         console.print(
             f"world model: {run['backbone']} (base {wm.config.base}, {n_trainable / 1e6:.2f}M trainable), "
             f"{C} steps/window, {len(train_ids)} train / {len(val_ids)} val recordings, "
-            f"{n_train_tokens:,} train tokens, {steps_per_epoch} steps/epoch × {epochs} epochs, "
+            f"{n_train_tokens:,} train tokens, {steps_per_epoch} steps/epoch, {total_steps} steps ({epochs} epochs), "
             f"{world} process{'es' if world > 1 else ''} on {acc.device}"
         )
 
@@ -438,6 +449,7 @@ def train_world_model(
             "training": {
                 "run": run,
                 "epochs": epochs,
+                "total_steps": total_steps,
                 "epoch": epoch,
                 "step_in_epoch": step_in_epoch,
                 "global_step": global_step,
@@ -451,6 +463,7 @@ def train_world_model(
         st = {
             "run": run,
             "epochs": epochs,
+            "total_steps": total_steps,
             "epoch": epoch,
             "step_in_epoch": step_in_epoch,
             "global_step": global_step,
@@ -470,15 +483,17 @@ def train_world_model(
     pos = saved = (start_epoch, skip_steps)  # (epoch, steps done in it): where training is / what `last` holds
     try:
         with _StopFlag() as stop:
-            view.start(epochs, steps_per_epoch, start_epoch, skip_steps)
+            view.start(epochs, total_steps, global_step)
             for epoch in range(start_epoch, epochs):
+                n_steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
                 model.train()
                 windows = epoch_windows(cache, train_ids, C, cfg.seed, epoch)
                 order = epoch_order(len(windows), B * world, cfg.seed, epoch)
                 first = skip_steps if epoch == start_epoch else 0
+                view.begin_epoch(epoch, n_steps, first)
                 if first == 0:
                     partial = {"loss_sum": 0.0, "weight_sum": 0.0, "tokens": 0, "seconds": 0.0}
-                for step in range(first, steps_per_epoch):
+                for step in range(first, n_steps):
                     t0 = time.perf_counter()
                     lo = step * B * world + rank * B
                     batch = collate(cache, windows.take(order[lo : lo + B])).to(acc.device)
@@ -501,7 +516,7 @@ def train_world_model(
                         requested = bool(acc.reduce(flag, reduction="sum").item() > 0)
                     if requested:
                         raise KeyboardInterrupt
-                pos = (epoch, steps_per_epoch)
+                pos = (epoch, n_steps)
                 # ---- end of epoch: validation, logs, checkpoints
                 t_val = time.perf_counter()
                 with acc.autocast():
@@ -533,7 +548,7 @@ def train_world_model(
                         wm.save(best_dir, training_info(epoch + 1, 0, val))
                     save_last(epoch + 1, 0, val)
                     write_curves(out_dir / "curves.png", history)
-                    view.epoch_end(_epoch_line(record, improved), _table(val, epoch + 1), epoch + 1, epochs)
+                    view.epoch_end(_epoch_line(record, improved), _table(val, epoch + 1))
                 pos = saved = (epoch + 1, 0)
                 acc.wait_for_everyone()
     except KeyboardInterrupt:
@@ -541,7 +556,7 @@ def train_world_model(
         if main and pos != saved:
             save_last(*pos, None)
             print_warning(
-                f"stopped at epoch {pos[0] + 1}, step {pos[1]} of {steps_per_epoch}: saved {last_dir}; "
+                f"stopped at epoch {pos[0] + 1}, step {pos[1]}: saved {last_dir}; "
                 "continue with `aria train-wm --resume`"
             )
         raise

@@ -70,29 +70,38 @@ def measure(steps: int, warmup: int) -> dict:
     n = warmup + steps
     idx = [order[i * batch_size : (i + 1) * batch_size] for i in range(n)]
 
-    # Full training steps: exactly what `aria train-wm` does per step.
-    t_full, tokens = 0.0, 0
-    for i in range(n):
-        t0 = time.perf_counter()
+    lm = wm._lm()
+
+    def full_step(i: int) -> int:
+        """Exactly what `aria train-wm` does per step: collate windows, weighted loss, clip, update."""
         batch = collate(cache, windows.take(idx[i]))
         train_step(acc, model, opt, sched, batch, grad_clip=1.0)
-        if i >= warmup:
-            t_full += time.perf_counter() - t0
-            tokens += batch.n_tokens
+        return batch.n_tokens
 
-    # Bare: the same model and batches, collated beforehand, plain cross-entropy, no clipping.
-    batches = [collate(cache, windows.take(idx[i])) for i in range(n)]
-    lm = wm._lm()
-    t_bare = 0.0
-    for i, b in enumerate(batches):
-        t0 = time.perf_counter()
-        logits = lm(input_ids=b.tokens).logits
+    collated = [collate(cache, windows.take(idx[i])) for i in range(n)]
+
+    def bare_step(i: int) -> None:
+        """The same model and batch, collated beforehand, plain cross-entropy, no clipping."""
+        b = collated[i]
+        logits = lm(input_ids=b.tokens, use_cache=False).logits
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, N_SPECIAL), b.tokens[:, 1:].reshape(-1))
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
+
+    # Interleaved, so that load from other processes falls on both alike.
+    t_full = t_bare = 0.0
+    tokens = 0
+    for i in range(n):
+        t0 = time.perf_counter()
+        n_tok = full_step(i)
+        t1 = time.perf_counter()
+        bare_step(i)
+        t2 = time.perf_counter()
         if i >= warmup:
-            t_bare += time.perf_counter() - t0
+            t_full += t1 - t0
+            t_bare += t2 - t1
+            tokens += n_tok
     return {
         "tokens_per_s": tokens / t_full,
         "overhead": t_full / t_bare - 1,
@@ -110,7 +119,7 @@ def quality(data: Path, checkpoints: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (the target is for 2 cores)")
     ap.add_argument("--data", type=Path, help="recordings: also run the default `aria train-wm` on them")

@@ -128,3 +128,33 @@ def test_a_folder_that_is_not_a_model_is_a_one_line_error(tmp_path):
     with pytest.raises(AriaError, match="cannot load a causal LM") as e:
         build_pretrained(str(tmp_path / "empty"), LoraSettings())
     assert "\n" not in str(e.value)
+
+
+def test_a_fresh_tiny_model_already_predicts_the_previous_frame():
+    """The copy heads: before any training, every code is predicted as the same cell one step back."""
+    from wm_fixtures import rule_episode
+
+    from aria_cli.vocab import episode_tokens
+    from aria_cli.wm_metrics import WMMetrics
+
+    codes, types, locs, _ = rule_episode(12, seed=3)
+    tokens, _ = episode_tokens(Vocab(0), codes, types, locs, np.zeros(len(types), dtype=bool))
+    x = torch.from_numpy(tokens).long()[None]
+    torch.manual_seed(0)
+    wm = WorldModel.create("tiny", arch=SMALL).eval()
+    m = WMMetrics()
+    with torch.no_grad():
+        m.update(x, wm.logits(x), torch.ones_like(x, dtype=torch.bool), ["g"])
+    r = m.result()["games"]["g"]
+    assert r["changed_cells"] > 0
+    assert r["frame_acc"] == r["copy_frame_acc"]
+
+
+def test_copy_heads_need_attention_biases():
+    from aria_cli.backbones import init_copy_heads
+
+    arch = TinyArch(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                    attention_bias=False, copy_heads=0)  # fmt: skip
+    model = build_tiny(arch).model
+    with pytest.raises(ValueError, match="attention_bias"):
+        init_copy_heads(model, 1)

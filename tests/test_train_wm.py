@@ -16,7 +16,7 @@ from wm_fixtures import rule_cache, save_tiny_llama
 from aria_cli.backbones import TinyArch
 from aria_cli.cli import app
 from aria_cli.errors import AriaError, CheckpointError
-from aria_cli.train_wm import STATE_FILE, TrainWMConfig, train_world_model
+from aria_cli.train_wm import STATE_FILE, TrainWMConfig, fit_steps, train_world_model
 from aria_cli.vocab import STEP_TOKENS, Vocab
 from aria_cli.wm_data import epoch_order, epoch_windows, make_windows
 from aria_cli.world_model import ADAPTER_FILE, WorldModel
@@ -75,6 +75,28 @@ def test_training_windows_are_a_function_of_seed_and_epoch(cache):
     assert np.array_equal(a.start, b.start) and not np.array_equal(a.start, c.start)
     assert np.array_equal(epoch_order(10, 4, 1, 4), epoch_order(10, 4, 1, 4))
     assert len(epoch_order(10, 4, 1, 4)) == 12  # padded to whole global batches
+
+
+# --------------------------------------------------------------------------- time budget
+def test_a_time_budget_becomes_whole_epochs_plus_a_partial_one_each_with_its_validation():
+    assert fit_steps(budget_s=100, step_s=1, val_s=0, steps_per_epoch=40, max_steps=1000) == 100
+    assert fit_steps(budget_s=100, step_s=1, val_s=5, steps_per_epoch=40, max_steps=1000) == 85  # 2 x (40+5) + 5+5
+
+
+def test_a_time_budget_never_exceeds_the_epochs_asked_for_nor_drops_below_one_step():
+    assert fit_steps(budget_s=1e9, step_s=1, val_s=1, steps_per_epoch=40, max_steps=120) == 120
+    assert fit_steps(budget_s=0.1, step_s=1, val_s=1, steps_per_epoch=40, max_steps=120) == 1
+
+
+def test_a_tiny_partial_epoch_is_left_out():
+    assert fit_steps(budget_s=83, step_s=1, val_s=0, steps_per_epoch=40, max_steps=1000) == 80
+
+
+def test_a_time_budget_caps_the_run_and_resume_keeps_to_the_same_number_of_steps(tmp_path, cache):
+    res = train_world_model(config(tmp_path, epochs=None, time_budget=1e-4), cache=cache)
+    assert res.history[-1]["step"] == 1
+    state = torch.load(tmp_path / "ck" / "world_model" / "last" / STATE_FILE, weights_only=False)
+    assert state["total_steps"] == 1
 
 
 # --------------------------------------------------------------------------- training and outputs
