@@ -137,8 +137,8 @@ def train_vqvae(
     # The defaults are TrainVQVAEConfig's (a test checks they agree; importing it here would slow --help).
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 12,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 32,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 3e-3,
-    codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=65536, help="Codes in the codebook.")] = 512,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 5e-3,
+    codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=512, help="Codes in the codebook (the token layout has 512 code slots).")] = 512,
     device: DeviceOpt = "auto",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted run with its own settings (only --epochs can change).")
