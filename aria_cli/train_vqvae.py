@@ -47,6 +47,7 @@ from aria_cli.vqvae import (
     frames_to_cells,
     load_model,
     save_model,
+    torch_threads,
     unique_cells,
     vqvae_dir,
 )
@@ -62,7 +63,7 @@ FRAME_PIXELS = 64 * 64
 class TrainVQVAEConfig:
     epochs: int = 12
     batch_size: int = 32  # frames per step
-    lr: float = 3e-3
+    lr: float = 5e-3
     codebook_size: int = 512
     code_dim: int = VQVAEConfig.code_dim
     channels: tuple[int, int, int] = VQVAEConfig.channels
@@ -74,6 +75,7 @@ class TrainVQVAEConfig:
     reset_every: int = 10  # steps between dead-code resets
     min_steps_per_epoch: int = 20
     max_steps_per_epoch: int = 200  # so that big data sets still get a val check (and a save) often
+    threads: int = 1  # CPU threads for torch (see aria_cli.vqvae.torch_threads)
 
 
 # --------------------------------------------------------------------------- data
@@ -251,6 +253,19 @@ def train_vqvae(
     quiet: bool = False,
 ) -> TrainResult:
     """Train the frame tokenizer on every frame under `data_dir`; the best model goes to checkpoints/vqvae."""
+    with torch_threads((config or TrainVQVAEConfig()).threads):
+        return _train(data_dir, checkpoints, config, device, resume, skip_bad, quiet)
+
+
+def _train(
+    data_dir: Path,
+    checkpoints: Path,
+    config: TrainVQVAEConfig | None = None,
+    device: str = "cpu",
+    resume: bool = False,
+    skip_bad: bool = False,
+    quiet: bool = False,
+) -> TrainResult:
     cfg = config or TrainVQVAEConfig()
     d = vqvae_dir(checkpoints)
     state, opt_state = _load_state(d) if resume else (TrainState(), None)
@@ -447,7 +462,7 @@ def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> Trai
         ui.console.print(
             f"val pixel accuracy {ui.pct(val.pixel_acc, 3)}, frames exact {ui.pct(val.frame_exact, 1)}, "
             f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {state.stop_reason}, "
-            f"{state.seconds:.0f} s) → {d}"
+            f"{state.seconds:.0f} s) → {d} (model, {METRICS_FILE}, {PICTURE_FILE})"
         )
     return TrainResult(metrics, d)
 

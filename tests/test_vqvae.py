@@ -166,11 +166,35 @@ def test_training_improves_on_the_untrained_model(trained):
     assert metrics["val_pixel_acc"] > acc_before
 
 
-def test_resume_continues_from_the_last_epoch(tmp_path, recording_dir):
-    ck = tmp_path / "ck"
-    train_vqvae(recording_dir, ck, tiny_config(epochs=1, patience=99), quiet=True)
-    result = train_vqvae(recording_dir, ck, tiny_config(epochs=3, patience=99), resume=True, quiet=True)
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, recording_dir, monkeypatch):
+    from safetensors.torch import load_file
+
+    import aria_cli.train_vqvae as tv
+
+    config = tiny_config(epochs=3, patience=99)
+    train_vqvae(recording_dir, tmp_path / "straight", config, quiet=True)
+    real_step = tv._train_step
+
+    def interrupted(*args, **kwargs):
+        if args[-1] == 12:  # the fifth step of the second epoch
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(tv, "_train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_vqvae(recording_dir, tmp_path / "resumed", config, quiet=True)
+    monkeypatch.setattr(tv, "_train_step", real_step)
+    result = train_vqvae(recording_dir, tmp_path / "resumed", config, resume=True, quiet=True)
     assert result.metrics["epochs"] == 3 and result.metrics["steps"] == 3 * 8
+    straight = load_file(vqvae.vqvae_dir(tmp_path / "straight") / "last.safetensors")
+    resumed = load_file(vqvae.vqvae_dir(tmp_path / "resumed") / "last.safetensors")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_resume_of_a_finished_run_has_nothing_to_do(tmp_path, recording_dir):
+    first = train_vqvae(recording_dir, tmp_path, tiny_config(epochs=1, patience=99), quiet=True)
+    again = train_vqvae(recording_dir, tmp_path, tiny_config(epochs=1, patience=99), resume=True, quiet=True)
+    assert again.metrics == first.metrics
 
 
 def test_resume_without_a_run_says_so(tmp_path, recording_dir):
@@ -245,3 +269,10 @@ def test_command_defaults_are_the_training_config_defaults():
     defaults = TrainVQVAEConfig()
     for name in ("epochs", "batch_size", "lr", "codebook_size", "seed"):
         assert params[name].default == getattr(defaults, name), name
+
+
+def test_distinct_cells_are_found_exactly():
+    cells = vqvae.frames_to_cells(synthetic_frames(20, seed=2))
+    distinct, inverse = vqvae.unique_cells(cells)
+    assert np.array_equal(distinct[inverse], cells)
+    assert len({c.tobytes() for c in cells}) == len(distinct)
