@@ -35,7 +35,7 @@ from torch import nn
 
 from aria_cli import atomic
 from aria_cli.errors import CheckpointError
-from aria_cli.vocab import CELL_PIXELS, FRAME_SIZE, GRID, N_CELLS
+from aria_cli.vocab import CELL_PIXELS, FRAME_SIZE, GRID, N_CELLS, N_CODES
 
 N_COLOURS = 16
 CONFIG_FILE = "config.json"
@@ -60,8 +60,8 @@ class VQVAEConfig:
         self.channels = tuple(int(c) for c in self.channels)
         if len(self.channels) != 3:
             raise ValueError("channels needs three widths (32x32, 16x16, 8x8 levels)")
-        if not 2 <= self.codebook_size <= 65536:
-            raise ValueError(f"codebook_size must be 2..65536, got {self.codebook_size}")
+        if not 2 <= self.codebook_size <= N_CODES:
+            raise ValueError(f"codebook_size must be 2..{N_CODES} (the token layout's code slots), got {self.codebook_size}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
