@@ -177,24 +177,24 @@ def train_wm(
     checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
     epochs: Annotated[
         int | None,
-        typer.Option("--epochs", min=1, help="Epochs [default: 30; on a CPU capped by --time-budget]."),
+        typer.Option("--epochs", min=1, help="Epochs (default 30; on a CPU without --epochs, capped by --time-budget)."),
     ] = None,
     backbone: Annotated[
         str | None,
         typer.Option(
             "--backbone",
             help="tiny | smollm2-360m | a local path or hub id of a Llama-family causal LM "
-            "[default: tiny on CPU, smollm2-360m on GPU].",
+            "(default: tiny on CPU, smollm2-360m on GPU).",
         ),
     ] = None,
     context_steps: Annotated[
-        int | None, typer.Option("--context-steps", min=1, help="Steps per window [default: tiny 8, others 29].")
+        int | None, typer.Option("--context-steps", min=1, help="Steps per window (default: tiny 4, others 29).")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", min=1, help="Windows per process per step [default: 8].")
+        int | None, typer.Option("--batch-size", min=1, help="Windows per process per step (default 8).")
     ] = None,
     lr: Annotated[
-        float | None, typer.Option("--lr", help="Peak learning rate [default: tiny 1e-3, LoRA 2e-4].")
+        float | None, typer.Option("--lr", help="Peak learning rate (default: tiny 2e-3, LoRA 2e-4).")
     ] = None,
     lora_rank: Annotated[int, typer.Option("--lora-rank", min=1, help="LoRA rank (alpha = 2 x rank).")] = 16,
     time_budget: Annotated[
@@ -202,8 +202,8 @@ def train_wm(
         typer.Option(
             "--time-budget",
             min=0,
-            help="Minutes of training; fixes the number of epochs up front [default: 5 on CPU without --epochs]; "
-            "0: no cap.",
+            help="Minutes of training, turned into a number of steps up front (default: 5 on a CPU without "
+            "--epochs, else none); 0: no cap.",
         ),
     ] = None,
     device: DeviceOpt = "auto",
