@@ -111,10 +111,17 @@ def measure(steps: int, warmup: int) -> dict:
 
 
 def quality(data: Path, checkpoints: Path) -> dict:
+    """The default `aria train-wm` on a CPU; val metrics of `best/` (the checkpoint every later stage uses)."""
     t0 = time.perf_counter()
     res = train_world_model(TrainWMConfig(data=data, checkpoints=checkpoints, device="cpu"))
-    final = res.final["all"] if res.final else {}
-    return {"minutes": (time.perf_counter() - t0) / 60, "epochs": res.epochs_done, **final}
+    best = res.history[res.best_epoch - 1]["val"] if res.best_epoch else None
+    return {
+        "minutes": (time.perf_counter() - t0) / 60,
+        "epochs": res.epochs_done,
+        "best_epoch": res.best_epoch,
+        "final_frame_acc": res.final["all"]["frame_acc"] if res.final else None,
+        **(best["all"] if best else {}),
+    }
 
 
 def main() -> int:
@@ -145,7 +152,8 @@ def main() -> int:
         report("val frame_acc", f"{100 * (fa or 0):.1f}%", "> 80%", fa is not None and fa > 0.8)
         report("val frame_acc - copy_frame_acc", f"{100 * ((fa or 0) - (ca or 0)):+.1f} pt", "> 0",
                fa is not None and ca is not None and fa > ca)  # fmt: skip
-        print(f"changed_acc {q.get('changed_acc')}, action_type_acc {q.get('action_type_acc')}, epochs {q['epochs']}")
+        print(f"(best/ = epoch {q['best_epoch']} of {q['epochs']}; frame_acc after the last epoch "
+              f"{q['final_frame_acc']}); changed_acc {q.get('changed_acc')}, action_type_acc {q.get('action_type_acc')}")
     return 0 if ok else 1
 
 
