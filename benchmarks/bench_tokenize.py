@@ -45,7 +45,7 @@ def main() -> None:
     shutil.copytree(data, copy)  # so that changing a file below leaves the originals alone
     files = find_recordings(copy)
     steps = sum(len(read_recording(p).steps) - 1 for p in files)
-    print(f"{len(files)} recordings, {steps:,} steps; 2 threads per run; load average now {os.getloadavg()[0]:.1f}")
+    print(f"{len(files)} recordings, {steps:,} steps; load average now {os.getloadavg()[0]:.1f}")
 
     cmd = ["tokenize", "--data", str(copy), "--checkpoints", str(ck), "--device", "cpu"]
     cold, peak, _ = run_aria(cmd)

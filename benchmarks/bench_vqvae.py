@@ -9,7 +9,8 @@ Targets, on 2 CPU cores:
 - encoding >= 2,000 frames/s;
 - peak memory of train-vqvae on 10,000 frames <= 3 GB.
 
-Every run is a separate `aria` process limited to 2 threads, so figures match what a user sees.
+Every run is a separate `aria` process (OpenMP/MKL capped at 2 threads; the tokenizer itself uses one), so
+figures match what a user sees.
 Recordings made here are kept under $TMPDIR/aria-bench/ and reused.
 """
 
@@ -92,7 +93,7 @@ def main() -> None:
     data = args.data or bundled_recordings(10)
     work = Path(tempfile.mkdtemp(prefix="bench-vqvae-"))
     ck = work / "ck"
-    print(f"recordings: {data}   (2 threads per run; load average now {os.getloadavg()[0]:.1f})")
+    print(f"recordings: {data}   (each run in its own process on 2 cores; load average now {os.getloadavg()[0]:.1f})")
 
     wall, peak, out = run_aria(["train-vqvae", "--data", str(data), "--checkpoints", str(ck), "--device", "cpu"])
     m = json.loads((ck / "vqvae" / "metrics.json").read_text())
