@@ -48,7 +48,8 @@ class TinyArch:
     value/output path that passes the attended token through — so a fresh model predicts the copy
     baseline (and repeats the last action). With `zero_init_residual` the other residual branches
     (the remaining heads' output projections and every MLP's down projection) start at zero, so random
-    layers do not drown that path at the start. Every weight trains from there.
+    layers do not drown that path at the start. Every weight trains from there. Recordings are few,
+    so the model overfits within a few epochs; attention dropout delays that.
     """
 
     hidden_size: int = 256
@@ -60,6 +61,7 @@ class TinyArch:
     attention_bias: bool = True  # the copy heads' position-only queries and keys are biases
     copy_heads: int = 2
     zero_init_residual: bool = True
+    attention_dropout: float = 0.1  # regularises: held-out frame accuracy peaked higher and later with it
 
     def llama_config(self):
         from transformers import LlamaConfig
@@ -74,6 +76,7 @@ class TinyArch:
             max_position_embeddings=self.max_position_embeddings,
             tie_word_embeddings=self.tie_word_embeddings,
             attention_bias=self.attention_bias,
+            attention_dropout=self.attention_dropout,
             rms_norm_eps=1e-5,
             bos_token_id=None,
             eos_token_id=None,

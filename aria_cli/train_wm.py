@@ -150,6 +150,10 @@ def lr_lambda(total_steps: int) -> Callable[[int], float]:
 
 
 # --------------------------------------------------------------------------- RNG and state
+def step_seed(seed: int, global_step: int, rank: int) -> int:
+    return (seed * 1_000_003 + global_step * 1009 + rank) % (2**63)
+
+
 def _rng_state() -> dict:
     st = np.random.get_state()
     out = {
@@ -500,6 +504,9 @@ def train_world_model(
                     t0 = time.perf_counter()
                     lo = step * B * world + rank * B
                     batch = collate(cache, windows.take(order[lo : lo + B])).to(acc.device)
+                    # Dropout draws from a generator seeded per (seed, step, process): a resumed run draws
+                    # the same masks as an uninterrupted one, whatever the number of processes.
+                    torch.manual_seed(step_seed(cfg.seed, global_step, rank))
                     out = train_step(acc, model, optimizer, scheduler, batch, run["grad_clip"])
                     global_step += 1
                     pos = (epoch, step + 1)

@@ -53,7 +53,7 @@ def test_loss_weights_follow_the_role_of_the_target_token():
 
 def test_padding_after_a_window_does_not_change_its_loss():
     torch.manual_seed(0)
-    wm = WorldModel.create("tiny", arch=SMALL)
+    wm = WorldModel.create("tiny", arch=SMALL).eval()  # no dropout
     x = episode(3)
     padded = torch.cat([x, torch.zeros(40, dtype=torch.long)])[None]
     valid = torch.zeros_like(padded, dtype=torch.bool)
