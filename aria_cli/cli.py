@@ -206,6 +206,16 @@ def train_wm(
             "--epochs, else none); 0: no cap.",
         ),
     ] = None,
+    action_mask: Annotated[
+        float,
+        typer.Option(
+            "--action-mask",
+            min=0.0,
+            max=0.9,
+            help="Share of training windows read with their actions masked, as the policy reads them "
+            "(teaches the MASK embedding; default 0.15).",
+        ),
+    ] = 0.15,
     device: DeviceOpt = "auto",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue CHECKPOINTS/world_model/last exactly where it stopped.")
@@ -218,8 +228,8 @@ def train_wm(
 
     config = TrainWMConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, backbone=backbone, context_steps=context_steps,
-        batch_size=batch_size, lr=lr, lora_rank=lora_rank, time_budget=time_budget, device=device,
-        resume=resume, seed=seed, skip_bad=skip_bad,
+        batch_size=batch_size, lr=lr, lora_rank=lora_rank, time_budget=time_budget, action_mask=action_mask,
+        device=device, resume=resume, seed=seed, skip_bad=skip_bad,
     )  # fmt: skip
     train_world_model(config)
 
@@ -321,7 +331,7 @@ def quickstart(
     data: DataOpt = DEFAULT_DATA,
     checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
     full: Annotated[bool, typer.Option("--full", help="The full-size run: more episodes, no time caps.")] = False,
-    wm_minutes: Annotated[float, typer.Option("--wm-minutes", help="World-model training budget (quick run).")] = 4.0,
+    wm_minutes: Annotated[float, typer.Option("--wm-minutes", help="World-model training budget (quick run).")] = 5.0,
     max_actions: Annotated[int, typer.Option("--max-actions", help="Actions per game in the play stage.")] = 1000,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,

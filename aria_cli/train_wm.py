@@ -44,7 +44,15 @@ from aria_cli import atomic
 from aria_cli.backbones import TINY, LoraSettings, TinyArch, default_backbone
 from aria_cli.errors import AriaError, CheckpointError
 from aria_cli.ui import console, pct, print_warning
-from aria_cli.wm_data import Windows, cell_code_counts, collate, epoch_order, epoch_windows, make_windows
+from aria_cli.wm_data import (
+    Windows,
+    cell_code_counts,
+    collate,
+    epoch_order,
+    epoch_windows,
+    make_windows,
+    mask_some_windows,
+)
 from aria_cli.wm_metrics import ALL, WMMetrics, evaluate, metrics_table
 from aria_cli.world_model import WorldModel
 
@@ -77,6 +85,8 @@ class TrainWMConfig:
     time_budget: float | None = None
     weight_decay: float = 0.1  # 0.1 beat 0.01 on held-out recordings of the bundled games (less memorising)
     grad_clip: float = 1.0
+    # Share of training windows read with every action masked, as the policy reads them (wm_data.mask_some_windows).
+    action_mask: float = 0.15
     show: bool = True  # the rich live view
     arch: TinyArch | None = None  # override the tiny preset's size (tests, experiments)
 
@@ -102,6 +112,8 @@ def _resolved(cfg: TrainWMConfig, device_type: str, world_size: int, cache) -> d
             raise AriaError(f"--{name} must be at least 1, got {value}")
     if cfg.lr is not None and not cfg.lr > 0:
         raise AriaError(f"--lr must be positive, got {cfg.lr}")
+    if not 0.0 <= cfg.action_mask < 1.0:
+        raise AriaError(f"--action-mask must be in [0, 1), got {cfg.action_mask}")
     if cfg.epochs is not None and cfg.epochs < 1:
         raise AriaError(f"--epochs must be at least 1, got {cfg.epochs}")
     if backbone != TINY and cfg.lora_rank < 1:
@@ -116,6 +128,7 @@ def _resolved(cfg: TrainWMConfig, device_type: str, world_size: int, cache) -> d
         "seed": cfg.seed,
         "weight_decay": cfg.weight_decay,
         "grad_clip": cfg.grad_clip,
+        "action_mask": cfg.action_mask,
         "processes": world_size,
         "data": cache.fingerprint,
     }
@@ -331,10 +344,10 @@ def fit_steps(budget_s: float, step_s: float, val_s: float, steps_per_epoch: int
 
 
 # --------------------------------------------------------------------------- the loop
-def train_step(acc, model, optimizer, scheduler, batch, grad_clip: float):
+def train_step(acc, model, optimizer, scheduler, batch, grad_clip: float, inputs=None):
     """One optimizer step on one batch (this process's share of the global batch)."""
     with acc.autocast():
-        out = model(batch.tokens, batch.valid)
+        out = model(batch.tokens, batch.valid, inputs)
     acc.backward(out.loss)
     if grad_clip:
         acc.clip_grad_norm_(model.parameters(), grad_clip)
@@ -506,8 +519,10 @@ def train_world_model(
                     batch = collate(cache, windows.take(order[lo : lo + B])).to(acc.device)
                     # Dropout draws from a generator seeded per (seed, step, process): a resumed run draws
                     # the same masks as an uninterrupted one, whatever the number of processes.
-                    torch.manual_seed(step_seed(cfg.seed, global_step, rank))
-                    out = train_step(acc, model, optimizer, scheduler, batch, run["grad_clip"])
+                    seed_now = step_seed(cfg.seed, global_step, rank)
+                    torch.manual_seed(seed_now)
+                    inputs = mask_some_windows(batch.tokens, run["action_mask"], np.random.default_rng(seed_now))
+                    out = train_step(acc, model, optimizer, scheduler, batch, run["grad_clip"], inputs)
                     global_step += 1
                     pos = (epoch, step + 1)
                     dt = time.perf_counter() - t0

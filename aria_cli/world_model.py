@@ -199,13 +199,16 @@ class WorldModel(torch.nn.Module):
         """Teacher-forced next-token logits (B, T, 590) for base-0 tokens (B, T)."""
         return self.head(self.hidden_states(tokens))
 
-    def forward(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> WorldModelOutput:
+    def forward(
+        self, tokens: torch.Tensor, valid: torch.Tensor | None = None, inputs: torch.Tensor | None = None
+    ) -> WorldModelOutput:
         """Logits and the weighted next-token loss (see LossWeights) over a padded batch.
 
         tokens: (B, T) base-0; valid: (B, T) bool, False on padding (padding sits after the real tokens,
-        so with a causal model it never influences them).
+        so with a causal model it never influences them). `inputs` (same shape) is what the model reads
+        when it differs from the targets `tokens`: train-wm's action-masked windows.
         """
-        logits = self.logits(tokens)
+        logits = self.logits(tokens if inputs is None else inputs)
         loss, wsum = weighted_loss(logits, tokens, valid, self.loss_weights)
         return WorldModelOutput(logits, loss, wsum)
 

@@ -17,8 +17,9 @@ from aria_cli.backbones import TinyArch
 from aria_cli.cli import app
 from aria_cli.errors import AriaError, CheckpointError
 from aria_cli.train_wm import STATE_FILE, TrainWMConfig, fit_steps, train_world_model
+from aria_cli import vocab
 from aria_cli.vocab import STEP_TOKENS, Vocab
-from aria_cli.wm_data import epoch_order, epoch_windows, make_windows
+from aria_cli.wm_data import collate, epoch_order, epoch_windows, make_windows, mask_some_windows
 from aria_cli.world_model import ADAPTER_FILE, WorldModel
 
 SMALL = TinyArch(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
@@ -75,6 +76,36 @@ def test_training_windows_are_a_function_of_seed_and_epoch(cache):
     assert np.array_equal(a.start, b.start) and not np.array_equal(a.start, c.start)
     assert np.array_equal(epoch_order(10, 4, 1, 4), epoch_order(10, 4, 1, 4))
     assert len(epoch_order(10, 4, 1, 4)) == 12  # padded to whole global batches
+
+
+def test_masked_windows_read_exactly_the_policys_view_and_keep_their_targets(cache):
+    batch = collate(cache, make_windows(cache, cache.split("train"), 3))
+    inputs = mask_some_windows(batch.tokens, 0.5, np.random.default_rng(3))
+    again = mask_some_windows(batch.tokens, 0.5, np.random.default_rng(3))
+    assert torch.equal(inputs, again)  # drawn from the step's generator: resume sees the same masks
+    changed = (inputs != batch.tokens).any(dim=1)
+    assert 0 < int(changed.sum()) < len(changed)
+    for row in range(len(changed)):
+        want = vocab.mask_actions(V, batch.tokens[row].numpy()) if changed[row] else batch.tokens[row].numpy()
+        assert np.array_equal(inputs[row].numpy(), want)
+    assert mask_some_windows(batch.tokens, 0.0, np.random.default_rng(3)) is None
+
+
+def test_masked_inputs_are_read_while_the_true_tokens_stay_the_targets(cache):
+    wm = WorldModel.create(context_steps=3, arch=SMALL, seed=0)
+    batch = collate(cache, make_windows(cache, cache.split("train"), 3))
+    masked = mask_some_windows(batch.tokens, 1.0, np.random.default_rng(0))
+    plain, read_masked = wm(batch.tokens, batch.valid), wm(batch.tokens, batch.valid, masked)
+    assert torch.equal(plain.weight_sum, read_masked.weight_sum)  # same targets, same loss weights
+    assert not torch.allclose(plain.logits, read_masked.logits)
+    read_masked.loss.backward()
+    emb = wm.model.get_input_embeddings().weight
+    assert emb.grad[V.mask].abs().sum() > 0
+
+
+def test_an_action_mask_share_out_of_range_is_a_one_line_error(tmp_path, cache):
+    with pytest.raises(AriaError, match="--action-mask"):
+        train_world_model(config(tmp_path, action_mask=1.0), cache=cache)
 
 
 # --------------------------------------------------------------------------- time budget
