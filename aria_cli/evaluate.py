@@ -51,15 +51,16 @@ def _episodes(cache, split: str, games: list[str]) -> list[int]:
 
 
 @torch.no_grad()
-def greedy_next_frame(wm, context: np.ndarray) -> np.ndarray:
+def greedy_next_frame(wm, context: np.ndarray, n_codes: int = N_CODES) -> np.ndarray:
     """The world model's greedy 64 codes after `context` (base-0 tokens ending where a [FRAME] goes,
-    i.e. after an action): [FRAME] is written, then each code is the argmax over the 512 codes."""
+    i.e. after an action): [FRAME] is written, then each code is the argmax over the tokenizer's
+    `n_codes` codes (a codebook may use fewer than the layout's 512 slots; the rest can never be decoded)."""
     ctx = torch.as_tensor(np.append(context, V0.frame), dtype=torch.long, device=wm.device)
     state = wm.prefill(ctx)
     codes = np.empty(N_CELLS, dtype=np.int64)
     logits = state.logits[0]
     for i in range(N_CELLS):
-        codes[i] = int(logits[:N_CODES].argmax())
+        codes[i] = int(logits[:n_codes].argmax())
         if i + 1 < N_CELLS:
             step_logits, state = wm.extend(state, torch.tensor([codes[i]], device=wm.device))
             logits = step_logits[0, -1]
@@ -97,7 +98,7 @@ def demo_replay(wm, tokenizer, cache, data_dir: Path, episode_ids: list[int], n_
             nxt += 1  # the true level outcome is part of the context, like the action
         frame_idx = int(np.searchsorted(entry.frame_offsets, abs_pos - entry.start))
         actual_now, actual_next = frames_by_ep[ep][frame_idx], frames_by_ep[ep][frame_idx + 1]
-        codes = greedy_next_frame(wm, tok[:nxt])
+        codes = greedy_next_frame(wm, tok[:nxt], tokenizer.config.codebook_size)
         predicted = tokenizer.decode(codes[None])[0]
         acc.append(float((predicted == actual_next).mean()))
         copy_acc.append(float((actual_now == actual_next).mean()))

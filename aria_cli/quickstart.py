@@ -21,6 +21,8 @@ from rich.rule import Rule
 from rich.table import Table
 
 from aria_cli import atomic, ui
+from aria_cli.backbones import TinyArch
+from aria_cli.train_vqvae import TrainVQVAEConfig
 
 # Episodes per game: the click game's episodes are short, so it gets more of them. Recording is cheap and the
 # world model's minutes are fixed, so more episodes buy generalisation rather than cost time: with 1/3 of
@@ -42,7 +44,16 @@ class QuickstartConfig:
     device: str = "auto"
     eval_dir: Path = Path("eval")
     runs_dir: Path = Path("runs")
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Sizes, for calling the pipeline from Python at another scale (the tests run it in miniature).
+    episodes: dict[str, int] | None = None  # game → episodes; None: QUICK_EPISODES (FULL_EPISODES with full)
+    vqvae: TrainVQVAEConfig | None = None  # None: train-vqvae's defaults
+    wm_arch: TinyArch | None = None  # None: the tiny preset
+    wm_epochs: int | None = None  # None: train-wm's default, capped by wm_minutes unless full
+    policy_epochs: int = 50
+
+    @property
+    def games(self) -> dict[str, int]:
+        return self.episodes or (FULL_EPISODES if self.full else QUICK_EPISODES)
 
 
 def _state_path(cfg: QuickstartConfig) -> Path:
@@ -78,8 +89,7 @@ def _stage(cfg: QuickstartConfig, name: str):
 def record_stage(cfg: QuickstartConfig) -> None:
     from aria_cli.record import record_game
 
-    episodes = FULL_EPISODES if cfg.full else QUICK_EPISODES
-    for game, n in episodes.items():
+    for game, n in cfg.games.items():
         folder = Path(cfg.data) / game
         have = len(list(folder.glob("*.jsonl"))) if folder.is_dir() else 0
         if have >= n:
@@ -98,7 +108,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     from aria_cli.policy_features import checkpoint_fingerprint
     from aria_cli.token_cache import build_token_cache, summary_table
     from aria_cli.train_policy import PolicyTrainConfig, policy_dir, train_policy
-    from aria_cli.train_vqvae import TrainVQVAEConfig, train_vqvae
+    from aria_cli.train_vqvae import train_vqvae
     from aria_cli.train_wm import TrainWMConfig, train_world_model
 
     device = resolve_device(cfg.device)
@@ -115,7 +125,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     if vqvae.tokenizer_exists(cfg.checkpoints) and state.get("vqvae") == rec_fp:
         ui.console.print("tokenizer is up to date (same recordings) — reused")
     else:
-        train_vqvae(cfg.data, cfg.checkpoints, TrainVQVAEConfig(seed=cfg.seed), device=device)
+        train_vqvae(cfg.data, cfg.checkpoints, cfg.vqvae or TrainVQVAEConfig(seed=cfg.seed), device=device)
         state["vqvae"] = rec_fp
         _save_state(cfg, state)
     times["train-vqvae"] = time.time() - t
@@ -132,7 +142,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     else:
         train_world_model(TrainWMConfig(
             data=cfg.data, checkpoints=cfg.checkpoints, device=cfg.device, seed=cfg.seed,
-            time_budget=0 if cfg.full else cfg.wm_minutes,
+            time_budget=0 if cfg.full else cfg.wm_minutes, epochs=cfg.wm_epochs, arch=cfg.wm_arch,
         ))  # fmt: skip
         state["world_model"] = cache.fingerprint
         _save_state(cfg, state)
@@ -143,7 +153,8 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     if (policy_dir(cfg.checkpoints) / "model.safetensors").exists() and state.get("policy") == wm_fp:
         ui.console.print("policy is up to date (same world model) — reused")
     else:
-        train_policy(PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, device=cfg.device, seed=cfg.seed))
+        train_policy(PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, device=cfg.device, seed=cfg.seed,
+                                       epochs=cfg.policy_epochs))
         state["policy"] = wm_fp
         _save_state(cfg, state)
     times["train-policy"] = time.time() - t
@@ -154,11 +165,11 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     times["eval"] = time.time() - t
 
     t = _stage(cfg, f"7/7 play every bundled game (world-model agent, {cfg.max_actions} actions)")
-    play_cfg = PlayConfig(games=list(QUICK_EPISODES), checkpoints=cfg.checkpoints, max_actions=cfg.max_actions,
+    play_cfg = PlayConfig(games=list(cfg.games), checkpoints=cfg.checkpoints, max_actions=cfg.max_actions,
                           render="none", record_dir=cfg.runs_dir, device=cfg.device, seeds=[cfg.seed])
     factories = agent_factories(play_cfg)
     runs = []
-    for game in QUICK_EPISODES:
+    for game in cfg.games:
         r = play_single(play_cfg, game, "world-model", cfg.seed, factories)
         ui.console.print(f"{game}: {r.levels_completed} of {r.win_levels} levels in {r.actions} actions "
                          f"({r.ms_per_action:.1f} ms/action)" + (f" — error: {r.error}" if r.error else ""))

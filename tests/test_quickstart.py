@@ -1,0 +1,46 @@
+"""`aria quickstart`: the whole pipeline end to end (in miniature), and a second run that redoes nothing."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline_fixture import VQVAE_CONFIG, WM_ARCH
+
+from aria_cli.quickstart import QuickstartConfig, quickstart, recordings_fingerprint
+
+
+def miniature(tmp_path) -> QuickstartConfig:
+    return QuickstartConfig(
+        data=tmp_path / "recordings", checkpoints=tmp_path / "ck", eval_dir=tmp_path / "eval",
+        runs_dir=tmp_path / "runs", episodes={"qtgl": 3, "qmaz": 2}, vqvae=VQVAE_CONFIG, wm_arch=WM_ARCH,
+        wm_epochs=1, policy_epochs=2, max_actions=30, device="cpu",
+    )  # fmt: skip
+
+
+def test_quickstart_runs_every_stage_then_reuses_what_is_up_to_date(tmp_path, capsys):
+    cfg = miniature(tmp_path)
+    first = quickstart(cfg)
+    assert set(first["eval"]["games"]) == {"qtgl", "qmaz"}
+    assert [r["game"] for r in first["runs"]] == ["qtgl", "qmaz"]
+    assert all(r["actions"] > 0 and r["error"] is None for r in first["runs"])
+    assert sorted(p.parent.name for p in (tmp_path / "runs").glob("*/*.jsonl")) == ["qmaz", "qtgl"]
+    state = json.loads((cfg.checkpoints / "quickstart.json").read_text())
+    assert set(state) == {"vqvae", "world_model", "policy"}
+    trained = {p: p.stat().st_mtime_ns for p in cfg.checkpoints.rglob("*.safetensors")}
+    capsys.readouterr()
+
+    quickstart(cfg)
+    out = capsys.readouterr().out
+    for stage in ("tokenizer is up to date", "world model is up to date", "policy is up to date"):
+        assert stage in out
+    assert "(up to date)" in out  # recordings
+    assert {p: p.stat().st_mtime_ns for p in trained} == trained  # nothing retrained
+
+
+def test_a_changed_recording_changes_the_fingerprint_that_decides_reuse(tmp_path):
+    data = tmp_path / "recordings" / "g"
+    data.mkdir(parents=True)
+    (data / "a.jsonl").write_text("{}\n")
+    before = recordings_fingerprint(tmp_path / "recordings")
+    (data / "a.jsonl").write_text("{} \n")
+    assert recordings_fingerprint(tmp_path / "recordings") != before
