@@ -8,7 +8,11 @@ Files are split train/val per game by `aria_cli.splits` (the split every stage u
 `batch_size` distinct training frames drawn with probability ∝ count ** sample_power (0.5: frequent
 frames matter more, rare ones are not drowned out); since a code depends only on its own cell (see
 `aria_cli.vqvae`), the encoder runs once per distinct cell of the batch. One epoch draws as many
-frames as there are distinct training frames.
+frames as there are distinct training frames. In each step the decoder sees a random code in place of
+the real one at `context_noise` (10%) of the cells and is scored on the other cells only: it learns to
+decode a cell right even when a neighbour's code is odd (an unfamiliar patch), instead of leaning on
+exact surroundings it saw in training (on the bundled games' recordings: val pixel accuracy +0.1 points,
+val frames reconstructed exactly 5% → 13%).
 
 After every epoch the model is measured on every val frame; the best by val pixel accuracy is kept as
 `checkpoints/vqvae/{config.json, model.safetensors}`. Training stops when val accuracy has not improved
@@ -76,6 +80,10 @@ class TrainVQVAEConfig:
     min_steps_per_epoch: int = 20
     max_steps_per_epoch: int = 200  # so that big data sets still get a val check (and a save) often
     threads: int = 1  # CPU threads for torch (see aria_cli.vqvae.torch_threads)
+    # Share of cells whose code the decoder sees replaced by a random code during training (their own
+    # pixels are left out of the loss): the other cells must still decode right, so one unfamiliar cell
+    # (a code meant for something else) does not spoil its neighbours.
+    context_noise: float = 0.1
 
 
 # --------------------------------------------------------------------------- data
@@ -405,9 +413,17 @@ def _train_step(model: VQVAE, optimizer, batches: _Batches, rng, cfg: TrainVQVAE
     frames, cell_ids, where, uses = batches.draw(rng)
     z_cells = model.encode_latent(batches.cells[cell_ids]).reshape(len(cell_ids), -1)  # each distinct cell once
     z_e = z_cells[where].reshape(len(frames), GRID, GRID, -1)
-    out = model(frames, z_e=z_e)
+    replace = keep = None
+    if cfg.context_noise > 0:
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # per step: a resumed run draws the same
+        noisy = (torch.rand(len(frames), GRID, GRID, generator=gen) < cfg.context_noise).to(frames.device)
+        random_codes = torch.randint(0, model.config.codebook_size, noisy.shape, generator=gen).to(frames.device)
+        replace = torch.where(noisy, random_codes, -1)
+        keep = (~noisy).repeat_interleave(CELL_PIXELS, 1).repeat_interleave(CELL_PIXELS, 2).reshape(-1).float()
+    out = model(frames, z_e=z_e, replace=replace)
     ce = F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]), frames.reshape(-1).long(), reduction="none")
-    loss = ce.mean() + model.config.commitment * out.commit_loss.mean()
+    ce_mean = ce.mean() if keep is None else (ce * keep).sum() / keep.sum().clamp(min=1.0)
+    loss = ce_mean + model.config.commitment * out.commit_loss.mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -417,6 +433,8 @@ def _train_step(model: VQVAE, optimizer, batches: _Batches, rng, cfg: TrainVQVAE
     if step % cfg.reset_every == 0:
         # Dead codes move onto the distinct cells of the batch reconstructed worst.
         per_cell = ce.detach().reshape(len(frames), GRID, CELL_PIXELS, GRID, CELL_PIXELS).mean(dim=(2, 4)).reshape(-1)
+        if replace is not None:
+            per_cell = per_cell * (replace.reshape(-1) < 0)  # a replaced code is not the cell's fault
         worst = torch.zeros(len(cell_ids), device=z.device).scatter_reduce_(0, where.reshape(-1), per_cell, "amax")
         order = torch.argsort(worst, descending=True)
         model.quantizer.reset_dead(model.config.dead_after, z[order[worst[order] > 1e-3]])

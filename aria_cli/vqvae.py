@@ -255,16 +255,22 @@ class VQVAE(nn.Module):
         """(N, h, w) code indices → (N, 8h, 8w, 16) logits."""
         return self.decode_latent(self.codebook[codes])
 
-    def forward(self, frames: torch.Tensor, z_e: torch.Tensor | None = None) -> VQOutput:
+    def forward(
+        self, frames: torch.Tensor, z_e: torch.Tensor | None = None, replace: torch.Tensor | None = None
+    ) -> VQOutput:
         """Encode, quantize, decode. `z_e` (N, H/8, W/8, dim) may be given when already computed (training
-        encodes each distinct cell of a batch once)."""
+        encodes each distinct cell of a batch once). `replace` (N, H/8, W/8) int64, -1 = keep: the decoder
+        sees that code instead at those cells (training uses it to make decoding robust to odd neighbours)."""
         if z_e is None:
             z_e = self.encode_latent(frames)
         codes = self.quantize(z_e)
         z_q = self.codebook[codes]
         commit = (z_e - z_q.detach()).pow(2).mean(dim=(1, 2, 3))
         # Straight-through: the decoder sees the code, the encoder gets the decoder's gradient.
-        logits = self.decode_latent(z_e + (z_q - z_e).detach())
+        z_st = z_e + (z_q - z_e).detach()
+        if replace is not None:
+            z_st = torch.where((replace >= 0)[..., None], self.codebook[replace.clamp(min=0)], z_st)
+        logits = self.decode_latent(z_st)
         return VQOutput(logits=logits, codes=codes, z_e=z_e, commit_loss=commit)
 
 

@@ -63,6 +63,38 @@ def test_encode_matches_the_model_run_on_whole_frames():
     assert np.array_equal(vqvae.FrameTokenizer(model).encode(frames), direct)
 
 
+def test_replaced_codes_are_what_the_decoder_sees():
+    model = tiny_model().eval()
+    frames = torch.from_numpy(synthetic_frames(2, seed=4))
+    with torch.no_grad():
+        codes = model(frames).codes
+        replace = torch.full_like(codes, -1)
+        replace[0, 3, 4], replace[1, 0, 0] = (codes[0, 3, 4] + 1) % 32, (codes[1, 0, 0] + 5) % 32
+        swapped = torch.where(replace >= 0, replace, codes)
+        out = model(frames, replace=replace)
+        assert torch.equal(out.codes, codes)  # the codes are the cells' own; only the decoder's view changes
+        assert torch.allclose(out.logits, model.decode_codes(swapped), atol=1e-5)
+
+
+def test_cells_whose_code_was_replaced_are_left_out_of_the_loss(tmp_path, recording_dir):
+    """With every code replaced there is no reconstruction loss at all, so the decoder does not move."""
+    import aria_cli.train_vqvae as tv
+
+    data = collect_frames(recording_dir)
+
+    def decoder_moves(context_noise: float) -> bool:
+        cfg = tiny_config(context_noise=context_noise)
+        model = tiny_model()
+        batches = tv._Batches(data.train, tv.CellSet.from_frames(data.train), cfg, "cpu")
+        tv._init_codebook(model, batches.cells, np.random.default_rng(0))
+        before = {k: v.clone() for k, v in model.decoder.state_dict().items()}
+        params = [p for n, p in model.named_parameters() if not n.startswith("quantizer")]
+        tv._train_step(model, torch.optim.AdamW(params, lr=1e-2, weight_decay=0.0), batches, np.random.default_rng(0), cfg, 1)
+        return not all(torch.equal(before[k], v) for k, v in model.decoder.state_dict().items())
+
+    assert decoder_moves(0.0) and not decoder_moves(1.0)
+
+
 def test_model_outputs_16_logits_per_pixel_and_an_8x8_code_grid():
     out = tiny_model()(torch.from_numpy(synthetic_frames(2)))
     assert out.logits.shape == (2, 64, 64, 16)
@@ -166,12 +198,13 @@ def test_training_improves_on_the_untrained_model(trained):
     assert metrics["val_pixel_acc"] > acc_before
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, recording_dir, monkeypatch):
+@pytest.mark.parametrize("context_noise", [0.0, 0.2])
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, recording_dir, monkeypatch, context_noise):
     from safetensors.torch import load_file
 
     import aria_cli.train_vqvae as tv
 
-    config = tiny_config(epochs=3, patience=99)
+    config = tiny_config(epochs=3, patience=99, context_noise=context_noise)
     train_vqvae(recording_dir, tmp_path / "straight", config, quiet=True)
     real_step = tv._train_step
 
