@@ -31,6 +31,7 @@ graph of each level and its transition log), which grows with the states seen un
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -65,11 +66,15 @@ def build_checkpoints(root: Path) -> Path:
     from aria_cli.backbones import TinyArch
 
     # The fixture trains miniature models; the speed measured here is that of the default sizes, so its
-    # size settings are dropped (everything else — data, epochs, steps — stays as the fixture has it).
+    # size settings are replaced (everything else — data, epochs, steps — stays as the fixture has it).
+    default_vq = pf.TrainVQVAEConfig()
     pf.WM_ARCH = TinyArch()
-    vq_config = pf.TrainVQVAEConfig
-    sizes = ("codebook_size", "code_dim", "channels")
-    pf.TrainVQVAEConfig = lambda **kw: vq_config(**{k: v for k, v in kw.items() if k not in sizes})
+    pf.VQVAE_CONFIG = dataclasses.replace(
+        pf.VQVAE_CONFIG,
+        codebook_size=default_vq.codebook_size,
+        code_dim=default_vq.code_dim,
+        channels=default_vq.channels,
+    )
     t0 = time.perf_counter()
     pipe = pf.build_pipeline(root)
     print(f"built checkpoints in {time.perf_counter() - t0:.0f} s: {pipe.checkpoints}", flush=True)
