@@ -10,10 +10,13 @@ Everything outside this module speaks base-0 tokens, exactly as they sit in the 
     state = wm.prefill(tokens)                          # KV-cached stepping for the agent:
     logits, state = wm.extend(state, more_tokens)       #   logits (B, n, 590) for the new positions
 
+Each VQ code's input embedding also gets a learned embedding of its cell in the frame (0..63): RoPE
+gives only relative positions, and pointing at a cell (ACT_LOC) needs the absolute one.
+
 Checkpoint folder (`world_model/best`, `world_model/last`): `config.json` (backbone, source, vocab
 base, context, LoRA settings, tiny architecture, plus training info) and either `model.safetensors`
-(tiny: every weight) or `adapter.safetensors` (LoRA weights and the 590 new-token rows only; the
-backbone itself is reloaded from its source).
+(tiny: every weight) or `adapter.safetensors` (LoRA weights, the 590 new-token rows and the cell
+embedding only; the backbone itself is reloaded from its source).
 """
 
 from __future__ import annotations
@@ -38,11 +41,12 @@ from aria_cli.backbones import (
     init_new_tokens,
 )
 from aria_cli.errors import CheckpointError
-from aria_cli.vocab import N_SPECIAL, STEP_TOKENS, VOCAB_VERSION, Vocab
+from aria_cli.vocab import N_CELLS, N_CODES, N_SPECIAL, STEP_TOKENS, VOCAB_VERSION, Vocab
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
 ADAPTER_FILE = "adapter.safetensors"
+CELL_KEY = "aria.cell_embedding"  # the cell embedding's tensor in an adapter file
 FORMAT = "aria-world-model"
 
 
@@ -110,9 +114,34 @@ class WMState:
     cache: object  # transformers DynamicCache
     length: int
     logits: torch.Tensor  # (B, 590): prediction for the token after the last one fed
+    code_run: int = 0  # VQ codes at the end of the context (where the next code sits in its frame)
 
     def copy(self) -> WMState:
-        return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone())
+        return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone(), self.code_run)
+
+
+def cell_index(tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
+    """Each position's cell in its frame (0..63) for VQ codes, N_CELLS for every other token; base-0 (B, T).
+
+    A code's cell is how many codes precede it since the last non-code token (its [FRAME]); `code_run`
+    codes are already in the context before `tokens` (KV-cached stepping).
+    """
+    is_code = tokens < N_CODES
+    idx = torch.arange(tokens.shape[-1], device=tokens.device).expand_as(tokens)
+    last_other = torch.where(is_code, torch.full_like(idx, -1 - code_run), idx).cummax(dim=-1).values
+    cell = idx - last_other - 1
+    return torch.where(is_code & (cell < N_CELLS), cell, torch.full_like(cell, N_CELLS))
+
+
+def trailing_codes(tokens: torch.Tensor, code_run: int) -> int:
+    """`code_run` after feeding `tokens` (B, n): the codes at the end, counting the ones before if all are."""
+    is_code = (tokens[0] < N_CODES).tolist()
+    n = 0
+    for c in reversed(is_code):
+        if not c:
+            return n
+        n += 1
+    return code_run + n
 
 
 class WorldModel(torch.nn.Module):
@@ -123,6 +152,13 @@ class WorldModel(torch.nn.Module):
         self.config = config
         self.model = model  # LlamaForCausalLM (tiny) or a PeftModel around one
         self.loss_weights = loss_weights or LossWeights()
+        # Which cell of its frame each VQ code sits in, added to the code's input embedding. RoPE only
+        # tells the model how far apart two tokens are; predicting a click's ACT_LOC_j (or anything tied to
+        # a place on the screen, like a HUD) needs the absolute cell. Zero at the start, so a fresh model
+        # behaves exactly like its backbone (the tiny preset's copy heads still predict the copy baseline).
+        emb = model.get_input_embeddings().weight
+        self.cell_embedding = torch.nn.Embedding(N_CELLS + 1, emb.shape[1], padding_idx=N_CELLS, device=emb.device)
+        torch.nn.init.zeros_(self.cell_embedding.weight)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -174,19 +210,17 @@ class WorldModel(torch.nn.Module):
         return self.model.get_base_model() if self.config.lora is not None else self.model
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.model.parameters() if p.requires_grad]
+        return [p for p in self.parameters() if p.requires_grad]
 
     # ------------------------------------------------------------------ forward
-    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Input embeddings of base-0 tokens (B, T) → (B, T, hidden); the policy swaps in its MASK here."""
-        return self.model.get_input_embeddings()(tokens + self.config.base)
+    def embed(self, tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
+        """Input embeddings of base-0 tokens (B, T) → (B, T, hidden): the token's row plus its cell's."""
+        tok = self.model.get_input_embeddings()(tokens + self.config.base)
+        return tok + self.cell_embedding(cell_index(tokens, code_run)).to(tok.dtype)
 
-    def hidden_states(
-        self, tokens: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Final-layer hidden states (after the final norm), (B, T, hidden)."""
-        ids = None if tokens is None else tokens + self.config.base
-        out = self._lm().get_decoder()(input_ids=ids, inputs_embeds=inputs_embeds, use_cache=False)
+    def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Final-layer hidden states (after the final norm), (B, T, hidden), of base-0 tokens (B, T)."""
+        out = self._lm().get_decoder()(inputs_embeds=self.embed(tokens), use_cache=False)
         return out.last_hidden_state
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -240,14 +274,15 @@ class WorldModel(torch.nn.Module):
         n = tokens.shape[1]
         pos = torch.arange(state.length, state.length + n, device=tokens.device)
         out = self._lm().get_decoder()(
-            input_ids=tokens + self.config.base,
+            inputs_embeds=self.embed(tokens, state.code_run),
             past_key_values=state.cache,
             use_cache=True,
             position_ids=pos[None].expand(tokens.shape[0], -1),
             cache_position=pos,
         )
         hidden = out.last_hidden_state
-        return hidden, WMState(out.past_key_values, state.length + n, self.head(hidden[:, -1]))
+        run = trailing_codes(tokens, state.code_run)
+        return hidden, WMState(out.past_key_values, state.length + n, self.head(hidden[:, -1]), run)
 
     # ------------------------------------------------------------------ save / load
     def save(self, folder: str | Path, extra: dict | None = None) -> None:
@@ -257,11 +292,12 @@ class WorldModel(torch.nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self.config.lora is None:
-            atomic.write_with(folder / MODEL_FILE, lambda p: save_model(self.model, str(p)))
+            atomic.write_with(folder / MODEL_FILE, lambda p: save_model(self, str(p)))
         else:
             from peft import get_peft_model_state_dict
 
             sd = get_peft_model_state_dict(self.model, save_embedding_layers=False)
+            sd[CELL_KEY] = self.cell_embedding.weight
             sd = {k: v.detach().contiguous().cpu() for k, v in sd.items()}
             atomic.write_with(folder / ADAPTER_FILE, lambda p: save_file(sd, str(p)))
         atomic.write_json(folder / CONFIG_FILE, {"format": FORMAT, **asdict(self.config), **(extra or {})})
@@ -317,11 +353,16 @@ class WorldModel(torch.nn.Module):
         path = folder / (MODEL_FILE if self.config.lora is None else ADAPTER_FILE)
         try:
             if self.config.lora is None:
-                load_model(self.model, str(path), device=str(self.device))
+                load_model(self, str(path), device=str(self.device))
             else:
                 from peft import set_peft_model_state_dict
 
-                res = set_peft_model_state_dict(self.model, load_file(str(path), device=str(self.device)))
+                sd = load_file(str(path), device=str(self.device))
+                if CELL_KEY not in sd:
+                    raise ValueError(f"no {CELL_KEY}")
+                with torch.no_grad():
+                    self.cell_embedding.weight.copy_(sd.pop(CELL_KEY))
+                res = set_peft_model_state_dict(self.model, sd)
                 if getattr(res, "unexpected_keys", None):
                     raise CheckpointError(f"{path}: does not fit {self.config.source} (unexpected weights)")
         except (OSError, RuntimeError, ValueError) as e:
@@ -334,8 +375,8 @@ class WorldModel(torch.nn.Module):
         import hashlib
 
         h = hashlib.sha256(json.dumps(asdict(self.config), sort_keys=True).encode())
-        for name, t in sorted(self.model.state_dict().items()):
-            if self.config.lora is None or "lora_" in name or "trainable_tokens_delta" in name:
+        for name, t in sorted(self.state_dict().items()):
+            if self.config.lora is None or "lora_" in name or "trainable_tokens_delta" in name or "cell_" in name:
                 h.update(name.encode())
                 h.update(t.detach().float().cpu().numpy().tobytes())
         return h.hexdigest()[:16]

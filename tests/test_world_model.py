@@ -8,8 +8,8 @@ from wm_fixtures import rule_episode, save_tiny_llama
 
 from aria_cli.backbones import LoraSettings, TinyArch
 from aria_cli.errors import CheckpointError
-from aria_cli.vocab import CLICK, N_SPECIAL, Vocab, episode_tokens
-from aria_cli.world_model import ADAPTER_FILE, MODEL_FILE, LossWeights, WorldModel, target_weights
+from aria_cli.vocab import CLICK, N_CELLS, N_CODES, N_SPECIAL, Vocab, episode_tokens
+from aria_cli.world_model import ADAPTER_FILE, MODEL_FILE, LossWeights, WorldModel, cell_index, target_weights
 
 SMALL = TinyArch(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 V = Vocab(0)
@@ -68,6 +68,7 @@ def test_logits_cover_exactly_arias_tokens():
 
 def test_kv_cached_steps_give_the_same_logits_as_one_full_forward():
     wm = WorldModel.create("tiny", arch=SMALL).eval()
+    torch.nn.init.normal_(wm.cell_embedding.weight)  # as if trained: stepping must track each code's cell
     x = episode(4)
     full = wm.logits(x[None])
     state = wm.prefill(x[:50])
@@ -134,12 +135,24 @@ def test_loading_a_missing_world_model_is_a_one_line_error(tmp_path):
     assert "\n" not in str(e.value)
 
 
-def test_hidden_states_accept_embeddings_so_a_policy_can_swap_in_its_mask():
-    wm = WorldModel.create("tiny", arch=SMALL).eval()
-    x = episode(2)[None]
-    h_ids = wm.hidden_states(x)
-    h_emb = wm.hidden_states(inputs_embeds=wm.embed(x))
-    assert h_ids.shape == (1, x.shape[1], SMALL.hidden_size)
-    assert torch.allclose(h_ids, h_emb, atol=1e-6)
-    assert torch.allclose(wm.head(h_ids), wm.logits(x), atol=1e-6)
+def test_every_code_knows_its_cell_in_the_frame_and_other_tokens_have_none():
+    x = episode(2)
+    cells = cell_index(x[None])[0]
+    frames = torch.nonzero(x == V.frame).flatten()
+    for f in frames:
+        assert torch.equal(cells[f + 1 : f + 1 + N_CELLS], torch.arange(N_CELLS))
+    is_code = x < V.code0 + N_CODES
+    assert bool((cells[~is_code] == N_CELLS).all())
+    assert torch.equal(cell_index(x[None, 10:20], code_run=9)[0], torch.arange(9, 19))  # mid-frame stepping
 
+
+def test_the_cell_embedding_trains_and_is_part_of_a_lora_checkpoint(tmp_path):
+    src = save_tiny_llama(tmp_path / "llama", vocab_size=300)
+    wm = WorldModel.create(str(src), lora=LoraSettings(rank=4, alpha=8))
+    x = episode(3)
+    train_steps(wm, x)
+    assert wm.cell_embedding.weight[:N_CELLS].abs().sum() > 0
+    assert not wm.cell_embedding.weight[N_CELLS].any()  # non-code tokens get nothing
+    wm.save(tmp_path / "wm")
+    back = WorldModel.load(tmp_path / "wm")
+    assert torch.equal(back.cell_embedding.weight, wm.cell_embedding.weight)
