@@ -154,6 +154,19 @@ def test_hash_ignores_a_counter_that_changes_every_step():
     assert not store.same_state(ids[0], ids[3])
 
 
+def test_the_store_keeps_each_distinct_frame_once_and_compactly():
+    store = FrameStore(VolatileMask())
+    frames = counter_frames(300, sprite_moves=False)
+    for i, f in enumerate(frames):
+        f[30 + i // 64, i % 64] = 5  # every frame distinct
+    ids = [store.add(f) for f in frames]
+    assert ids == list(range(300)) and store.add(frames[7].copy()) == 7 and len(store) == 300
+    for i in (0, 150, 299, 7):
+        assert np.array_equal(store.frame(i), frames[i])
+    # Thousands of distinct frames in a long game: far less than 4 KiB each (memory flat over 10k actions).
+    assert sum(len(packed) for _, packed in store._packed) < 300 * 4096 / 10
+
+
 def test_sprite_pixels_are_not_masked():
     store = FrameStore(VolatileMask())
     ids = [store.add(f) for f in counter_frames(30)]

@@ -435,7 +435,7 @@ class Explorer:
             "actions": self.actions,
             "states": {lvl: len(g.nodes) for lvl, g in self.graphs.items()},
             "masked_pixels": int(self.store.mask.mask.sum()),
-            "frames": len(self.store.frames),
+            "frames": len(self.store),
             "predictor_updates": self.predictor.updates,
             "budgets": {lvl: g.budget for lvl, g in self.graphs.items() if g.budget is not None},
         }

@@ -26,6 +26,7 @@ version, so everything keyed by state (the state graph) can be rebuilt whenever 
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -200,11 +201,16 @@ class VolatileMask:
 
 
 class FrameStore:
-    """Every distinct frame seen in a game, once, with lazily computed masked keys."""
+    """Every distinct frame seen in a game, once, with lazily computed masked keys.
+
+    Frames are kept zlib-compressed: a long game shows thousands of distinct frames (4 KiB each raw,
+    a few hundred bytes compressed), and the agent's memory must stay flat over 10,000 actions.
+    """
 
     def __init__(self, mask: VolatileMask | None = None):
         self.mask = mask or VolatileMask()
-        self.frames: list[np.ndarray] = []
+        self._packed: list[tuple[tuple[int, ...], bytes]] = []
+        self._last: tuple[int, np.ndarray] | None = None  # the most recently unpacked frame
         self._ids: dict[bytes, int] = {}
         self._keys: dict[int, tuple[int, bytes]] = {}
 
@@ -214,20 +220,30 @@ class FrameStore:
         raw = hashlib.blake2b(frame.tobytes(), digest_size=16).digest()  # 16 bytes, not 4 KiB, per frame
         fid = self._ids.get(raw)
         if fid is None:
-            fid = len(self.frames)
+            fid = len(self._packed)
             self._ids[raw] = fid
-            self.frames.append(frame.copy())
+            self._packed.append((frame.shape, zlib.compress(frame.tobytes(), 1)))
+            self._last = (fid, frame.copy())
         return fid
 
+    def __len__(self) -> int:
+        return len(self._packed)
+
     def frame(self, fid: int) -> np.ndarray:
-        return self.frames[fid]
+        """The frame (read-only: it may be shared with the next caller)."""
+        if self._last is not None and self._last[0] == fid:
+            return self._last[1]
+        shape, packed = self._packed[fid]
+        f = np.frombuffer(zlib.decompress(packed), dtype=np.uint8).reshape(shape)
+        self._last = (fid, f)
+        return f
 
     def key(self, fid: int) -> bytes:
         """The state key of a frame under the current mask (volatile pixels ignored)."""
         cached = self._keys.get(fid)
         if cached is not None and cached[0] == self.mask.version:
             return cached[1]
-        f = self.frames[fid]
+        f = self.frame(fid)
         if self.mask.mask.any():
             f = f.copy()
             f[self.mask.mask] = MASKED
@@ -241,8 +257,8 @@ class FrameStore:
 
     def observe_time(self, fid: int, level: int, step: int) -> bool:
         """Feed the frame seen `step` actions after the level (re)started; True if the mask grew."""
-        return self.mask.observe_time(self.frames[fid], level, step)
+        return self.mask.observe_time(self.frame(fid), level, step)
 
     def observe_transition(self, before: int, after: int) -> bool:
         """Feed an in-level transition to the mask statistics; True if the mask (so every key) changed."""
-        return self.mask.observe(self.frames[before], self.frames[after])
+        return self.mask.observe(self.frame(before), self.frame(after))
