@@ -13,11 +13,11 @@ import torch
 from typer.testing import CliRunner
 from wm_fixtures import rule_cache, save_tiny_llama
 
+from aria_cli import vocab
 from aria_cli.backbones import TinyArch
 from aria_cli.cli import app
 from aria_cli.errors import AriaError, CheckpointError
 from aria_cli.train_wm import STATE_FILE, TrainWMConfig, fit_steps, train_world_model
-from aria_cli import vocab
 from aria_cli.vocab import STEP_TOKENS, Vocab
 from aria_cli.wm_data import collate, epoch_order, epoch_windows, make_windows, mask_some_windows
 from aria_cli.world_model import ADAPTER_FILE, WorldModel
