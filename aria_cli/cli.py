@@ -135,7 +135,7 @@ def train_vqvae(
     data: DataOpt = DEFAULT_DATA,
     checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
     # The defaults are TrainVQVAEConfig's (a test checks they agree; importing it here would slow --help).
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 12,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 24,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 32,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 5e-3,
     codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=512, help="Codes in the codebook (the token layout has 512 code slots).")] = 512,
