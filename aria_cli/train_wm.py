@@ -508,7 +508,7 @@ def train_world_model(
                 n_steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
                 model.train()
                 windows = epoch_windows(cache, train_ids, C, cfg.seed, epoch)
-                order = epoch_order(len(windows), B * world, cfg.seed, epoch)
+                order = epoch_order(len(windows), B * world, cfg.seed, epoch, steps_per_epoch)
                 first = skip_steps if epoch == start_epoch else 0
                 view.begin_epoch(epoch, n_steps, first)
                 if first == 0:

@@ -86,13 +86,15 @@ def make_windows(cache, episode_ids, context_steps: int, rng: np.random.Generato
     return Windows(np.array(ep, dtype=np.int64), np.array(st, dtype=np.int64), np.array(en, dtype=np.int64))
 
 
-def epoch_order(n_windows: int, global_batch: int, seed: int, epoch: int) -> np.ndarray:
-    """A shuffled order of window indices for one epoch, padded by wrapping around to a whole number of
-    global batches, so every rank gets the same number of batches (no DDP rank waits forever)."""
+def epoch_order(n_windows: int, global_batch: int, seed: int, epoch: int, n_batches: int | None = None) -> np.ndarray:
+    """A shuffled order of window indices for one epoch, `n_batches` global batches long (default: enough
+    for every window), wrapping around when there are fewer windows, so every rank gets the same number of
+    batches (no DDP rank waits forever). Windows start at a random offset each epoch, so their number
+    varies a little from epoch to epoch while the steps per epoch, fixed at the start, must not."""
     rng = np.random.default_rng([seed, epoch, 1])
     perm = rng.permutation(n_windows)
-    total = -(-n_windows // global_batch) * global_batch
-    return np.resize(perm, total)
+    n_batches = -(-n_windows // global_batch) if n_batches is None else n_batches
+    return np.resize(perm, n_batches * global_batch)
 
 
 def epoch_windows(cache, episode_ids, context_steps: int, seed: int, epoch: int) -> Windows:

@@ -76,6 +76,18 @@ def test_training_windows_are_a_function_of_seed_and_epoch(cache):
     assert np.array_equal(a.start, b.start) and not np.array_equal(a.start, c.start)
     assert np.array_equal(epoch_order(10, 4, 1, 4), epoch_order(10, 4, 1, 4))
     assert len(epoch_order(10, 4, 1, 4)) == 12  # padded to whole global batches
+    assert len(epoch_order(10, 4, 1, 4, n_batches=2)) == 8  # an epoch with more windows than the first
+
+
+def test_an_epoch_with_fewer_windows_than_the_first_still_trains_its_steps(tmp_path):
+    # Windows start at a random offset each epoch, so their number varies; the steps per epoch are fixed
+    # from epoch 0 (this crashed `make quickstart` once, with an empty batch).
+    cache = rule_cache(tmp_path / "cache", games={"tsta": 4, "tstb": 2}, n_actions=11)
+    ids = cache.split("train")
+    seed = next(s for s in range(50) if min(len(epoch_windows(cache, ids, 3, s, e)) for e in range(1, 4))
+                < len(epoch_windows(cache, ids, 3, s, 0)))  # fmt: skip
+    res = train_world_model(config(tmp_path, epochs=4, batch_size=1, seed=seed, time_budget=0), cache=cache)
+    assert res.epochs_done == 4
 
 
 def test_masked_windows_read_exactly_the_policys_view_and_keep_their_targets(cache):
