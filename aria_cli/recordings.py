@@ -8,6 +8,8 @@ counted and skipped).
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,11 +256,21 @@ def read_recording(path: str | Path, skip_bad: bool = False) -> Recording:
 
 
 def find_recordings(data_dir: str | Path) -> list[Path]:
-    """Every *.jsonl under `data_dir`, recursively, in a stable order."""
+    """Every *.jsonl under `data_dir`, recursively (through symlinked folders too: a data set is often
+    assembled from links to other folders), in a stable order."""
     data_dir = Path(data_dir)
     if data_dir.is_file():
         return [data_dir]
-    files = sorted(data_dir.rglob("*.jsonl")) if data_dir.is_dir() else []
+    files, seen = [], set()
+    if data_dir.is_dir():
+        for root, dirs, names in os.walk(data_dir, followlinks=True):
+            real = os.path.realpath(root)
+            if real in seen:  # a link back up the tree
+                dirs[:] = []
+                continue
+            seen.add(real)
+            files += [Path(root) / n for n in names if n.endswith(".jsonl")]
+    files.sort()
     if not files:
         raise AriaError(
             f"no recordings (*.jsonl) under {data_dir.resolve()}; record some with `aria record GAME` "

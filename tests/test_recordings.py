@@ -136,3 +136,12 @@ def test_find_recordings_searches_recursively_and_says_where_it_looked(recording
     assert len(find_recordings(recording_dir)) == 6
     with pytest.raises(AriaError, match="no recordings"):
         find_recordings(tmp_path / "empty")
+
+
+def test_find_recordings_follows_linked_folders_without_looping(recording_dir, tmp_path):
+    assembled = tmp_path / "assembled"
+    assembled.mkdir()
+    (assembled / "linked").symlink_to(recording_dir, target_is_directory=True)
+    (assembled / "loop").symlink_to(assembled, target_is_directory=True)  # must not recurse forever
+    found = [p.relative_to(assembled / "linked") for p in find_recordings(assembled)]
+    assert found == [p.relative_to(recording_dir) for p in find_recordings(recording_dir)]
