@@ -133,17 +133,6 @@ def cell_index(tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
     return torch.where(is_code & (cell < N_CELLS), cell, torch.full_like(cell, N_CELLS))
 
 
-def trailing_codes(tokens: torch.Tensor, code_run: int) -> int:
-    """`code_run` after feeding `tokens` (B, n): the codes at the end, counting the ones before if all are."""
-    is_code = (tokens[0] < N_CODES).tolist()
-    n = 0
-    for c in reversed(is_code):
-        if not c:
-            return n
-        n += 1
-    return code_run + n
-
-
 class WorldModel(torch.nn.Module):
     """The world model as a torch module (so Accelerate/DDP can wrap it) with save/load and stepping."""
 
@@ -213,10 +202,12 @@ class WorldModel(torch.nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
     # ------------------------------------------------------------------ forward
-    def embed(self, tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
-        """Input embeddings of base-0 tokens (B, T) → (B, T, hidden): the token's row plus its cell's."""
+    def embed(self, tokens: torch.Tensor, cells: torch.Tensor | None = None) -> torch.Tensor:
+        """Input embeddings of base-0 tokens (B, T) → (B, T, hidden): the token's row plus its cell's
+        (`cells`: their `cell_index`, computed here when not given)."""
         tok = self.model.get_input_embeddings()(tokens + self.config.base)
-        return tok + self.cell_embedding(cell_index(tokens, code_run)).to(tok.dtype)
+        cells = cell_index(tokens) if cells is None else cells
+        return tok + self.cell_embedding(cells).to(tok.dtype)
 
     def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
         """Final-layer hidden states (after the final norm), (B, T, hidden), of base-0 tokens (B, T)."""
@@ -273,15 +264,17 @@ class WorldModel(torch.nn.Module):
         tokens = tokens if tokens.dim() == 2 else tokens[None]
         n = tokens.shape[1]
         pos = torch.arange(state.length, state.length + n, device=tokens.device)
+        cells = cell_index(tokens, state.code_run)
         out = self._lm().get_decoder()(
-            inputs_embeds=self.embed(tokens, state.code_run),
+            inputs_embeds=self.embed(tokens, cells),
             past_key_values=state.cache,
             use_cache=True,
             position_ids=pos[None].expand(tokens.shape[0], -1),
             cache_position=pos,
         )
         hidden = out.last_hidden_state
-        run = trailing_codes(tokens, state.code_run)
+        last = int(cells[0, -1])  # the context now ends with last + 1 codes, or none
+        run = last + 1 if last < N_CELLS else 0
         return hidden, WMState(out.past_key_values, state.length + n, self.head(hidden[:, -1]), run)
 
     # ------------------------------------------------------------------ save / load
