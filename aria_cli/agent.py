@@ -66,7 +66,7 @@ class LearnedModels:
     @classmethod
     def load(cls, checkpoints: Path, device: str = "cpu", threads: int | None = 1) -> LearnedModels:
         """Load the three models. `threads`: torch's CPU threads for play (None leaves them alone); the
-        agent feeds a few tokens at a time, which one thread does fastest (see devices.single_thread)."""
+        agent feeds a few tokens at a time, which one thread does fastest (see devices.torch_threads)."""
         from aria_cli import vqvae
         from aria_cli.policy import PolicyHeads
         from aria_cli.train_policy import policy_dir, world_model_folder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aria_cli.errors import AriaError
@@ -22,15 +23,17 @@ def resolve_device(device: str = "auto") -> str:
 
 
 @contextmanager
-def single_thread():
-    """Run token-by-token inference on one CPU thread: with batches this small, a second thread only adds
-    synchronisation, and on a busy machine it can make each step ten times slower (measured: 17 vs 227
-    ms/action for the agent on a loaded 2-core machine)."""
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch on `n` CPU threads inside the block. Small layers and token-by-token inference gain little
+    from a second thread and lose a lot when the machine is busy: two threads wait on each other (measured
+    on a loaded 2-core machine: 17 vs 227 ms/action for the agent; the tokenizer ran ~4x slower)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if n != before:
+        torch.set_num_threads(n)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        if n != before:
+            torch.set_num_threads(before)

@@ -123,7 +123,7 @@ def replay_picture(examples, path: Path, n: int = 4) -> None:
 
 def evaluate(cfg: EvalConfig) -> dict:
     from aria_cli import vqvae
-    from aria_cli.devices import resolve_device, single_thread
+    from aria_cli.devices import resolve_device, torch_threads
     from aria_cli.policy import PolicyHeads
     from aria_cli.train_policy import (
         ALL,
@@ -180,7 +180,7 @@ def evaluate(cfg: EvalConfig) -> dict:
         if not ids or w is None:
             out_games[g] = {"no_data": True, "gates": {}}
             continue
-        with single_thread():
+        with torch_threads(1):
             replay = demo_replay(wm, tokenizer, cache, cfg.data, ids, cfg.replay_steps, rng)
         if replay["examples"]:
             replay_picture(replay["examples"], cfg.out_dir / f"{g}.png")

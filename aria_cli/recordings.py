@@ -9,7 +9,6 @@ counted and skipped).
 from __future__ import annotations
 
 import os
-
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path

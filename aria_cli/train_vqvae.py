@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from rich.progress import TextColumn
 
 from aria_cli import atomic, ui
+from aria_cli.devices import torch_threads
 from aria_cli.errors import AriaError, CheckpointError
 from aria_cli.palette import diff_to_rgb, frame_grid, save_png
 from aria_cli.recordings import find_recordings
@@ -51,7 +52,6 @@ from aria_cli.vqvae import (
     frames_to_cells,
     load_model,
     save_model,
-    torch_threads,
     unique_cells,
     vqvae_dir,
 )
@@ -79,7 +79,7 @@ class TrainVQVAEConfig:
     reset_every: int = 10  # steps between dead-code resets
     min_steps_per_epoch: int = 20
     max_steps_per_epoch: int = 200  # so that big data sets still get a val check (and a save) often
-    threads: int = 1  # CPU threads for torch (see aria_cli.vqvae.torch_threads)
+    threads: int = 1  # CPU threads for torch (see aria_cli.devices.torch_threads)
     # Share of cells whose code the decoder sees replaced by a random code during training (their own
     # pixels are left out of the loss): the other cells must still decode right, so one unfamiliar cell
     # (a code meant for something else) does not spoil its neighbours.
@@ -261,20 +261,13 @@ def train_vqvae(
     quiet: bool = False,
 ) -> TrainResult:
     """Train the frame tokenizer on every frame under `data_dir`; the best model goes to checkpoints/vqvae."""
-    with torch_threads((config or TrainVQVAEConfig()).threads):
-        return _train(data_dir, checkpoints, config, device, resume, skip_bad, quiet)
-
-
-def _train(
-    data_dir: Path,
-    checkpoints: Path,
-    config: TrainVQVAEConfig | None = None,
-    device: str = "cpu",
-    resume: bool = False,
-    skip_bad: bool = False,
-    quiet: bool = False,
-) -> TrainResult:
     cfg = config or TrainVQVAEConfig()
+    with torch_threads(cfg.threads):
+        return _train(data_dir, checkpoints, cfg, device, resume, skip_bad, quiet)
+
+
+def _train(data_dir: Path, checkpoints: Path, cfg: TrainVQVAEConfig, device: str, resume: bool, skip_bad: bool,
+           quiet: bool) -> TrainResult:  # fmt: skip
     d = vqvae_dir(checkpoints)
     state, opt_state = _load_state(d) if resume else (TrainState(), None)
     if resume:

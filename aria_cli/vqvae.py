@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -34,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aria_cli import atomic
+from aria_cli.devices import torch_threads
 from aria_cli.errors import CheckpointError
 from aria_cli.vocab import CELL_PIXELS, FRAME_SIZE, GRID, N_CELLS, N_CODES
 
@@ -275,22 +274,6 @@ class VQVAE(nn.Module):
 
 
 # --------------------------------------------------------------------------- cells
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run torch on `n` CPU threads inside the block. The tokenizer's layers are small: on a 2-core
-    machine that is busy with anything else, two threads wait on each other and run ~4x slower than
-    one, while an idle machine gains only about a third from the second thread."""
-    old = torch.get_num_threads()
-    if n != old:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n != old:
-            torch.set_num_threads(old)
-
-
-
 def frames_to_cells(frames: np.ndarray) -> np.ndarray:
     """(N, 64, 64) → (N*64, 8, 8): each frame's cells in token order, cell = (y // 8) * 8 + x // 8."""
     n = frames.shape[0]
