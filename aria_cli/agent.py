@@ -85,72 +85,81 @@ class LearnedModels:
 
 
 class TokenContext:
-    """One growing token context with its KV cache. Steps are kept as token arrays so the context can
-    slide: once `max_steps` steps are committed it re-prefills from the most recent `keep` of them, so
-    it never grows past the windows the world model was trained on."""
+    """Growing token contexts of equal length (batch rows) with one KV cache. Steps are kept as token
+    arrays so the contexts can slide: once `max_steps` steps are committed they are re-prefilled from
+    the most recent `keep`, so they never grow past the windows the world model was trained on."""
 
-    def __init__(self, wm, max_steps: int, keep: int):
+    def __init__(self, wm, max_steps: int, keep: int, rows: int = 1):
         self.wm = wm
         self.max_steps = max_steps
         self.keep = keep
+        self.rows = rows
         self.reset()
 
     def reset(self) -> None:
-        self.steps: list[np.ndarray] = []  # committed steps (frame block + action tokens)
-        self.pending: list[int] = []  # tokens of the step in progress (already in the cache)
-        self._unfed: list[int] = [V0.game_start]  # goes in with the first feed
+        self.steps: list[np.ndarray] = []  # committed steps, (rows, tokens of the step)
+        self.pending: list[np.ndarray] = []  # token blocks of the step in progress (already in the cache)
+        self._unfed = np.full((self.rows, 1), V0.game_start, dtype=np.int64)  # goes in with the first feed
         self.state = None
 
-    def tokens(self) -> np.ndarray:
-        """Every token in the cache, in order (what a full forward pass would read)."""
-        return np.concatenate([*self.steps, np.asarray(self.pending, dtype=np.int64)]).astype(np.int64)
+    def tokens(self, row: int = 0) -> np.ndarray:
+        """Every token of one row in the cache, in order (what a full forward pass would read)."""
+        blocks = [*self.steps, *self.pending]
+        return np.concatenate([b[row] for b in blocks]) if blocks else np.zeros(0, dtype=np.int64)
 
-    def feed(self, tokens: list[int]) -> torch.Tensor:
-        """Append tokens; returns the final-layer hidden states (len(tokens), hidden) of the new positions."""
-        new = self._unfed + list(tokens)
-        self.pending.extend(new)
-        self._unfed = []
-        ids = torch.as_tensor(new, dtype=torch.long, device=self.wm.device)
+    def feed(self, tokens) -> torch.Tensor:
+        """Append tokens, one equal-length list per row; returns the final-layer hidden states
+        (rows, len(tokens), hidden) of the new positions."""
+        block = np.asarray(tokens, dtype=np.int64).reshape(self.rows, -1)
+        n = block.shape[1]
+        if self._unfed is not None:
+            block, self._unfed = np.concatenate([self._unfed, block], axis=1), None
+        self.pending.append(block)
+        ids = torch.as_tensor(block, device=self.wm.device)
         if self.state is None:
             hidden, self.state = self.wm.prefill_hidden(ids)
         else:
             hidden, self.state = self.wm.extend_hidden(self.state, ids)
-        return hidden[0, len(hidden[0]) - len(tokens) :]
+        return hidden[:, hidden.shape[1] - n :]
 
     def commit_step(self) -> None:
         """The pending tokens form a whole step."""
-        self.steps.append(np.asarray(self.pending, dtype=np.int64))
+        self.steps.append(np.concatenate(self.pending, axis=1))
         self.pending = []
         if len(self.steps) >= self.max_steps:
             self.steps = self.steps[-self.keep :]
-            ids = torch.as_tensor(np.concatenate(self.steps), dtype=torch.long, device=self.wm.device)
+            ids = torch.as_tensor(np.concatenate(self.steps, axis=1), device=self.wm.device)
             _, self.state = self.wm.prefill_hidden(ids)
 
 
+FULL, MASKED = 0, 1  # the two rows of ModelContexts.context
+
+
 class ModelContexts:
-    """The world-model and policy contexts of one game, stepped together."""
+    """The world-model and policy contexts of one game: two rows of one batched KV cache (they always
+    have the same length), so each step costs one model call instead of two."""
 
     def __init__(self, models: LearnedModels):
         self.m = models
         ctx = models.wm.config.context_steps
         # Training windows hold `ctx` steps: at most ctx - 1 committed ones plus the step being decided.
-        self.full = TokenContext(models.wm, max_steps=ctx, keep=max(1, ctx // 2))
-        self.masked = TokenContext(models.wm, max_steps=ctx, keep=max(1, ctx // 2))
+        # Re-prefilling a quarter of the window every (ctx - keep) actions costs a third of a step per action
+        # (keeping half costs a whole step), and leaves at least `keep` steps of history.
+        self.context = TokenContext(models.wm, max_steps=ctx, keep=max(1, ctx // 4), rows=2)
         self.type_logp = np.zeros(N_TYPES)
         self.cell_logp = np.zeros(N_CELLS)
 
     def reset(self) -> None:
-        self.full.reset()
-        self.masked.reset()
+        self.context.reset()
 
     @torch.no_grad()
     def begin_frame(self, frame: np.ndarray, available: tuple[int, ...]) -> None:
         """Encode the frame, feed both contexts up to the action slot, and read the policy."""
         codes = self.m.tokenizer.encode(frame[None])[0]
         block = [V0.frame, *(V0.code0 + codes).tolist()]
-        self.full.feed([*block, V0.act])
-        hidden = self.masked.feed([*block, V0.mask])  # (65, hidden): 64 codes, then the masked [ACT] slot
-        type_logits, loc_logits = self.m.heads(hidden[-1:], hidden[None, :N_CELLS])
+        hidden = self.context.feed([[*block, V0.act], [*block, V0.mask]])
+        hidden = hidden[MASKED]  # (66, hidden): FRAME, 64 codes, then the masked [ACT] slot
+        type_logits, loc_logits = self.m.heads(hidden[-1:], hidden[None, 1 : 1 + N_CELLS])
         allowed = np.full(N_TYPES, -np.inf)
         allowed[[a for a in available if 0 <= a < N_TYPES]] = 0.0
         t = type_logits[0].float().cpu().numpy() + allowed
@@ -163,10 +172,8 @@ class ModelContexts:
         """log P(LEVEL_COMPLETE | context, action) for each (type, loc), in one batched call."""
         if not actions:
             return np.zeros(0)
-        state = self.full.state
-        branch = copy.copy(state)
-        branch.cache = copy.deepcopy(state.cache)
-        branch.cache.batch_repeat_interleave(len(actions))
+        rows = torch.full((len(actions),), FULL, dtype=torch.long, device=self.m.wm.device)
+        branch = self.context.state.select(rows)
         toks = torch.tensor([[V0.type0 + t, V0.loc0 + loc] for t, loc in actions], device=self.m.wm.device)
         logits, _ = self.m.wm.extend(branch, toks)
         last = torch.log_softmax(logits[:, -1].float(), dim=-1)
@@ -177,10 +184,8 @@ class ModelContexts:
     def end_action(self, action: int, loc: int, level_up: bool) -> None:
         """The action was taken and its outcome is known: finish the step in both contexts."""
         lvl = [V0.level_complete] if level_up else []
-        self.full.feed([V0.type0 + action, V0.loc0 + loc, *lvl])
-        self.masked.feed([V0.mask, V0.mask, *lvl])
-        self.full.commit_step()
-        self.masked.commit_step()
+        self.context.feed([[V0.type0 + action, V0.loc0 + loc, *lvl], [V0.mask, V0.mask, *lvl]])
+        self.context.commit_step()
 
     def prior(self, candidates: list[tuple[int, int]], level_weight: float, top_k: int) -> np.ndarray:
         """Prior log-score of (type, loc) candidates: policy log-prob + level_weight · log P(level) on the top-k."""

@@ -119,6 +119,16 @@ class WMState:
     def copy(self) -> WMState:
         return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone(), self.code_run)
 
+    def select(self, rows: torch.Tensor) -> WMState:
+        """A branch holding only these batch rows (repeats allowed), e.g. one context once per candidate.
+
+        Cheaper than `copy()`: the cache layers grow by concatenation and selecting rows makes new
+        tensors, so the branch shares nothing mutable with this state without a deep copy."""
+        cache = copy.copy(self.cache)
+        cache.layers = [copy.copy(layer) for layer in self.cache.layers]
+        cache.batch_select_indices(rows)
+        return WMState(cache, self.length, self.logits[rows], self.code_run)
+
 
 def cell_index(tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
     """Each position's cell in its frame (0..63) for VQ codes, N_CELLS for every other token; base-0 (B, T).

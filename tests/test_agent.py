@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from aria_cli.agent import LearnedModels, ModelContexts, PolicyAgent, WorldModelAgent
+from aria_cli.agent import FULL, MASKED, LearnedModels, ModelContexts, PolicyAgent, WorldModelAgent
 from aria_cli.agents import GameInfo
 from aria_cli.compare import play_one
 from aria_cli.game_adapter import GameSession
@@ -44,12 +44,13 @@ def test_kv_cached_steps_give_the_same_logits_as_a_full_forward_pass(models):
         obs = s.reset()
         for step in range(2 * models.wm.config.context_steps + 1):  # long enough to slide twice
             ctx.begin_frame(obs.frame, obs.available_actions)
-            full = models.wm.logits(torch.as_tensor(ctx.full.tokens())[None])[0, -1]
-            assert torch.allclose(ctx.full.state.logits[0], full, atol=1e-4), f"step {step}"
+            for row in (FULL, MASKED):
+                full = models.wm.logits(torch.as_tensor(ctx.context.tokens(row))[None])[0, -1]
+                assert torch.allclose(ctx.context.state.logits[row], full, atol=1e-4), f"step {step}, row {row}"
             cell = int(rng.integers(64))
             obs = s.step(CLICK, (cell % 8) * 8 + 4, (cell // 8) * 8 + 4)
             ctx.end_action(CLICK, cell, level_up=False)
-            assert len(ctx.full.steps) < models.wm.config.context_steps
+            assert len(ctx.context.steps) < models.wm.config.context_steps
 
 
 def test_the_policy_context_never_holds_an_action_token(models):
@@ -60,9 +61,34 @@ def test_the_policy_context_never_holds_an_action_token(models):
             ctx.begin_frame(obs.frame, obs.available_actions)
             obs = s.step(a)
             ctx.end_action(a, LOC_NULL, level_up=False)
-    masked = ctx.masked.tokens()
-    assert not V0.is_action_token(masked).any() and (masked == V0.mask).sum() == 9
-    assert V0.is_type(ctx.full.tokens()).sum() == 3
+    masked = ctx.context.tokens(MASKED)
+    steps = len(ctx.context.steps)  # what is left after the context slid
+    assert steps >= 1
+    assert not V0.is_action_token(masked).any() and (masked == V0.mask).sum() == 3 * steps
+    assert V0.is_type(ctx.context.tokens(FULL)).sum() == steps
+
+
+def test_the_policy_in_play_reads_the_states_it_was_trained_on(models):
+    # train-policy reads the masked [ACT] slot and the 64 code positions of the frame (policy_features);
+    # the agent must hand its heads the same positions of its KV-cached context, not a shifted slice.
+    ctx = ModelContexts(models)
+    with GameSession("qtgl", seed=4) as s:
+        obs = s.reset()
+        for cell in (9, 18, 27):
+            ctx.begin_frame(obs.frame, obs.available_actions)
+            obs = s.step(CLICK, (cell % 8) * 8 + 4, (cell // 8) * 8 + 4)
+            ctx.end_action(CLICK, cell, level_up=False)
+        ctx.begin_frame(obs.frame, obs.available_actions)
+    tokens = ctx.context.tokens(MASKED)
+    with torch.no_grad():
+        hidden = models.wm.hidden_states(torch.as_tensor(tokens)[None])[0]
+        pos = int(np.flatnonzero(tokens == V0.frame)[-1])
+        type_logits, loc_logits = models.heads(hidden[None, pos + 65], hidden[None, pos + 1 : pos + 65])
+    cells = loc_logits[0, :64].numpy()
+    np.testing.assert_allclose(ctx.cell_logp, cells - np.logaddexp.reduce(cells), atol=1e-4)
+    allowed = [a for a in obs.available_actions if a < len(ctx.type_logp)]
+    t = type_logits[0].numpy()[allowed]
+    np.testing.assert_allclose(ctx.type_logp[allowed], t - np.logaddexp.reduce(t), atol=1e-4)
 
 
 def test_policy_scores_cover_only_available_actions(models):
@@ -111,6 +137,6 @@ def test_agent_reset_forgets_the_previous_game(models):
         obs = s.reset()
         d = agent.act(obs)
         agent.observe(s.step(d.action, d.x, d.y))
-    assert agent.ctx.full.steps
+    assert agent.ctx.context.steps
     agent.reset(GameInfo(game="qtgl"))
-    assert not agent.ctx.full.steps and agent.ctx.full.state is None
+    assert not agent.ctx.context.steps and agent.ctx.context.state is None
