@@ -127,6 +127,7 @@ class Explorer:
         self.novelty = ChangePredictor(self.config.predictor, seed=int(self.rng.integers(1 << 31)))
         self._samples: list[tuple[int, int]] = []  # (before, after) frame ids per predictor tag
         self._seg_cache: dict[int, Any] = {}
+        self._interned: dict[Candidate, Candidate] = {}
         self._available: tuple[int, ...] = ()
         self._pending: _Pending | None = None
         self._plan: _Plan | None = None
@@ -145,6 +146,9 @@ class Explorer:
         if len(self._seg_cache) > 256:
             del self._seg_cache[next(iter(self._seg_cache))]
         cands += click_candidates(seg, self.store.mask.mask, self.config.max_clicks)
+        # The same object recurs in many states (a toggle puzzle shows each tile in thousands of them):
+        # one shared Candidate per distinct object keeps the state graphs' memory a fraction as large.
+        cands = [self._interned.setdefault(c, c) for c in cands]
         return cands, seg.without_labels()
 
     def _graph(self, level: int) -> StateGraph:

@@ -11,7 +11,7 @@ and the background (the largest regions) last.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -47,8 +47,17 @@ class Segmentation:
         return len(self.size)
 
     def without_labels(self) -> Segmentation:
-        """The per-region arrays only (what features need), for keeping one per state cheaply."""
-        return replace(self, labels=None)
+        """The per-region arrays only (what features need), in the smallest dtypes that hold them
+        (coordinates < 64, sizes <= 4096), for keeping one per state cheaply."""
+        return replace(
+            self,
+            labels=None,
+            size=self.size.astype(np.int16),
+            click_x=self.click_x.astype(np.int8),
+            click_y=self.click_y.astype(np.int8),
+            bbox=self.bbox.astype(np.int8),
+            part_of=self.part_of.astype(np.int16),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +71,12 @@ class Candidate:
     colour: int = -1
     size: int = 0
     salience: float = 0.0  # higher = more object-like; orders clicks before any learning
+    # Identity of the action within a state (the same object in the same state has the same key). A field,
+    # not a property: state graphs hold keys of thousands of states, and interned candidates share theirs.
+    key: tuple[int, int, int] = field(init=False, compare=False, repr=False)
 
-    @property
-    def key(self) -> tuple[int, int, int]:
-        """Identity of the action within a state (the same object in the same state has the same key)."""
-        return (self.action, self.x, self.y)
+    def __post_init__(self):
+        object.__setattr__(self, "key", (self.action, self.x, self.y))
 
     @property
     def is_click(self) -> bool:

@@ -25,7 +25,7 @@ UNREACHED = 1 << 30
 CandidateFn = Callable[[int], tuple[list[Candidate], Segmentation | None]]
 
 
-@dataclass
+@dataclass(slots=True)
 class Edge:
     """What one action did in one state, over every time it was tried there."""
 
