@@ -19,7 +19,9 @@ Two agents use it:
   this action from this exact frame that left it unchanged; a memory keyed by frame hash, cleared on a
   new level), sampled with `temperature` over the top-k. Clicks go to the cell centre.
 - `WorldModelAgent` ("world-model"): the online explorer (aria_cli.explore) with this prior ranking
-  its untried actions, and object-centred click candidates instead of cell centres.
+  its untried actions, and object-centred click candidates instead of cell centres. The prior is scaled
+  by its trust in this game: the share of changed cells whose new code the world model predicted, read
+  from the frames as they are fed (ModelContexts.change_accuracy), against `trusted_change_acc`.
 
 Neither assumes anything about a game beyond its frames and available actions.
 """
@@ -39,7 +41,7 @@ import torch
 from aria_cli.agents import Decision, ExploreAgent, GameInfo
 from aria_cli.errors import CheckpointError
 from aria_cli.explore import ExploreConfig, Observation
-from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_LOCS, N_TYPES, Vocab, cell_to_pixel, pixel_to_cell
+from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_CODES, N_LOCS, N_TYPES, Vocab, cell_to_pixel, pixel_to_cell
 
 V0 = Vocab(0)
 RESET = 0
@@ -52,6 +54,12 @@ class AgentConfig:
     top_k: int = 8  # candidates the world model checks for P(level)
     tried_penalty: float = 3.0  # per earlier try of the same action from the same frame that changed nothing
     prior_weight: float = 1.0  # how much the explorer trusts the prior (world-model agent)
+    # The prior counts in full once the world model predicts this share of the cells that change in this
+    # game right (about what it reaches on games it was trained on), and in proportion below, down to
+    # `min_trust`: on a game unlike its training games its next-frame guesses are mostly wrong, and so
+    # are its policy's. Measured online from frames the agent sees anyway.
+    trusted_change_acc: float = 0.25
+    min_trust: float = 0.1
 
 
 @dataclass
@@ -148,16 +156,34 @@ class ModelContexts:
         self.context = TokenContext(models.wm, max_steps=ctx, keep=max(1, ctx // 4), rows=2)
         self.type_logp = np.zeros(N_TYPES)
         self.cell_logp = np.zeros(N_CELLS)
+        self.reset()
 
     def reset(self) -> None:
         self.context.reset()
+        self._codes: np.ndarray | None = None  # the previous frame's codes, while it is in the context
+        self.changed_cells = 0  # cells whose code changed from one frame to the next, this game
+        self.changed_right = 0  # ... of which the world model predicted the new code
+
+    def change_accuracy(self, prior: tuple[float, float] = (1.0, 3.0)) -> float:
+        """Share of changed cells the world model predicted right in this game (Beta-smoothed: 1/4, what
+        it reaches on its training games, before any evidence; a game has about five changed cells per
+        action, so the evidence outweighs this within a few dozen actions)."""
+        return (self.changed_right + prior[0]) / (self.changed_cells + sum(prior))
 
     @torch.no_grad()
     def begin_frame(self, frame: np.ndarray, available: tuple[int, ...]) -> None:
         """Encode the frame, feed both contexts up to the action slot, and read the policy."""
         codes = self.m.tokenizer.encode(frame[None])[0]
         block = [V0.frame, *(V0.code0 + codes).tolist()]
+        had_previous = self._codes is not None and self.context.steps
         hidden = self.context.feed([[*block, V0.act], [*block, V0.mask]])
+        if had_previous:  # how well did the world model foresee this frame? (FRAME, codes 0-62 predict codes 0-63)
+            changed = codes != self._codes
+            if changed.any():
+                code_logits = self.m.wm.head(hidden[FULL, :N_CELLS][changed])[:, V0.code0 : V0.code0 + N_CODES]
+                self.changed_cells += int(changed.sum())
+                self.changed_right += int((code_logits.argmax(-1).cpu().numpy() == codes[changed]).sum())
+        self._codes = codes
         hidden = hidden[MASKED]  # (66, hidden): FRAME, 64 codes, then the masked [ACT] slot
         type_logits, loc_logits = self.m.heads(hidden[-1:], hidden[None, 1 : 1 + N_CELLS])
         allowed = np.full(N_TYPES, -np.inf)
@@ -289,9 +315,14 @@ class WorldModelAgent(ExploreAgent):
         self.ctx.reset()
         self._last = None
 
+    def trust(self) -> float:
+        """How much the prior counts in this game, from how well the world model foresees its frames."""
+        c = self.config
+        return float(np.clip(self.ctx.change_accuracy() / c.trusted_change_acc, c.min_trust, 1.0))
+
     def _prior(self, obs: Observation, candidates) -> np.ndarray:
         pairs = [(CLICK, pixel_to_cell(c.x, c.y)) if c.is_click else (int(c.action), LOC_NULL) for c in candidates]
-        return self.ctx.prior(pairs, self.config.level_weight, self.config.top_k)
+        return self.trust() * self.ctx.prior(pairs, self.config.level_weight, self.config.top_k)
 
     def act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)
@@ -301,6 +332,7 @@ class WorldModelAgent(ExploreAgent):
         self._last = (d.action, loc, int(obs.levels_completed))
         t = d.action
         d.info["p_type"] = float(np.exp(self.ctx.type_logp[t])) if np.isfinite(self.ctx.type_logp[t]) else 0.0
+        d.info["trust"] = self.trust()
         return d
 
     def observe(self, obs: Observation) -> None:

@@ -140,3 +140,35 @@ def test_agent_reset_forgets_the_previous_game(models):
     assert agent.ctx.context.steps
     agent.reset(GameInfo(game="qtgl"))
     assert not agent.ctx.context.steps and agent.ctx.context.state is None
+
+
+def test_the_world_model_is_scored_online_on_the_cells_that_change(models):
+    # The learned agent trusts its prior as far as the world model foresees this game's frames: count,
+    # against a full forward pass over the same context, the changed cells whose new code it predicted.
+    ctx = ModelContexts(models)
+    assert ctx.change_accuracy() == 0.25  # no evidence yet
+    expected_changed = expected_right = 0
+    previous = None
+    with GameSession("qmaz", seed=1) as s:
+        obs = s.reset()
+        for a in (4, 4, 2, 2, 3, 1, 4):
+            ctx.begin_frame(obs.frame, obs.available_actions)
+            codes = models.tokenizer.encode(obs.frame[None])[0]
+            tokens = ctx.context.tokens(FULL)
+            if previous is not None:
+                with torch.no_grad():
+                    logits = models.wm.logits(torch.as_tensor(tokens)[None])[0]
+                predicted = logits[len(tokens) - 66 : len(tokens) - 2, V0.code0 : V0.code0 + 512].argmax(-1).numpy()
+                changed = codes != previous
+                expected_changed += int(changed.sum())
+                expected_right += int((predicted[changed] == codes[changed]).sum())
+            previous = codes
+            obs = s.step(a)
+            ctx.end_action(a, LOC_NULL, level_up=False)
+    assert expected_changed > 0, "the moves changed nothing; the test needs changed cells"
+    assert (ctx.changed_cells, ctx.changed_right) == (expected_changed, expected_right)
+    agent = WorldModelAgent(models, seed=0)
+    agent.ctx.changed_cells, agent.ctx.changed_right = 1000, 0  # a game the model cannot foresee at all
+    assert agent.trust() == agent.config.min_trust
+    agent.ctx.changed_cells, agent.ctx.changed_right = 1000, 600
+    assert agent.trust() == 1.0
