@@ -475,3 +475,53 @@ def test_a_transition_back_to_the_level_start_is_an_ordinary_edge():
     assert start.depth == 0
     target, steps = graph.path(graph.node(ids[2]).key, lambda n: n.has_untried())
     assert target is start and steps == [(graph.node(ids[2]).key, (2, -1, -1))]
+
+
+@pytest.mark.parametrize("same_opening", [True, False])
+def test_what_every_replay_does_first_is_not_mistaken_for_a_timer(same_opening):
+    """A tile that every path of the level flips with its first action looks like a timer (the same at
+    step 1, 2, ... on every path while the rest differs). Only paths that began differently count."""
+    from aria_cli.explore.frame_hash import VolatileMask
+
+    mask = VolatileMask()
+    base = np.zeros((64, 64), dtype=np.uint8)
+    base[8:16, 8:16] = 3  # tile A
+    for r in range(8):  # single-colour regions at step 0, so the timer rule has regions to extend to
+        base[40:48, 8 * r : 8 * r + 6] = 4
+    flipped = base.copy()
+    flipped[8:16, 8:16] = 5
+    elsewhere = base.copy()
+    elsewhere[24:32, 24:32] = 7
+    for i in range(20):  # some clicks changed only tile A (the "changed nothing else" evidence), most others
+        mask.observe(base, flipped if i % 4 == 0 else elsewhere)
+    assert not mask.mask.any()
+    mask.observe_time(base, 0, 0)
+    for path in range(8):  # every path opens by flipping tile A, then does something else
+        opening = "A" if same_opening else f"opening {path}"
+        mask.observe_time(flipped, 0, 1, opening)
+        later = flipped.copy()
+        later[40:48, 8 * path : 8 * path + 6] = 6
+        mask.observe_time(later, 0, 2, opening)
+    assert mask.mask[8:16, 8:16].any() != same_opening
+
+
+def test_a_tile_that_the_actions_tried_so_far_all_flip_is_not_a_counter():
+    """Three clicks that all flip tile A (a corner and its neighbours in a lights-out game) change it in
+    every transition; an action that never changes it shows it is the game. A counter pixel changes
+    under every action."""
+    from aria_cli.explore.frame_hash import VolatileMask
+
+    mask = VolatileMask()
+    frames = [np.zeros((64, 64), dtype=np.uint8)]
+    for i in range(30):
+        f = frames[-1].copy()
+        f[0, 63] = i % 7 + 1  # a counter pixel: every action changes it
+        if i % 10 != 9:
+            f[24:32, 24:32] = 3 - f[24, 24] % 2  # tile A flips, under the clicks on A, B and C
+            action = ("click", i % 3)
+        else:
+            action = ("click", "elsewhere")  # ... and never under this one
+        mask.observe(frames[-1], f, action)
+        frames.append(f)
+    assert mask.mask[0, 63]
+    assert not mask.mask[24:32, 24:32].any()

@@ -132,6 +132,7 @@ class Explorer:
         self._pending: _Pending | None = None
         self._plan: _Plan | None = None
         self._since_reset = 0
+        self._first_action = None  # the first action since the level (re)started (the timer rule needs it)
         self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {(state, action)} that died
         self.actions = 0
 
@@ -240,7 +241,7 @@ class Explorer:
         graph = self._graph(level)
         if not graph.start_frames:
             graph.add_start(fid)
-        if self.store.observe_time(fid, level, self._since_reset):
+        if self.store.observe_time(fid, level, self._since_reset, self._first_action):
             self._mask_grew()
         node = graph.node(fid)
         node.visits += 1
@@ -383,6 +384,8 @@ class Explorer:
         graph = self._graph(p.level)
         action = p.cand.key
         self._since_reset += 1
+        if self._since_reset == 1:
+            self._first_action = action
         if level > p.level or obs.state == "WIN":
             graph.record(Transition(p.frame, action, None, level_up=True, step=p.step))
             self._add_sample(p, changed=True, after=None, new=True)
@@ -401,7 +404,7 @@ class Explorer:
             self._plan = None
         else:
             after = self.store.add(obs.frame)
-            grew = self.store.observe_transition(p.frame, after)
+            grew = self.store.observe_transition(p.frame, after, action)
             graph.sync()
             new = self.store.key(after) not in graph.nodes
             graph.record(Transition(p.frame, action, after, step=p.step))

@@ -7,14 +7,16 @@ ignore:
 
 - a pixel that changed in (nearly) every transition, no-ops included (a blinking cursor, a digit),
   provided some transitions changed nothing else (a sprite stepping back and forth over one cell
-  also changes it every time, but never alone);
+  also changes it every time, but never alone), and every action tried changed it at least once (a
+  tile that the few actions tried so far all happen to flip is the game, not a counter);
 - a thin band of rows (or columns) at the frame's edge that changed in (nearly) every transition, or
   in every transition that changed anything at all (a bar that shrinks one pixel per step), while
   other transitions changed things outside the band (so the band is not the game itself).
 
 - a timer: pixels whose value is a function of the number of actions since the level (re)started —
-  the same at step t on every path, even when the rest of the frame differs, and not the same as at
-  step 0 — together with the single-colour region of the level's first frame they belong to (the
+  the same at step t on paths that began with different actions, even when the rest of the frame
+  differs, and not the same as at step 0 (paths that share their first action may share its effect,
+  e.g. a tile every replay flips first) — together with the single-colour region of the level's first frame they belong to (the
   whole bar, not only the part that has emptied so far), provided some transitions changed nothing
   else (a budget bar that shrinks by one pixel every few actions, whatever they did).
 
@@ -35,6 +37,7 @@ from aria_cli.explore.objects import segment
 from aria_cli.vocab import FRAME_SIZE
 
 MASKED = 255  # value written over ignored pixels before hashing (frames hold colours 0-15)
+MAX_ACTIONS_TRACKED = 128  # the pixel rule's "every action tried" looks at this many recent actions
 
 
 @dataclass(frozen=True)
@@ -76,17 +79,26 @@ class VolatileMask:
         self._changed_rows: list[np.ndarray] = []
         self._changed_cols: list[np.ndarray] = []
         self._recent = np.zeros((256, FRAME_SIZE * FRAME_SIZE), dtype=bool)
+        # Pixel rule: per recent action, the pixels it changed at least once.
+        self._changed_by: dict[object, np.ndarray] = {}
         # Timer rule: the first frame seen at each (level, step since the level started).
-        self._refs: dict[tuple[int, int], np.ndarray] = {}
+        self._refs: dict[tuple[int, int], tuple[np.ndarray, object]] = {}  # ... and the first action of its path
         self._ref_regions: dict[int, np.ndarray] = {}  # level -> region labels of its step-0 frame
         self.confirm = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=np.int32)
         self.disagree = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=bool)
         self._timer_checked = (-1, -1)
 
-    def observe(self, before: np.ndarray, after: np.ndarray) -> bool:
-        """Count one in-level transition (not a reset, level-up or game over). True if the mask grew."""
+    def observe(self, before: np.ndarray, after: np.ndarray, action=None) -> bool:
+        """Count one in-level transition (not a reset, level-up or game over) by `action` (any hashable;
+        None if unknown). True if the mask grew."""
         diff = before != after
         self.n += 1
+        if action is not None:
+            ever = self._changed_by.pop(action, None)
+            ever = diff if ever is None else ever | diff
+            self._changed_by[action] = ever  # most recent last
+            if len(self._changed_by) > MAX_ACTIONS_TRACKED:
+                del self._changed_by[next(iter(self._changed_by))]
         if diff.any():
             self.n_changed += 1
             self.pixel += diff
@@ -113,19 +125,23 @@ class VolatileMask:
             ok &= (recent & must.ravel()).any(axis=1)
         return int(ok.sum())
 
-    def observe_time(self, frame: np.ndarray, level: int, step: int) -> bool:
-        """Feed a frame seen `step` actions after the level (re)started. True if the mask grew."""
+    def observe_time(self, frame: np.ndarray, level: int, step: int, first_action=None) -> bool:
+        """Feed a frame seen `step` actions after the level (re)started, on a path that began with
+        `first_action` (any hashable; None at step 0). True if the mask grew."""
         if step > self.config.max_timer_steps:
             return False
-        ref = self._refs.get((level, step))
-        if ref is None:
-            self._refs[(level, step)] = np.array(frame, dtype=np.uint8)
+        stored = self._refs.get((level, step))
+        if stored is None:
+            self._refs[(level, step)] = (np.array(frame, dtype=np.uint8), first_action)
             return False
+        ref, ref_first = stored
+        if step > 0 and first_action == ref_first:
+            return False  # the same opening: what it changed is not evidence of a timer
         diff = ref != frame
         if not diff.any():
             return False  # the same frame: no evidence either way
         self.disagree |= diff
-        base = self._refs.get((level, 0))
+        base = self._refs.get((level, 0), (None,))[0]
         if base is not None and step > 0:
             self.confirm += (ref != base) & ~diff
             if level not in self._ref_regions:
@@ -187,6 +203,8 @@ class VolatileMask:
         new = self.mask.copy()
         if self.n >= c.min_transitions:
             pix = self.pixel >= c.pixel_fraction * self.n
+            for ever in self._changed_by.values():
+                pix &= ever
             if (pix & ~self.mask).any() and pix.mean() <= c.max_pixel_cover:
                 if self._quiet(pix | self.mask) >= c.min_quiet:
                     new |= pix
@@ -255,10 +273,11 @@ class FrameStore:
         """Whether two frames are the same state, i.e. equal outside the volatile mask."""
         return a == b or self.key(a) == self.key(b)
 
-    def observe_time(self, fid: int, level: int, step: int) -> bool:
-        """Feed the frame seen `step` actions after the level (re)started; True if the mask grew."""
-        return self.mask.observe_time(self.frame(fid), level, step)
+    def observe_time(self, fid: int, level: int, step: int, first_action=None) -> bool:
+        """Feed the frame seen `step` actions after the level (re)started, on a path that began with
+        `first_action`; True if the mask grew."""
+        return self.mask.observe_time(self.frame(fid), level, step, first_action)
 
-    def observe_transition(self, before: int, after: int) -> bool:
+    def observe_transition(self, before: int, after: int, action=None) -> bool:
         """Feed an in-level transition to the mask statistics; True if the mask (so every key) changed."""
-        return self.mask.observe(self.frame(before), self.frame(after))
+        return self.mask.observe(self.frame(before), self.frame(after), action)
