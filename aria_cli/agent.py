@@ -28,7 +28,6 @@ Neither assumes anything about a game beyond its frames and available actions.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -41,7 +40,17 @@ import torch
 from aria_cli.agents import Decision, ExploreAgent, GameInfo
 from aria_cli.errors import CheckpointError
 from aria_cli.explore import ExploreConfig, Observation
-from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_CODES, N_LOCS, N_TYPES, Vocab, cell_to_pixel, pixel_to_cell
+from aria_cli.vocab import (
+    CLICK,
+    LOC_NULL,
+    N_CELLS,
+    N_CODES,
+    N_LOCS,
+    N_TYPES,
+    Vocab,
+    cell_to_pixel,
+    pixel_to_cell,
+)
 
 V0 = Vocab(0)
 RESET = 0
