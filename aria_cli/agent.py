@@ -13,6 +13,9 @@ action) in one batched call. A candidate's prior score is
 
     log π(type) + log π(cell | click) + level_weight · log P(level | action)
 
+(the world-model agent adds wm_type_weight · log P_wm(type | context): the world model's own guess of
+the next action type, from the full context, which shows the actions taken so far.)
+
 Two agents use it:
 
 - `PolicyAgent` ("policy", the prior alone, as DESIGN.md's agent): score − tried_penalty · (tries of
@@ -69,6 +72,10 @@ class AgentConfig:
     # are its policy's. Measured online from frames the agent sees anyway.
     trusted_change_acc: float = 0.25
     min_trust: float = 0.1
+    # Weight of the world model's own next-type distribution (it reads the actions taken so far, which the
+    # policy is denied by design): on quickstart's val split it gets 58% of qmaz's moves right, the
+    # policy 28%. The world-model agent adds it to the policy's log π(type).
+    wm_type_weight: float = 1.0
 
 
 @dataclass
@@ -164,6 +171,7 @@ class ModelContexts:
         # (keeping half costs a whole step), and leaves at least `keep` steps of history.
         self.context = TokenContext(models.wm, max_steps=ctx, keep=max(1, ctx // 4), rows=2)
         self.type_logp = np.zeros(N_TYPES)
+        self.wm_type_logp = np.zeros(N_TYPES)
         self.cell_logp = np.zeros(N_CELLS)
         self.reset()
 
@@ -199,6 +207,8 @@ class ModelContexts:
         allowed[[a for a in available if 0 <= a < N_TYPES]] = 0.0
         t = type_logits[0].float().cpu().numpy() + allowed
         self.type_logp = t - np.logaddexp.reduce(t[np.isfinite(t)]) if np.isfinite(t).any() else t
+        w = self.context.state.logits[FULL, V0.type0 : V0.type0 + N_TYPES].float().cpu().numpy() + allowed
+        self.wm_type_logp = w - np.logaddexp.reduce(w[np.isfinite(w)]) if np.isfinite(w).any() else w
         cells = loc_logits[0, :N_CELLS].float().cpu().numpy()  # a click always has a cell
         self.cell_logp = cells - np.logaddexp.reduce(cells)
 
@@ -222,9 +232,12 @@ class ModelContexts:
         self.context.feed([[V0.type0 + action, V0.loc0 + loc, *lvl], [V0.mask, V0.mask, *lvl]])
         self.context.commit_step()
 
-    def prior(self, candidates: list[tuple[int, int]], level_weight: float, top_k: int) -> np.ndarray:
-        """Prior log-score of (type, loc) candidates: policy log-prob + level_weight · log P(level) on the top-k."""
-        lp = np.array([self.type_logp[t] + (self.cell_logp[loc] if t == CLICK else 0.0) for t, loc in candidates])
+    def prior(self, candidates: list[tuple[int, int]], level_weight: float, top_k: int,
+              wm_type_weight: float = 0.0) -> np.ndarray:
+        """Prior log-score of (type, loc) candidates: policy log-prob (+ wm_type_weight · the world model's
+        log P(type | context)) + level_weight · log P(level) on the top-k."""
+        type_lp = self.type_logp + wm_type_weight * self.wm_type_logp if wm_type_weight else self.type_logp
+        lp = np.array([type_lp[t] + (self.cell_logp[loc] if t == CLICK else 0.0) for t, loc in candidates])
         if level_weight and len(candidates):
             order = np.argsort(-lp)[:top_k]
             order = order[np.isfinite(lp[order])]
@@ -331,7 +344,7 @@ class WorldModelAgent(ExploreAgent):
 
     def _prior(self, obs: Observation, candidates) -> np.ndarray:
         pairs = [(CLICK, pixel_to_cell(c.x, c.y)) if c.is_click else (int(c.action), LOC_NULL) for c in candidates]
-        return self.trust() * self.ctx.prior(pairs, self.config.level_weight, self.config.top_k)
+        return self.trust() * self.ctx.prior(pairs, self.config.level_weight, self.config.top_k, self.config.wm_type_weight)
 
     def act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)

@@ -172,3 +172,25 @@ def test_the_world_model_is_scored_online_on_the_cells_that_change(models):
     assert agent.trust() == agent.config.min_trust
     agent.ctx.changed_cells, agent.ctx.changed_right = 1000, 600
     assert agent.trust() == 1.0
+
+
+def test_the_world_model_agent_also_weighs_the_world_models_guess_of_the_next_action_type(models):
+    # The world model's context shows the actions taken so far (the policy's does not): its prediction
+    # at the [ACT] slot is a distribution over the next action type, read off the cached logits.
+    ctx = ModelContexts(models)
+    with GameSession("qmaz", seed=1) as s:
+        obs = s.reset()
+        for a in (4, 4, 2):
+            ctx.begin_frame(obs.frame, obs.available_actions)
+            obs = s.step(a)
+            ctx.end_action(a, LOC_NULL, level_up=False)
+        ctx.begin_frame(obs.frame, obs.available_actions)
+    allowed = list(obs.available_actions)
+    with torch.no_grad():
+        logits = models.wm.logits(torch.as_tensor(ctx.context.tokens(FULL))[None])[0, -1]
+    t = logits[V0.type0 : V0.type0 + len(ctx.wm_type_logp)].numpy()[allowed]
+    np.testing.assert_allclose(ctx.wm_type_logp[allowed], t - np.logaddexp.reduce(t), atol=1e-4)
+    cands = [(a, LOC_NULL) for a in allowed]
+    plain = ctx.prior(cands, level_weight=0.0, top_k=4)
+    both = ctx.prior(cands, level_weight=0.0, top_k=4, wm_type_weight=1.0)
+    np.testing.assert_allclose(both - plain, ctx.wm_type_logp[allowed], atol=1e-6)
