@@ -159,6 +159,14 @@ class TokenContext:
 FULL, MASKED = 0, 1  # the two rows of ModelContexts.context
 
 
+def _type_logp(type_logits: torch.Tensor, available: tuple[int, ...]) -> np.ndarray:
+    """Log-probabilities over the N_TYPES action types, restricted to the available ones (-inf elsewhere)."""
+    allowed = np.full(N_TYPES, -np.inf)
+    allowed[[a for a in available if 0 <= a < N_TYPES]] = 0.0
+    t = type_logits.float().cpu().numpy() + allowed
+    return t - np.logaddexp.reduce(t[np.isfinite(t)]) if np.isfinite(t).any() else t
+
+
 class ModelContexts:
     """The world-model and policy contexts of one game: two rows of one batched KV cache (they always
     have the same length), so each step costs one model call instead of two."""
@@ -192,7 +200,7 @@ class ModelContexts:
         """Encode the frame, feed both contexts up to the action slot, and read the policy."""
         codes = self.m.tokenizer.encode(frame[None])[0]
         block = [V0.frame, *(V0.code0 + codes).tolist()]
-        had_previous = self._codes is not None and self.context.steps
+        had_previous = self._codes is not None
         hidden = self.context.feed([[*block, V0.act], [*block, V0.mask]])
         if had_previous:  # how well did the world model foresee this frame? (FRAME, codes 0-62 predict codes 0-63)
             changed = codes != self._codes
@@ -203,12 +211,8 @@ class ModelContexts:
         self._codes = codes
         hidden = hidden[MASKED]  # (66, hidden): FRAME, 64 codes, then the masked [ACT] slot
         type_logits, loc_logits = self.m.heads(hidden[-1:], hidden[None, 1 : 1 + N_CELLS])
-        allowed = np.full(N_TYPES, -np.inf)
-        allowed[[a for a in available if 0 <= a < N_TYPES]] = 0.0
-        t = type_logits[0].float().cpu().numpy() + allowed
-        self.type_logp = t - np.logaddexp.reduce(t[np.isfinite(t)]) if np.isfinite(t).any() else t
-        w = self.context.state.logits[FULL, V0.type0 : V0.type0 + N_TYPES].float().cpu().numpy() + allowed
-        self.wm_type_logp = w - np.logaddexp.reduce(w[np.isfinite(w)]) if np.isfinite(w).any() else w
+        self.type_logp = _type_logp(type_logits[0], available)
+        self.wm_type_logp = _type_logp(self.context.state.logits[FULL, V0.type0 : V0.type0 + N_TYPES], available)
         cells = loc_logits[0, :N_CELLS].float().cpu().numpy()  # a click always has a cell
         self.cell_logp = cells - np.logaddexp.reduce(cells)
 

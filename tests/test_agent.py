@@ -9,7 +9,7 @@ from aria_cli.agents import GameInfo
 from aria_cli.compare import play_one
 from aria_cli.game_adapter import GameSession
 from aria_cli.recordings import read_recording
-from aria_cli.vocab import CLICK, LOC_NULL, Vocab
+from aria_cli.vocab import CLICK, LOC_NULL, Vocab, cell_to_pixel
 
 V0 = Vocab(0)
 
@@ -37,6 +37,19 @@ class Watched:
         return self.last
 
 
+def feed_moves(ctx, game, seed, moves):
+    """Play `moves` (action types, or (CLICK, cell)) in a real game, feeding `ctx` each frame and move the
+    way the agent does; returns the observation after the last move."""
+    with GameSession(game, seed=seed) as s:
+        obs = s.reset()
+        for move in moves:
+            action, cell = move if isinstance(move, tuple) else (move, LOC_NULL)
+            ctx.begin_frame(obs.frame, obs.available_actions)
+            obs = s.step(action, *cell_to_pixel(cell)) if action == CLICK else s.step(action)
+            ctx.end_action(action, cell, level_up=False)
+    return obs
+
+
 def test_kv_cached_steps_give_the_same_logits_as_a_full_forward_pass(models):
     ctx = ModelContexts(models)
     rng = np.random.default_rng(0)
@@ -55,12 +68,7 @@ def test_kv_cached_steps_give_the_same_logits_as_a_full_forward_pass(models):
 
 def test_the_policy_context_never_holds_an_action_token(models):
     ctx = ModelContexts(models)
-    with GameSession("qmaz", seed=1) as s:
-        obs = s.reset()
-        for a in (1, 2, 3, 4, 1):
-            ctx.begin_frame(obs.frame, obs.available_actions)
-            obs = s.step(a)
-            ctx.end_action(a, LOC_NULL, level_up=False)
+    feed_moves(ctx, "qmaz", 1, (1, 2, 3, 4, 1))
     masked = ctx.context.tokens(MASKED)
     steps = len(ctx.context.steps)  # what is left after the context slid
     assert steps >= 1
@@ -72,13 +80,8 @@ def test_the_policy_in_play_reads_the_states_it_was_trained_on(models):
     # train-policy reads the masked [ACT] slot and the 64 code positions of the frame (policy_features);
     # the agent must hand its heads the same positions of its KV-cached context, not a shifted slice.
     ctx = ModelContexts(models)
-    with GameSession("qtgl", seed=4) as s:
-        obs = s.reset()
-        for cell in (9, 18, 27):
-            ctx.begin_frame(obs.frame, obs.available_actions)
-            obs = s.step(CLICK, (cell % 8) * 8 + 4, (cell // 8) * 8 + 4)
-            ctx.end_action(CLICK, cell, level_up=False)
-        ctx.begin_frame(obs.frame, obs.available_actions)
+    obs = feed_moves(ctx, "qtgl", 4, [(CLICK, cell) for cell in (9, 18, 27)])
+    ctx.begin_frame(obs.frame, obs.available_actions)
     tokens = ctx.context.tokens(MASKED)
     with torch.no_grad():
         hidden = models.wm.hidden_states(torch.as_tensor(tokens)[None])[0]
@@ -178,13 +181,8 @@ def test_the_world_model_agent_also_weighs_the_world_models_guess_of_the_next_ac
     # The world model's context shows the actions taken so far (the policy's does not): its prediction
     # at the [ACT] slot is a distribution over the next action type, read off the cached logits.
     ctx = ModelContexts(models)
-    with GameSession("qmaz", seed=1) as s:
-        obs = s.reset()
-        for a in (4, 4, 2):
-            ctx.begin_frame(obs.frame, obs.available_actions)
-            obs = s.step(a)
-            ctx.end_action(a, LOC_NULL, level_up=False)
-        ctx.begin_frame(obs.frame, obs.available_actions)
+    obs = feed_moves(ctx, "qmaz", 1, (4, 4, 2))
+    ctx.begin_frame(obs.frame, obs.available_actions)
     allowed = list(obs.available_actions)
     with torch.no_grad():
         logits = models.wm.logits(torch.as_tensor(ctx.context.tokens(FULL))[None])[0, -1]
