@@ -22,9 +22,11 @@ Two agents use it:
   this action from this exact frame that left it unchanged; a memory keyed by frame hash, cleared on a
   new level), sampled with `temperature` over the top-k. Clicks go to the cell centre.
 - `WorldModelAgent` ("world-model"): the online explorer (aria_cli.explore) with this prior ranking
-  its untried actions, and object-centred click candidates instead of cell centres. The prior is scaled
-  by its trust in this game: the share of changed cells whose new code the world model predicted, read
-  from the frames as they are fed (ModelContexts.change_accuracy), against `trusted_change_acc`.
+  its untried actions, and object-centred click candidates instead of cell centres. Each distribution of
+  the prior is mixed with the uniform one by a weight learned online from the actions that proved
+  productive in this game (PriorEvidence); P(level) is scaled by its trust in the world model here: the
+  share of changed cells whose new code the world model predicted, read from the frames as they are fed
+  (ModelContexts.change_accuracy), against `trusted_change_acc`.
 
 Neither assumes anything about a game beyond its frames and available actions.
 """
@@ -35,7 +37,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -66,16 +68,24 @@ class AgentConfig:
     top_k: int = 8  # candidates the world model checks for P(level)
     tried_penalty: float = 3.0  # per earlier try of the same action from the same frame that changed nothing
     prior_weight: float = 1.0  # how much the explorer trusts the prior (world-model agent)
-    # The prior counts in full once the world model predicts this share of the cells that change in this
+    # P(level) counts in full once the world model predicts this share of the cells that change in this
     # game right (about what it reaches on games it was trained on), and in proportion below, down to
     # `min_trust`: on a game unlike its training games its next-frame guesses are mostly wrong, and so
-    # are its policy's. Measured online from frames the agent sees anyway.
+    # are its guesses of a level-up. Measured online from frames the agent sees anyway.
     trusted_change_acc: float = 0.25
     min_trust: float = 0.1
     # Weight of the world model's own next-type distribution (it reads the actions taken so far, which the
     # policy is denied by design): on quickstart's val split it gets 58% of qmaz's moves right, the
     # policy 28%. The world-model agent adds it to the policy's log π(type).
     wm_type_weight: float = 1.0
+    # P(level) gets this added before the log, so that the world model's "no" (1e-3 or 1e-6 alike) cannot
+    # outweigh everything else in the score.
+    level_floor: float = 0.01
+    # Each of the prior's distributions starts as an even mixture with the uniform one and earns or loses
+    # weight, within [1 - bound, bound], by how well it predicts the game's productive actions (PriorEvidence).
+    evidence_initial: float = 0.5
+    evidence_bound: float = 0.95
+    evidence_rate: float = 0.25
 
 
 @dataclass
@@ -167,6 +177,62 @@ def _type_logp(type_logits: torch.Tensor, available: tuple[int, ...]) -> np.ndar
     return t - np.logaddexp.reduce(t[np.isfinite(t)]) if np.isfinite(t).any() else t
 
 
+class UniformShares(NamedTuple):
+    """The share of the uniform distribution mixed into each of the prior's distributions."""
+
+    type: float = 0.0  # the policy's action types
+    wm_type: float = 0.0  # the world model's next action type
+    cell: float = 0.0  # the policy's click cells
+
+
+class PriorEvidence:
+    """Online Bayesian weight of each of the prior's distributions against the uniform one, from the
+    actions that turned out productive in this game (they changed the state or completed a level).
+
+    Each distribution is an expert in a two-expert mixture with the uniform distribution; after each
+    productive action a, the odds that the learned one is right are multiplied by p(a) / uniform(a) (the
+    posterior of the mixture), tempered by `rate` (a power posterior: one action in a game of thousands
+    is weak evidence, and the explorer's own choices are not a random sample). The odds are clipped to
+    `bound`, so the weight can come back when the game changes (a fixed-share mixture). Trained on other games, the models can put P ≈ 0 on what is
+    this game's key action (held-out qmix: the world model's 1e-5 on ACTION5, the colour key): one
+    productive ACTION5 moves its weight from 1/2 to 0.06, and the action is no longer ranked last in
+    every state for hundreds of actions. The explorer's own choices are biased towards what the prior
+    likes; counting only productive actions keeps that from confirming a prior whose favourites do nothing.
+    """
+
+    NAMES = UniformShares._fields
+
+    def __init__(self, initial: float = 0.5, bound: float = 0.95, rate: float = 0.25):
+        self.rate = rate
+        self.bound = float(np.log(bound / (1 - bound)))
+        self.log_odds = dict.fromkeys(self.NAMES, float(np.log(initial / (1 - initial))))
+
+    def weight(self, name: str) -> float:
+        return float(1.0 / (1.0 + np.exp(-self.log_odds[name])))
+
+    def shares(self) -> UniformShares:
+        return UniformShares(*(1.0 - self.weight(n) for n in self.NAMES))
+
+    def observe(self, name: str, logp: float, n_choices: int) -> None:
+        """A productive action to which the distribution gave log-probability `logp`, among `n_choices`."""
+        if n_choices > 1 and np.isfinite(logp):
+            lo = self.log_odds[name] + self.rate * (logp + np.log(n_choices))
+            self.log_odds[name] = float(np.clip(lo, -self.bound, self.bound))
+        elif n_choices > 1:
+            self.log_odds[name] = -self.bound
+
+
+def _mix_uniform(logp: np.ndarray, share: float) -> np.ndarray:
+    """log((1 - share) · p + share · uniform) over the entries that are possible (finite)."""
+    if not share:
+        return logp
+    ok = np.isfinite(logp)
+    out = np.full_like(logp, -np.inf, dtype=np.float64)
+    if ok.any():
+        out[ok] = np.logaddexp(np.log1p(-share) + logp[ok], np.log(share / ok.sum()))
+    return out
+
+
 class ModelContexts:
     """The world-model and policy contexts of one game: two rows of one batched KV cache (they always
     have the same length), so each step costs one model call instead of two."""
@@ -237,17 +303,28 @@ class ModelContexts:
         self.context.commit_step()
 
     def prior(self, candidates: list[tuple[int, int]], level_weight: float, top_k: int,
-              wm_type_weight: float = 0.0) -> np.ndarray:
+              wm_type_weight: float = 0.0, uniform: UniformShares = UniformShares(), level_floor: float = 0.0
+              ) -> np.ndarray:
         """Prior log-score of (type, loc) candidates: policy log-prob (+ wm_type_weight · the world model's
-        log P(type | context)) + level_weight · log P(level) on the top-k."""
-        type_lp = self.type_logp + wm_type_weight * self.wm_type_logp if wm_type_weight else self.type_logp
-        lp = np.array([type_lp[t] + (self.cell_logp[loc] if t == CLICK else 0.0) for t, loc in candidates])
+        log P(type | context)) + level_weight · log P(level) on the top-k.
+
+        `uniform` blends each distribution with the uniform one (that share of its mass spread evenly) and
+        `level_floor` is added to P(level) before the log: both bound how far the prior can push an action
+        down, which matters when the models are confidently wrong (an action type that none of their
+        training games used gets P ≈ 0, which says nothing about a new game)."""
+        type_lp = _mix_uniform(self.type_logp, uniform.type)
+        if wm_type_weight:
+            type_lp = type_lp + wm_type_weight * _mix_uniform(self.wm_type_logp, uniform.wm_type)
+        cell_lp = _mix_uniform(self.cell_logp, uniform.cell)
+        lp = np.array([type_lp[t] + (cell_lp[loc] if t == CLICK else 0.0) for t, loc in candidates])
         if level_weight and len(candidates):
             order = np.argsort(-lp)[:top_k]
             order = order[np.isfinite(lp[order])]
             lv = np.full(len(candidates), np.nan)
             if len(order):
                 lv[order] = self.level_logp([candidates[i] for i in order])
+                if level_floor:
+                    lv[order] = np.log(np.exp(lv[order]) + level_floor)
                 lv[np.isnan(lv)] = np.nanmin(lv[order])  # unchecked candidates: no better than the worst checked
                 lp = lp + level_weight * lv
         return lp
@@ -335,20 +412,26 @@ class WorldModelAgent(ExploreAgent):
         super().__init__(seed=seed, config=explore, prior=self._prior)
         self.ctx = ModelContexts(models)
         self._last: tuple[int, int, int] | None = None
+        self._chosen: list[tuple[str, float, int]] = []  # what each distribution gave the last action
+        self.evidence = PriorEvidence(self.config.evidence_initial, self.config.evidence_bound, self.config.evidence_rate)
 
     def reset(self, game_info: GameInfo | None = None) -> None:
         super().reset(game_info)
         self.ctx.reset()
         self._last = None
+        self._chosen = []
+        self.evidence = PriorEvidence(self.config.evidence_initial, self.config.evidence_bound, self.config.evidence_rate)
 
     def trust(self) -> float:
-        """How much the prior counts in this game, from how well the world model foresees its frames."""
+        """How much P(level) counts in this game, from how well the world model foresees its frames."""
         c = self.config
         return float(np.clip(self.ctx.change_accuracy() / c.trusted_change_acc, c.min_trust, 1.0))
 
     def _prior(self, obs: Observation, candidates) -> np.ndarray:
         pairs = [(CLICK, pixel_to_cell(c.x, c.y)) if c.is_click else (int(c.action), LOC_NULL) for c in candidates]
-        return self.trust() * self.ctx.prior(pairs, self.config.level_weight, self.config.top_k, self.config.wm_type_weight)
+        c = self.config
+        return self.ctx.prior(pairs, self.trust() * c.level_weight, c.top_k, c.wm_type_weight,
+                              self.evidence.shares(), c.level_floor)
 
     def act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)
@@ -357,12 +440,22 @@ class WorldModelAgent(ExploreAgent):
         loc = pixel_to_cell(d.x, d.y) if d.action == CLICK else LOC_NULL
         self._last = (d.action, loc, int(obs.levels_completed))
         t = d.action
+        self._chosen = []
+        if t != RESET:
+            n_types = int(np.isfinite(self.ctx.type_logp).sum())
+            self._chosen = [("type", self.ctx.type_logp[t], n_types), ("wm_type", self.ctx.wm_type_logp[t], n_types)]
+            if t == CLICK:
+                self._chosen.append(("cell", self.ctx.cell_logp[loc], N_CELLS))
         d.info["p_type"] = float(np.exp(self.ctx.type_logp[t])) if np.isfinite(self.ctx.type_logp[t]) else 0.0
         d.info["trust"] = self.trust()
         return d
 
     def observe(self, obs: Observation) -> None:
         super().observe(obs)
+        if self.explorer.last_changed:
+            for name, logp, n in self._chosen:
+                self.evidence.observe(name, float(logp), n)
+        self._chosen = []
         if self._last is not None:
             t, loc, levels = self._last
             self.ctx.end_action(t, loc, int(obs.levels_completed) > levels)

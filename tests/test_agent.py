@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from aria_cli.agent import FULL, MASKED, LearnedModels, ModelContexts, PolicyAgent, WorldModelAgent
+from aria_cli.agent import (
+    FULL,
+    MASKED,
+    LearnedModels,
+    ModelContexts,
+    PolicyAgent,
+    PriorEvidence,
+    UniformShares,
+    WorldModelAgent,
+    _mix_uniform,
+)
 from aria_cli.agents import GameInfo
 from aria_cli.compare import play_one
 from aria_cli.game_adapter import GameSession
@@ -192,3 +202,63 @@ def test_the_world_model_agent_also_weighs_the_world_models_guess_of_the_next_ac
     plain = ctx.prior(cands, level_weight=0.0, top_k=4)
     both = ctx.prior(cands, level_weight=0.0, top_k=4, wm_type_weight=1.0)
     np.testing.assert_allclose(both - plain, ctx.wm_type_logp[allowed], atol=1e-6)
+
+
+def test_a_prior_mixed_with_the_uniform_keeps_its_order_and_bounds_its_penalty():
+    logp = np.log(np.array([0.97, 0.02, 0.01, 1e-9]))
+    logp = np.append(logp - np.logaddexp.reduce(logp), -np.inf)  # the last type is not available
+    mixed = _mix_uniform(logp, 0.2)
+    assert np.isclose(np.logaddexp.reduce(mixed[:4]), 0.0) and mixed[4] == -np.inf
+    assert list(np.argsort(-mixed[:4])) == list(np.argsort(-logp[:4]))
+    assert mixed[:4].min() >= np.log(0.2 / 4) - 1e-12  # no available action falls below share / n
+    assert _mix_uniform(logp, 0.0) is logp
+
+
+def test_prior_evidence_moves_each_distribution_by_how_it_predicts_productive_actions():
+    ev = PriorEvidence(initial=0.5, bound=0.95, rate=1.0)  # the plain posterior of the mixture
+    assert ev.shares() == UniformShares(0.5, 0.5, 0.5)
+    # Held-out qmix: the world model puts 1e-5 on the colour key, which changes the board.
+    ev.observe("wm_type", np.log(1e-5), 6)
+    assert ev.weight("wm_type") == pytest.approx(0.05)
+    # The policy's cell head points at the cells whose clicks change something: it earns weight.
+    for _ in range(3):
+        ev.observe("cell", np.log(0.3), 64)
+    assert ev.weight("cell") == pytest.approx(0.95)
+    ev.observe("type", -np.inf, 6)  # an action it ruled out did something: no weight left
+    assert ev.weight("type") == pytest.approx(0.05)
+    ev.observe("type", np.log(0.5), 1)  # with one choice there is nothing to learn
+    assert ev.weight("type") == pytest.approx(0.05)
+    # The floor is not a trap: a distribution that predicts well again recovers.
+    for _ in range(10):
+        ev.observe("wm_type", np.log(0.9), 6)
+    assert ev.weight("wm_type") == pytest.approx(0.95)
+    tempered = PriorEvidence(initial=0.5, bound=0.95, rate=0.25)  # the same evidence, a quarter as strong
+    tempered.observe("wm_type", np.log(1e-5), 6)
+    assert tempered.log_odds["wm_type"] == pytest.approx(0.25 * np.log(6e-5))
+
+
+def test_the_world_model_agent_learns_its_prior_weights_from_productive_actions_only(models):
+    agent = WorldModelAgent(models, seed=0)
+    agent.reset(GameInfo(game="qmaz", seed=1))
+    start = dict(agent.evidence.log_odds)
+    productive = 0
+    with GameSession("qmaz", seed=1) as s:
+        obs = s.reset()
+        for _ in range(40):
+            d = agent.act(obs)
+            before = dict(agent.evidence.log_odds)
+            chosen = list(agent._chosen)
+            obs = s.step(d.action, d.x, d.y)
+            agent.observe(obs)
+            if agent.explorer.last_changed:
+                productive += 1
+                expected = dict(before)
+                for name, logp, n in chosen:
+                    lo = before[name] + agent.evidence.rate * (logp + np.log(n))
+                    expected[name] = float(np.clip(lo, -agent.evidence.bound, agent.evidence.bound))
+                assert agent.evidence.log_odds == pytest.approx(expected)
+            else:
+                assert agent.evidence.log_odds == before
+    assert productive > 0
+    assert agent.evidence.log_odds["cell"] == start["cell"]  # qmaz has no clicks
+    assert agent.evidence.log_odds["type"] != start["type"]

@@ -135,6 +135,7 @@ class Explorer:
         self._first_action = None  # the first action since the level (re)started (the timer rule needs it)
         self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {(state, action)} that died
         self.actions = 0
+        self.last_changed: bool | None = None  # did the last action change the state (None: RESET, game over)
 
     # ------------------------------------------------------------------ candidates and scores
     def _candidates(self, fid: int):
@@ -373,6 +374,7 @@ class Explorer:
     def observe(self, obs: Observation) -> None:
         """File the outcome of the last action (the observation the game answered with)."""
         p, self._pending = self._pending, None
+        self.last_changed = None
         if p is None:
             return
         level = int(obs.levels_completed)
@@ -388,6 +390,7 @@ class Explorer:
             self._first_action = action
         if level > p.level or obs.state == "WIN":
             graph.record(Transition(p.frame, action, None, level_up=True, step=p.step))
+            self.last_changed = True
             self._add_sample(p, changed=True, after=None, new=True)
             self._since_reset = 0
             self._plan = None
@@ -408,7 +411,7 @@ class Explorer:
             graph.sync()
             new = self.store.key(after) not in graph.nodes
             graph.record(Transition(p.frame, action, after, step=p.step))
-            changed = not self.store.same_state(p.frame, after)
+            changed = self.last_changed = not self.store.same_state(p.frame, after)
             self.history.add(p.cand, changed)
             if changed and not p.cand.is_click:
                 self.history.add_motion(
