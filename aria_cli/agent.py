@@ -63,7 +63,7 @@ RESET = 0
 
 @dataclass(frozen=True)
 class AgentConfig:
-    temperature: float = 0.5  # sampling over candidate scores (0 = always the best)
+    temperature: float = 0.5  # sampling over candidate scores, both agents (0 = always the best)
     level_weight: float = 1.0  # weight of log P(LEVEL_COMPLETE | context, action)
     top_k: int = 8  # candidates the world model checks for P(level)
     tried_penalty: float = 3.0  # per earlier try of the same action from the same frame that changed nothing
@@ -408,7 +408,7 @@ class WorldModelAgent(ExploreAgent):
     def __init__(self, models: LearnedModels, config: AgentConfig | None = None, seed: int = 0,
                  explore: ExploreConfig | None = None):
         self.config = config or AgentConfig()
-        explore = explore or ExploreConfig(prior_weight=self.config.prior_weight)
+        explore = explore or ExploreConfig(prior_weight=self.config.prior_weight, temperature=self.config.temperature)
         super().__init__(seed=seed, config=explore, prior=self._prior)
         self.ctx = ModelContexts(models)
         self._last: tuple[int, int, int] | None = None

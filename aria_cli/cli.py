@@ -310,7 +310,7 @@ def play(
     record_dir: Annotated[Path, typer.Option("--record-dir", help="Where recordings of runs go.")] = Path("runs"),
     gif: Annotated[Path | None, typer.Option("--gif", help="Write an animated GIF of the run.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
-    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature.")] = 0.5,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature over the candidates' scores (0: always the best).")] = 0.5,
     level_weight: Annotated[float, typer.Option("--level-weight", help="Weight of log P(level) in the score.")] = 1.0,
     device: DeviceOpt = "auto",
 ) -> None:

@@ -525,3 +525,23 @@ def test_a_tile_that_the_actions_tried_so_far_all_flip_is_not_a_counter():
         frames.append(f)
     assert mask.mask[0, 63]
     assert not mask.mask[24:32, 24:32].any()
+
+
+def test_with_a_temperature_the_prior_orders_untried_actions_by_sampling_not_always_the_same_way():
+    # A prior that ranks the candidates the same way in every state would make best-first exploration walk
+    # the same few actions from each state; sampled, the favourite still comes first most often, but not always.
+    game = ColourClicks(seed=0)
+    obs = game.reset()
+    favourite = next(sq for sq in game.squares if sq[2] != 2)
+
+    def prior(o, cands):
+        return np.array([0.0 if c.colour == favourite[2] else -1.0 for c in cands])
+
+    def first_colours(temperature):
+        return [obs.frame[d.y, d.x] for d in (
+            Explorer(ExploreConfig(temperature=temperature), prior=prior, seed=s).act(obs) for s in range(40))]
+
+    assert set(first_colours(0.0)) == {favourite[2]}
+    sampled = first_colours(0.5)
+    assert len(set(sampled)) > 1
+    assert sampled.count(favourite[2]) > len(sampled) / 4

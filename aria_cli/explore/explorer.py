@@ -81,6 +81,11 @@ class ExploreConfig:
     salience_weight: float = 0.1
     novelty_weight: float = 1.0  # weight of log P(new state) (learned like P(change)) in the score
     max_clicks: int = 96  # click candidates per state
+    # Sample among the untried actions (Gumbel-max: softmax of score / temperature) instead of taking the
+    # best. With a prior that ranks the actions the same way in every state, the best-first order walks
+    # the same few actions from each state (in a toggle puzzle: subsets of the prior's favourite tiles),
+    # and a solution that needs an action the prior dislikes is never reached.
+    temperature: float = 0.0
     use_reset: bool = True  # navigate through RESET when the level start is closer to a frontier
     depth_limit: int | None = None  # iterative deepening: explore this close to the level start first
     depth_growth: float = 2.0  # ... then this much deeper each time nothing is left (None: plain DFS)
@@ -226,7 +231,10 @@ class Explorer:
         if np.isfinite(sal).any():
             sal = np.where(np.isnan(sal), np.nanmean(sal), sal)
             score = score + self.config.salience_weight * (sal - sal.mean())
-        score = score + 1e-6 * self.rng.random(len(cands))  # seeded tie-break
+        if self.config.temperature > 0:
+            score = score + self.config.temperature * self.rng.gumbel(size=len(cands))
+        else:
+            score = score + 1e-6 * self.rng.random(len(cands))  # seeded tie-break
         return score, p, X
 
     # ------------------------------------------------------------------ acting
