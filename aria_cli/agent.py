@@ -193,11 +193,13 @@ class PriorEvidence:
     productive action a, the odds that the learned one is right are multiplied by p(a) / uniform(a) (the
     posterior of the mixture), tempered by `rate` (a power posterior: one action in a game of thousands
     is weak evidence, and the explorer's own choices are not a random sample). The odds are clipped to
-    `bound`, so the weight can come back when the game changes (a fixed-share mixture). Trained on other games, the models can put P ≈ 0 on what is
-    this game's key action (held-out qmix: the world model's 1e-5 on ACTION5, the colour key): one
-    productive ACTION5 moves its weight from 1/2 to 0.06, and the action is no longer ranked last in
-    every state for hundreds of actions. The explorer's own choices are biased towards what the prior
-    likes; counting only productive actions keeps that from confirming a prior whose favourites do nothing.
+    `bound`, so the weight can come back when the game changes (a fixed-share mixture).
+
+    Trained on other games, the models can put P ≈ 0 on what is this game's key action (held-out qmix:
+    the world model's 1e-5 on ACTION5, the colour key): one productive ACTION5 moves its weight from 1/2
+    to 0.06, and the action is no longer ranked last in every state for hundreds of actions. The
+    explorer's own choices lean towards what the prior likes; counting only productive actions keeps
+    that from confirming a prior whose favourites do nothing.
     """
 
     NAMES = UniformShares._fields
@@ -411,16 +413,15 @@ class WorldModelAgent(ExploreAgent):
         explore = explore or ExploreConfig(prior_weight=self.config.prior_weight, temperature=self.config.temperature)
         super().__init__(seed=seed, config=explore, prior=self._prior)
         self.ctx = ModelContexts(models)
-        self._last: tuple[int, int, int] | None = None
-        self._chosen: list[tuple[str, float, int]] = []  # what each distribution gave the last action
-        self.evidence = PriorEvidence(self.config.evidence_initial, self.config.evidence_bound, self.config.evidence_rate)
+        self.reset()
 
     def reset(self, game_info: GameInfo | None = None) -> None:
         super().reset(game_info)
         self.ctx.reset()
-        self._last = None
-        self._chosen = []
-        self.evidence = PriorEvidence(self.config.evidence_initial, self.config.evidence_bound, self.config.evidence_rate)
+        self._last: tuple[int, int, int] | None = None
+        self._chosen: list[tuple[str, float, int]] = []  # what each distribution gave the last action
+        c = self.config
+        self.evidence = PriorEvidence(c.evidence_initial, c.evidence_bound, c.evidence_rate)
 
     def trust(self) -> float:
         """How much P(level) counts in this game, from how well the world model foresees its frames."""

@@ -16,9 +16,10 @@ ignore:
 - a timer: pixels whose value is a function of the number of actions since the level (re)started —
   the same at step t on paths that began with different actions, even when the rest of the frame
   differs, and not the same as at step 0 (paths that share their first action may share its effect,
-  e.g. a tile every replay flips first) — together with the single-colour region of the level's first frame they belong to (the
-  whole bar, not only the part that has emptied so far), provided some transitions changed nothing
-  else (a budget bar that shrinks by one pixel every few actions, whatever they did).
+  e.g. a tile every replay flips first) — together with the single-colour region of the level's
+  first frame they belong to (the whole bar, not only the part that has emptied so far), provided
+  some transitions changed nothing else (a budget bar that shrinks by one pixel every few actions,
+  whatever they did).
 
 The mask only grows, and only on strong evidence (a minimum number of transitions, high fractions).
 `FrameStore` keeps every distinct frame once and computes masked keys lazily, cached per mask
