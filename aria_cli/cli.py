@@ -246,6 +246,10 @@ def train_policy(
     resume: Annotated[bool, typer.Option("--resume", help="Continue CHECKPOINTS/policy/train_state.pt.")] = False,
     seed: SeedOpt = 0,
     skip_bad: SkipBadOpt = False,
+    type_attention_heads: Annotated[int, typer.Option(
+        "--type-attention-heads", min=0,
+        help="Heads of the type head's attention over the 64 cell states (0: the summary state alone).",
+    )] = 8,
 ) -> None:
     """Train the policy heads on the frozen world model (masked actions); → CHECKPOINTS/policy."""
     from aria_cli.train_policy import PolicyTrainConfig
@@ -253,7 +257,7 @@ def train_policy(
 
     core(PolicyTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
-        resume=resume, seed=seed, skip_bad=skip_bad,
+        resume=resume, seed=seed, skip_bad=skip_bad, type_attention_heads=type_attention_heads,
     ))  # fmt: skip
 
 

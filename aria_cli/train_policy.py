@@ -21,7 +21,7 @@ from rich.table import Table
 
 from aria_cli import atomic, ui
 from aria_cli.errors import AriaError, CheckpointError
-from aria_cli.policy import PolicyConfig, PolicyHeads, policy_loss
+from aria_cli.policy import TYPE_ATTENTION_HEADS, PolicyConfig, PolicyHeads, policy_loss
 from aria_cli.policy_features import StepFeatures, load_or_extract
 from aria_cli.vocab import CLICK, N_TYPES
 
@@ -41,6 +41,7 @@ class PolicyTrainConfig:
     seed: int = 0
     resume: bool = False
     skip_bad: bool = False
+    type_attention_heads: int = TYPE_ATTENTION_HEADS  # 0: DESIGN.md's type head on the summary alone
 
 
 def policy_dir(checkpoints: Path) -> Path:
@@ -213,7 +214,8 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
     most_frequent = most_frequent_types(train, tr_games)
     allowed_tr, allowed_va = allowed_mask(tr_games, action_sets), allowed_mask(va_games, action_sets)
 
-    heads = PolicyHeads(PolicyConfig(hidden_size=train.summary.shape[1], world_model_fingerprint=feats.key)).to(device)
+    heads = PolicyHeads(PolicyConfig(hidden_size=train.summary.shape[1], world_model_fingerprint=feats.key,
+                                      type_attention_heads=cfg.type_attention_heads)).to(device)
     opt = torch.optim.AdamW(heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state_path = out_dir / "train_state.pt"
     start_epoch, best, since_best, history = 0, -1.0, 0, []
@@ -221,8 +223,10 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
         if not state_path.exists():
             raise CheckpointError(f"--resume: no training state at {state_path}; start without --resume")
         st = torch.load(state_path, map_location="cpu", weights_only=False)
-        if st["features_key"] != feats.key or st["config"]["batch_size"] != cfg.batch_size:
-            raise CheckpointError(f"--resume: {state_path} is from another world model, data or batch size")
+        saved = (st["config"]["batch_size"], st["config"].get("type_attention_heads", 0))
+        if st["features_key"] != feats.key or saved != (cfg.batch_size, cfg.type_attention_heads):
+            raise CheckpointError(f"--resume: {state_path} is from another world model, data, batch size or "
+                                  "--type-attention-heads")
         heads.load_state_dict(st["heads"])
         opt.load_state_dict(st["optimizer"])
         torch.set_rng_state(st["torch_rng"])
@@ -261,7 +265,8 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
             state = {
                 "heads": heads.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
                 "epoch": epoch + 1, "best": best, "since_best": since_best, "history": history,
-                "features_key": feats.key, "config": {"batch_size": cfg.batch_size},
+                "features_key": feats.key,
+                "config": {"batch_size": cfg.batch_size, "type_attention_heads": cfg.type_attention_heads},
             }
             atomic.write_with(state_path, lambda p, st=state: torch.save(st, p))
             prog.update(task, advance=1, info=f"loss {total / len(train):.3f}  val type {ui.pct(result[ALL]['type_acc'])}"

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from wm_fixtures import rule_cache
 
 from aria_cli.backbones import TinyArch, build_tiny
 from aria_cli.errors import AriaError, CheckpointError
 from aria_cli.gates import DEFAULT_GATES, check_gates, load_gates
-from aria_cli.policy import PolicyConfig, PolicyHeads, policy_loss, restrict_types
+from aria_cli.policy import CellPooling, PolicyConfig, PolicyHeads, policy_loss, restrict_types
 from aria_cli.policy_features import extract, load_or_extract, window_steps
 from aria_cli.vocab import CLICK, LOC_NULL, Vocab
 from aria_cli.world_model import WorldModel
@@ -22,10 +23,27 @@ def tiny_wm(seed=0, context_steps=4):
     return WorldModel.from_backbone(bb, context_steps).eval()
 
 
-def test_heads_give_8_type_logits_and_65_location_logits():
-    heads = PolicyHeads(PolicyConfig(hidden_size=32))
+@pytest.mark.parametrize("attention_heads", [0, 4])
+def test_heads_give_8_type_logits_and_65_location_logits(attention_heads):
+    heads = PolicyHeads(PolicyConfig(hidden_size=32, type_attention_heads=attention_heads))
     t, loc = heads(torch.randn(5, 32), torch.randn(5, 64, 32))
     assert t.shape == (5, 8) and loc.shape == (5, 65)
+
+
+def test_type_head_pooling_is_multi_head_attention_over_the_cells():
+    torch.manual_seed(0)
+    pool = CellPooling(32, 4)
+    summary, cells = torch.randn(3, 32), torch.randn(3, 64, 32)
+
+    def split(x):  # (B, L, 32) -> (B, 4 heads, L, 8)
+        return x.view(x.shape[0], x.shape[1], 4, 8).transpose(1, 2)
+
+    q, k, v = split(pool.query(summary)[:, None]), split(pool.key(cells)), split(pool.value(cells))
+    reference = F.scaled_dot_product_attention(q, k, v).reshape(3, 32)
+    assert torch.allclose(pool(summary, cells), reference, atol=1e-5)
+    # The type depends on the cells (where things are), not on the summary alone.
+    heads = PolicyHeads(PolicyConfig(hidden_size=32, type_attention_heads=4)).eval()
+    assert not torch.allclose(heads(summary, cells)[0], heads(summary, torch.randn(3, 64, 32))[0])
 
 
 def test_loss_counts_location_only_for_clicks():
@@ -83,8 +101,9 @@ def test_feature_cache_is_reused_until_the_world_model_changes(tmp_path):
     assert not reused and fresh.key != first.key
 
 
-def test_policy_checkpoint_round_trips(tmp_path):
-    heads = PolicyHeads(PolicyConfig(hidden_size=16)).eval()
+@pytest.mark.parametrize("attention_heads", [0, 4])
+def test_policy_checkpoint_round_trips(tmp_path, attention_heads):
+    heads = PolicyHeads(PolicyConfig(hidden_size=16, type_attention_heads=attention_heads)).eval()
     heads.save(tmp_path / "p")
     back = PolicyHeads.load(tmp_path / "p")
     s, c = torch.randn(3, 16), torch.randn(3, 64, 16)
@@ -115,3 +134,36 @@ def test_location_gates_do_not_apply_to_games_without_clicks():
     result = check_gates({"frame_acc": 0.9, "action_type_acc": 0.4, "action_loc_acc": None}, DEFAULT_GATES)
     assert result["frame_acc"] is True and result["action_type_acc"] is False
     assert result["action_loc_acc"] is None
+
+
+def test_train_policy_resumes_to_the_same_heads(pipeline, tmp_path):
+    """Two epochs, then --resume to four, equals four in one go (per-epoch order from the seed)."""
+    import shutil
+
+    from aria_cli.train_policy import PolicyTrainConfig, train_policy
+
+    runs = {}
+    for name, plan in {"straight": [(4, False)], "resumed": [(2, False), (4, True)]}.items():
+        ck = tmp_path / name
+        shutil.copytree(pipeline.checkpoints, ck, ignore=shutil.ignore_patterns("policy"))
+        for epochs, resume in plan:
+            metrics = train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=epochs,
+                                                     device="cpu", resume=resume))
+        runs[name] = (metrics["history"], torch.load(ck / "policy" / "train_state.pt", weights_only=False)["heads"])
+    (h1, w1), (h2, w2) = runs["straight"], runs["resumed"]
+    assert [e["epoch"] for e in h2] == [1, 2, 3, 4]
+    assert h1 == h2
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_train_policy_refuses_to_resume_other_heads(pipeline, tmp_path):
+    import shutil
+
+    from aria_cli.train_policy import PolicyTrainConfig, train_policy
+
+    ck = tmp_path / "ck"
+    shutil.copytree(pipeline.checkpoints, ck, ignore=shutil.ignore_patterns("policy"))
+    train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=1, device="cpu"))
+    with pytest.raises(CheckpointError, match="--type-attention-heads"):
+        train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=2, device="cpu", resume=True,
+                                       type_attention_heads=0))
