@@ -82,8 +82,9 @@ class VolatileMask:
         self._recent = np.zeros((256, FRAME_SIZE * FRAME_SIZE), dtype=bool)
         # Pixel rule: per recent action, the pixels it changed at least once.
         self._changed_by: dict[object, np.ndarray] = {}
-        # Timer rule: the first frame seen at each (level, step since the level started).
-        self._refs: dict[tuple[int, int], tuple[np.ndarray, object]] = {}  # ... and the first action of its path
+        # Timer rule: the first frame seen at each (level, step since the level started), packed (up to
+        # max_timer_steps frames per level: 2 MiB a level raw), and the first action of its path.
+        self._refs: dict[tuple[int, int], tuple[PackedFrame, object]] = {}
         self._ref_regions: dict[int, np.ndarray] = {}  # level -> region labels of its step-0 frame
         self.confirm = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=np.int32)
         self.disagree = np.zeros((FRAME_SIZE, FRAME_SIZE), dtype=bool)
@@ -133,17 +134,19 @@ class VolatileMask:
             return False
         stored = self._refs.get((level, step))
         if stored is None:
-            self._refs[(level, step)] = (np.array(frame, dtype=np.uint8), first_action)
+            self._refs[(level, step)] = (pack_frame(frame), first_action)
             return False
-        ref, ref_first = stored
+        packed, ref_first = stored
         if step > 0 and first_action == ref_first:
             return False  # the same opening: what it changed is not evidence of a timer
+        ref = unpack_frame(packed)
         diff = ref != frame
         if not diff.any():
             return False  # the same frame: no evidence either way
         self.disagree |= diff
         base = self._refs.get((level, 0), (None,))[0]
         if base is not None and step > 0:
+            base = unpack_frame(base)
             self.confirm += (ref != base) & ~diff
             if level not in self._ref_regions:
                 self._ref_regions[level] = segment(base).labels
@@ -219,6 +222,20 @@ class VolatileMask:
         return False
 
 
+PackedFrame = tuple[tuple[int, ...], bytes]
+
+
+def pack_frame(frame: np.ndarray) -> PackedFrame:
+    """A frame zlib-compressed (4 KiB raw, a few hundred bytes packed)."""
+    frame = np.ascontiguousarray(frame, dtype=np.uint8)
+    return frame.shape, zlib.compress(frame.tobytes(), 1)
+
+
+def unpack_frame(packed: PackedFrame) -> np.ndarray:
+    shape, data = packed
+    return np.frombuffer(zlib.decompress(data), dtype=np.uint8).reshape(shape)
+
+
 class FrameStore:
     """Every distinct frame seen in a game, once, with lazily computed masked keys.
 
@@ -228,7 +245,7 @@ class FrameStore:
 
     def __init__(self, mask: VolatileMask | None = None):
         self.mask = mask or VolatileMask()
-        self._packed: list[tuple[tuple[int, ...], bytes]] = []
+        self._packed: list[PackedFrame] = []
         self._last: tuple[int, np.ndarray] | None = None  # the most recently unpacked frame
         self._ids: dict[bytes, int] = {}
         self._keys: dict[int, tuple[int, bytes]] = {}
@@ -241,7 +258,7 @@ class FrameStore:
         if fid is None:
             fid = len(self._packed)
             self._ids[raw] = fid
-            self._packed.append((frame.shape, zlib.compress(frame.tobytes(), 1)))
+            self._packed.append(pack_frame(frame))
             self._last = (fid, frame.copy())
         return fid
 
@@ -252,8 +269,7 @@ class FrameStore:
         """The frame (read-only: it may be shared with the next caller)."""
         if self._last is not None and self._last[0] == fid:
             return self._last[1]
-        shape, packed = self._packed[fid]
-        f = np.frombuffer(zlib.decompress(packed), dtype=np.uint8).reshape(shape)
+        f = unpack_frame(self._packed[fid])
         self._last = (fid, f)
         return f
 
