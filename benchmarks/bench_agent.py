@@ -26,6 +26,10 @@ counts the time other processes held the cores.
 Note: the `world-model` agent keeps the explorer's memory of the game (every distinct frame, the state
 graph of each level and its transition log), which grows with the states seen until the game ends; the
 `policy` agent (same models and token contexts, no explorer) shows what the learned part alone costs.
+Measured on qmaz (2026-11-22): the policy agent +0.75 MiB per 1,000 actions over 10,000 (sampling noise);
+the explore agent alone, no models, +2 MiB per 1,000 actions within a long game (Python objects traced by
+tracemalloc: +0.9 MiB per 1,000, the transition log, frame keys and graph edges) and nothing left behind
+once a game ends (eight 1,500-action games in one process: 101 MiB after the second and the eighth).
 """
 
 from __future__ import annotations
