@@ -2,13 +2,15 @@
 
 import json
 
+import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from aria_cli.cli import app
 
 runner = CliRunner()
-WM_KEYS = {"frame_acc", "copy_frame_acc", "changed_acc", "action_type_acc", "action_loc_acc", "level_precision",
+WM_KEYS = {"frame_acc", "copy_frame_acc", "replay_true_codes_pixel_acc", "changed_acc", "action_type_acc", "action_loc_acc", "level_precision",
            "level_recall", "perplexity", "policy_type_acc", "policy_loc_acc", "gates"}
 
 
@@ -67,3 +69,23 @@ def test_unknown_game_is_one_line(pipeline, tmp_path):
 def test_missing_checkpoints_name_the_command_to_run(tmp_path, recording_dir):
     r = runner.invoke(app, ["eval", "--data", str(recording_dir), "--checkpoints", str(tmp_path / "none")])
     assert r.exit_code == 1 and "aria train-wm" in r.stderr
+
+
+def test_replay_scores_the_true_next_codes_decoded(pipeline):
+    """The replay's ceiling decodes the codes of the very frame it is scored against: the same as the
+    tokenizer reconstructing that frame (so the figure is the tokenizer's error, no world model in it)."""
+    from aria_cli import vqvae
+    from aria_cli.evaluate import demo_replay
+    from aria_cli.token_cache import build_token_cache
+    from aria_cli.train_policy import world_model_folder
+    from aria_cli.world_model import WorldModel
+
+    tokenizer = vqvae.load_tokenizer(pipeline.checkpoints, device="cpu")
+    wm = WorldModel.load(world_model_folder(pipeline.checkpoints), device="cpu")
+    cache = build_token_cache(pipeline.data, pipeline.checkpoints, device="cpu")
+    ids = [i for i, e in enumerate(cache.episodes) if e.game == "qmaz"][:2]
+    r = demo_replay(wm, tokenizer, cache, pipeline.data, ids, 4, np.random.default_rng(0))
+    assert r["steps"] == 4
+    nexts = np.stack([actual_next for _, actual_next, _ in r["examples"]])
+    reconstructed = tokenizer.decode(tokenizer.encode(nexts))
+    assert r["true_codes_pixel_acc"] == pytest.approx(float((reconstructed == nexts).mean()))
