@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,6 +44,7 @@ import numpy as np
 import torch
 
 from aria_cli.agents import Decision, ExploreAgent, GameInfo
+from aria_cli.devices import torch_threads
 from aria_cli.errors import CheckpointError
 from aria_cli.explore import ExploreConfig, Observation
 from aria_cli.vocab import (
@@ -97,25 +99,30 @@ class LearnedModels:
     heads: Any
     device: str
 
+    threads: int | None = 1  # torch's CPU threads while an agent uses the models (None: leave them alone)
+
     @classmethod
     def load(cls, checkpoints: Path, device: str = "cpu", threads: int | None = 1) -> LearnedModels:
-        """Load the three models. `threads`: torch's CPU threads for play (None leaves them alone); the
-        agent feeds a few tokens at a time, which one thread does fastest (see devices.torch_threads)."""
+        """Load the three models. `threads`: torch's CPU threads while the agents step (set around each
+        act and observe and restored after, so loading changes nothing process-wide); the agent feeds a
+        few tokens at a time, which one thread does fastest (see devices.torch_threads)."""
         from aria_cli import vqvae
         from aria_cli.policy import PolicyHeads
         from aria_cli.train_policy import policy_dir, world_model_folder
         from aria_cli.world_model import WorldModel
 
         checkpoints = Path(checkpoints)
-        if threads is not None and device == "cpu":
-            torch.set_num_threads(threads)
         if not vqvae.tokenizer_exists(checkpoints):
             raise CheckpointError(f"no frame tokenizer under {checkpoints / 'vqvae'}: run `aria train-vqvae` first "
                                   "(or `make quickstart` for the whole pipeline)")
         tokenizer = vqvae.load_tokenizer(checkpoints, device=device)
         wm = WorldModel.load(world_model_folder(checkpoints), device=device)
         heads = PolicyHeads.load(policy_dir(checkpoints), device=device)
-        return cls(tokenizer, wm, heads, device)
+        return cls(tokenizer, wm, heads, device, threads if device == "cpu" else None)
+
+    def threads_for_play(self):
+        """Context manager: torch on `threads` CPU threads inside the block."""
+        return torch_threads(self.threads) if self.threads else nullcontext()
 
 
 class TokenContext:
@@ -363,6 +370,10 @@ class PolicyAgent:
         return cands
 
     def act(self, obs: Observation) -> Decision:
+        with self.ctx.m.threads_for_play():
+            return self._act(obs)
+
+    def _act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)
         self.ctx.begin_frame(obs.frame, available if obs.state != "GAME_OVER" else (RESET,))
         if obs.state == "GAME_OVER" or not available:
@@ -390,6 +401,10 @@ class PolicyAgent:
         return Decision(t, None, None, info)
 
     def observe(self, obs: Observation) -> None:
+        with self.ctx.m.threads_for_play():
+            self._observe(obs)
+
+    def _observe(self, obs: Observation) -> None:
         if self._last is None:
             return
         key, t, loc, levels = self._last
@@ -435,6 +450,10 @@ class WorldModelAgent(ExploreAgent):
                               self.evidence.shares(), c.level_floor)
 
     def act(self, obs: Observation) -> Decision:
+        with self.ctx.m.threads_for_play():
+            return self._act(obs)
+
+    def _act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)
         self.ctx.begin_frame(obs.frame, available if obs.state != "GAME_OVER" else (RESET,))
         d = super().act(obs)
@@ -452,6 +471,10 @@ class WorldModelAgent(ExploreAgent):
         return d
 
     def observe(self, obs: Observation) -> None:
+        with self.ctx.m.threads_for_play():
+            self._observe(obs)
+
+    def _observe(self, obs: Observation) -> None:
         super().observe(obs)
         if self.explorer.last_changed:
             for name, logp, n in self._chosen:

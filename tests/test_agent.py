@@ -262,3 +262,21 @@ def test_the_world_model_agent_learns_its_prior_weights_from_productive_actions_
     assert productive > 0
     assert agent.evidence.log_odds["cell"] == start["cell"]  # qmaz has no clicks
     assert agent.evidence.log_odds["type"] != start["type"]
+
+
+@pytest.mark.parametrize("cls", [PolicyAgent, WorldModelAgent])
+def test_agents_step_on_one_torch_thread_and_leave_the_process_setting_alone(pipeline, cls):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        models = LearnedModels.load(pipeline.checkpoints, device="cpu")
+        assert torch.get_num_threads() == 2  # loading changes nothing process-wide
+        seen = []
+        encode = models.tokenizer.encode
+        models.tokenizer.encode = lambda frames: seen.append(torch.get_num_threads()) or encode(frames)
+        with GameSession("qmaz", seed=0) as s:
+            run = play_one(s, cls(models, seed=0), "qmaz", 0, 5)
+        assert run.actions == 5 and seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
