@@ -33,6 +33,7 @@ Neither assumes anything about a game beyond its frames and available actions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
 from contextlib import nullcontext
@@ -47,6 +48,7 @@ from aria_cli.agents import Decision, ExploreAgent, GameInfo
 from aria_cli.devices import torch_threads
 from aria_cli.errors import CheckpointError
 from aria_cli.explore import ExploreConfig, Observation
+from aria_cli.policy import restrict_types
 from aria_cli.vocab import (
     CLICK,
     LOC_NULL,
@@ -103,8 +105,8 @@ class LearnedModels:
 
     @classmethod
     def load(cls, checkpoints: Path, device: str = "cpu", threads: int | None = 1) -> LearnedModels:
-        """Load the three models. `threads`: torch's CPU threads while the agents step (set around each
-        act and observe and restored after, so loading changes nothing process-wide); the agent feeds a
+        """Load the three models. `threads`: torch's CPU threads while the agents run them (set around each
+        ModelContexts call and restored after, so loading changes nothing process-wide); the agent feeds a
         few tokens at a time, which one thread does fastest (see devices.torch_threads)."""
         from aria_cli import vqvae
         from aria_cli.policy import PolicyHeads
@@ -123,6 +125,17 @@ class LearnedModels:
     def threads_for_play(self):
         """Context manager: torch on `threads` CPU threads inside the block."""
         return torch_threads(self.threads) if self.threads else nullcontext()
+
+
+def _on_play_threads(method):
+    """A ModelContexts method that runs the models: on the models' play threads, restored after."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.m.threads_for_play():
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 class TokenContext:
@@ -178,9 +191,8 @@ FULL, MASKED = 0, 1  # the two rows of ModelContexts.context
 
 def _type_logp(type_logits: torch.Tensor, available: tuple[int, ...]) -> np.ndarray:
     """Log-probabilities over the N_TYPES action types, restricted to the available ones (-inf elsewhere)."""
-    allowed = np.full(N_TYPES, -np.inf)
-    allowed[[a for a in available if 0 <= a < N_TYPES]] = 0.0
-    t = type_logits.float().cpu().numpy() + allowed
+    valid = [a for a in available if 0 <= a < N_TYPES]
+    t = restrict_types(type_logits.double(), valid).cpu().numpy()
     return t - np.logaddexp.reduce(t[np.isfinite(t)]) if np.isfinite(t).any() else t
 
 
@@ -270,6 +282,7 @@ class ModelContexts:
         action, so the evidence outweighs this within a few dozen actions)."""
         return (self.changed_right + prior[0]) / (self.changed_cells + sum(prior))
 
+    @_on_play_threads
     @torch.no_grad()
     def begin_frame(self, frame: np.ndarray, available: tuple[int, ...]) -> None:
         """Encode the frame, feed both contexts up to the action slot, and read the policy."""
@@ -291,6 +304,7 @@ class ModelContexts:
         cells = loc_logits[0, :N_CELLS].float().cpu().numpy()  # a click always has a cell
         self.cell_logp = cells - np.logaddexp.reduce(cells)
 
+    @_on_play_threads
     @torch.no_grad()
     def level_logp(self, actions: list[tuple[int, int]]) -> np.ndarray:
         """log P(LEVEL_COMPLETE | context, action) for each (type, loc), in one batched call."""
@@ -305,6 +319,7 @@ class ModelContexts:
         two = torch.stack([last[:, V0.level_complete], last[:, V0.frame]], dim=-1)
         return (two[:, 0] - torch.logsumexp(two, dim=-1)).cpu().numpy()
 
+    @_on_play_threads
     def end_action(self, action: int, loc: int, level_up: bool) -> None:
         """The action was taken and its outcome is known: finish the step in both contexts."""
         lvl = [V0.level_complete] if level_up else []
@@ -370,10 +385,6 @@ class PolicyAgent:
         return cands
 
     def act(self, obs: Observation) -> Decision:
-        with self.ctx.m.threads_for_play():
-            return self._act(obs)
-
-    def _act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)
         self.ctx.begin_frame(obs.frame, available if obs.state != "GAME_OVER" else (RESET,))
         if obs.state == "GAME_OVER" or not available:
@@ -401,10 +412,6 @@ class PolicyAgent:
         return Decision(t, None, None, info)
 
     def observe(self, obs: Observation) -> None:
-        with self.ctx.m.threads_for_play():
-            self._observe(obs)
-
-    def _observe(self, obs: Observation) -> None:
         if self._last is None:
             return
         key, t, loc, levels = self._last
@@ -450,10 +457,6 @@ class WorldModelAgent(ExploreAgent):
                               self.evidence.shares(), c.level_floor)
 
     def act(self, obs: Observation) -> Decision:
-        with self.ctx.m.threads_for_play():
-            return self._act(obs)
-
-    def _act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)
         self.ctx.begin_frame(obs.frame, available if obs.state != "GAME_OVER" else (RESET,))
         d = super().act(obs)
@@ -471,10 +474,6 @@ class WorldModelAgent(ExploreAgent):
         return d
 
     def observe(self, obs: Observation) -> None:
-        with self.ctx.m.threads_for_play():
-            self._observe(obs)
-
-    def _observe(self, obs: Observation) -> None:
         super().observe(obs)
         if self.explorer.last_changed:
             for name, logp, n in self._chosen:

@@ -96,13 +96,11 @@ def demo_replay(wm, tokenizer, cache, data_dir: Path, episode_ids: list[int], n_
             frames_by_ep[ep] = read_recording(data_dir / entry.file, skip_bad=True).episode().frames
         abs_pos = windows.start[w] + p
         tok = cache.tokens[windows.start[w] : windows.end[w]]
-        nxt = p + FRAME_TOKENS + 3  # past [ACT] <TYPE> <LOC>
-        if nxt < len(tok) and tok[nxt] == V0.level_complete:
-            nxt += 1  # the true level outcome is part of the context, like the action
+        # The context runs up to the next [FRAME]: the true action and level outcome are part of it.
         true_codes = tok[q + 1 : q + FRAME_TOKENS] - V0.code0  # the next frame's codes, after its [FRAME]
         frame_idx = int(np.searchsorted(entry.frame_offsets, abs_pos - entry.start))
         actual_now, actual_next = frames_by_ep[ep][frame_idx], frames_by_ep[ep][frame_idx + 1]
-        codes = greedy_next_frame(wm, tok[:nxt], tokenizer.config.codebook_size)
+        codes = greedy_next_frame(wm, tok[:q], tokenizer.config.codebook_size)
         predicted, decoded_truth = tokenizer.decode(np.stack([codes, true_codes]))
         acc.append(float((predicted == actual_next).mean()))
         copy_acc.append(float((actual_now == actual_next).mean()))
