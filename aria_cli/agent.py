@@ -304,6 +304,10 @@ class ModelContexts:
         cells = loc_logits[0, :N_CELLS].float().cpu().numpy()  # a click always has a cell
         self.cell_logp = cells - np.logaddexp.reduce(cells)
 
+    def p_type(self, action: int) -> float:
+        """The policy's probability of this action type in the current frame (0 if not available)."""
+        return float(np.exp(self.type_logp[action])) if np.isfinite(self.type_logp[action]) else 0.0
+
     @_on_play_threads
     @torch.no_grad()
     def level_logp(self, actions: list[tuple[int, int]]) -> np.ndarray:
@@ -401,11 +405,11 @@ class PolicyAgent:
         else:
             i = int(np.argmax(score))
         t, loc = cands[i]
-        return self._decide(obs, t, loc, {"mode": "policy", "p": float(np.exp(self.ctx.type_logp[t]))})
+        return self._decide(obs, t, loc, {"mode": "policy", "p": self.ctx.p_type(t)})
 
     def _decide(self, obs: Observation, t: int, loc: int, info: dict) -> Decision:
         self._last = (frame_key(obs.frame), t, loc, int(obs.levels_completed))
-        info["p_type"] = float(np.exp(self.ctx.type_logp[t])) if np.isfinite(self.ctx.type_logp[t]) else 0.0
+        info["p_type"] = self.ctx.p_type(t)
         if t == CLICK:
             x, y = cell_to_pixel(loc)
             return Decision(t, x, y, info)
@@ -469,7 +473,7 @@ class WorldModelAgent(ExploreAgent):
             self._chosen = [("type", self.ctx.type_logp[t], n_types), ("wm_type", self.ctx.wm_type_logp[t], n_types)]
             if t == CLICK:
                 self._chosen.append(("cell", self.ctx.cell_logp[loc], N_CELLS))
-        d.info["p_type"] = float(np.exp(self.ctx.type_logp[t])) if np.isfinite(self.ctx.type_logp[t]) else 0.0
+        d.info["p_type"] = self.ctx.p_type(t)
         d.info["trust"] = self.trust()
         return d
 
