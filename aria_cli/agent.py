@@ -273,6 +273,7 @@ class ModelContexts:
     def reset(self) -> None:
         self.context.reset()
         self._codes: np.ndarray | None = None  # the previous frame's codes, while it is in the context
+        self._policy_states: tuple = (None, None)  # the previous step's (summary, cells) for the heads
         self.changed_cells = 0  # cells whose code changed from one frame to the next, this game
         self.changed_right = 0  # ... of which the world model predicted the new code
 
@@ -298,7 +299,9 @@ class ModelContexts:
                 self.changed_right += int((code_logits.argmax(-1).cpu().numpy() == codes[changed]).sum())
         self._codes = codes
         hidden = hidden[MASKED]  # (66, hidden): FRAME, 64 codes, then the masked [ACT] slot
-        type_logits, loc_logits = self.m.heads(hidden[-1:], hidden[None, 1 : 1 + N_CELLS])
+        states = (hidden[-1:], hidden[None, 1 : 1 + N_CELLS])
+        type_logits, loc_logits = self.m.heads(*states, *self._policy_states)
+        self._policy_states = states
         self.type_logp = _type_logp(type_logits[0], available)
         self.wm_type_logp = _type_logp(self.context.state.logits[FULL, V0.type0 : V0.type0 + N_TYPES], available)
         cells = loc_logits[0, :N_CELLS].float().cpu().numpy()  # a click always has a cell

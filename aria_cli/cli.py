@@ -250,6 +250,10 @@ def train_policy(
         "--type-attention-heads", min=0,
         help="Heads of the type head's attention over the 64 cell states (0: the summary state alone).",
     )] = 8,
+    previous_frame: Annotated[bool, typer.Option(
+        "--previous-frame/--no-previous-frame",
+        help="Let the heads also read the previous step's states (how the frame changed), not only step t's.",
+    )] = True,
 ) -> None:
     """Train the policy heads on the frozen world model (masked actions); → CHECKPOINTS/policy."""
     from aria_cli.train_policy import PolicyTrainConfig
@@ -258,6 +262,7 @@ def train_policy(
     core(PolicyTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
         resume=resume, seed=seed, skip_bad=skip_bad, type_attention_heads=type_attention_heads,
+        previous_frame=previous_frame,
     ))  # fmt: skip
 
 

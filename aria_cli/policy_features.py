@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +47,33 @@ class StepFeatures:
     prev_locs: np.ndarray
     episode: np.ndarray  # (N,) index into the token cache's episodes
     key: str = ""
+    # (N,) row of the previous step of the same episode (the row itself at an episode's first step).
+    # Derived from the row order, not cached.
+    prev: np.ndarray = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.prev is None:
+            self.prev = previous_rows(self.episode)
 
     def __len__(self) -> int:
         return len(self.types)
 
     def take(self, idx: np.ndarray) -> StepFeatures:
-        return StepFeatures(*(getattr(self, f)[idx] for f in _ARRAYS), key=self.key)
+        """The rows `idx`; a previous step that is not among them becomes the row itself (no change)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        where = np.full(len(self), -1, dtype=np.int64)
+        where[idx] = np.arange(len(idx))
+        prev = where[self.prev[idx]]
+        prev = np.where(prev >= 0, prev, np.arange(len(idx)))
+        return StepFeatures(*(getattr(self, f)[idx] for f in _ARRAYS), key=self.key, prev=prev)
+
+
+def previous_rows(episode: np.ndarray) -> np.ndarray:
+    """Row of each step's predecessor, given rows in time order within each episode (itself at a start)."""
+    rows = np.arange(len(episode), dtype=np.int64)
+    same = np.zeros(len(episode), dtype=bool)
+    same[1:] = episode[1:] == episode[:-1]
+    return np.where(same, rows - 1, rows)
 
 
 _ARRAYS = ("summary", "cells", "types", "locs", "prev_types", "prev_locs", "episode")
@@ -92,11 +113,10 @@ def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=Non
             progress.advance(task, len(tok))
     feats = {f: np.concatenate(v) if v else np.zeros((0,)) for f, v in out.items()}
     # Previous action within the episode (windows are in episode order, steps in time order).
-    prev_t = np.full(len(feats["types"]), -1, dtype=np.int64)
-    prev_l = np.full(len(feats["types"]), -1, dtype=np.int64)
-    same = feats["episode"][1:] == feats["episode"][:-1]
-    prev_t[1:][same] = feats["types"][:-1][same]
-    prev_l[1:][same] = feats["locs"][:-1][same]
+    prev = previous_rows(feats["episode"])
+    first = prev == np.arange(len(prev))
+    prev_t = np.where(first, -1, feats["types"][prev]).astype(np.int64)
+    prev_l = np.where(first, -1, feats["locs"][prev]).astype(np.int64)
     return StepFeatures(
         summary=feats["summary"],
         cells=feats["cells"],

@@ -42,6 +42,7 @@ class PolicyTrainConfig:
     resume: bool = False
     skip_bad: bool = False
     type_attention_heads: int = TYPE_ATTENTION_HEADS  # 0: DESIGN.md's type head on the summary alone
+    previous_frame: bool = True  # False: the heads read step t's states only (see PolicyConfig)
 
 
 def policy_dir(checkpoints: Path) -> Path:
@@ -61,14 +62,19 @@ def predict(heads: PolicyHeads, feats: StepFeatures, device: str, batch: int = 1
     heads.eval()
     tl, ll = [], []
     for i in range(0, len(feats), batch):
-        s = torch.from_numpy(feats.summary[i : i + batch]).to(device)
-        c = torch.from_numpy(feats.cells[i : i + batch]).to(device)
-        t, loc = heads(s, c)
+        t, loc = heads(*step_inputs(feats, np.arange(i, min(i + batch, len(feats))), device))
         tl.append(t.float().cpu().numpy())
         ll.append(loc.float().cpu().numpy())
     if not tl:
         return np.zeros((0, N_TYPES)), np.zeros((0, 65))
     return np.concatenate(tl), np.concatenate(ll)
+
+
+def step_inputs(feats: StepFeatures, rows: np.ndarray, device: str) -> tuple[torch.Tensor, ...]:
+    """The heads' inputs for these rows: summary and cells of each step, then of its previous step."""
+    prev = feats.prev[rows]
+    arrays = (feats.summary[rows], feats.cells[rows], feats.summary[prev], feats.cells[prev])
+    return tuple(torch.from_numpy(a).to(device) for a in arrays)
 
 
 def _topk_hit(logits: np.ndarray, truth: np.ndarray, k: int) -> np.ndarray:
@@ -215,7 +221,8 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
     allowed_tr, allowed_va = allowed_mask(tr_games, action_sets), allowed_mask(va_games, action_sets)
 
     heads = PolicyHeads(PolicyConfig(hidden_size=train.summary.shape[1], world_model_fingerprint=feats.key,
-                                      type_attention_heads=cfg.type_attention_heads)).to(device)
+                                      type_attention_heads=cfg.type_attention_heads,
+                                      previous_frame=cfg.previous_frame)).to(device)
     opt = torch.optim.AdamW(heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state_path = out_dir / "train_state.pt"
     start_epoch, best, since_best, history = 0, -1.0, 0, []
@@ -223,16 +230,16 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
         if not state_path.exists():
             raise CheckpointError(f"--resume: no training state at {state_path}; start without --resume")
         st = torch.load(state_path, map_location="cpu", weights_only=False)
-        saved = (st["config"]["batch_size"], st["config"].get("type_attention_heads", 0))
-        if st["features_key"] != feats.key or saved != (cfg.batch_size, cfg.type_attention_heads):
-            raise CheckpointError(f"--resume: {state_path} is from another world model, data, batch size or "
-                                  "--type-attention-heads")
+        saved = (st["config"]["batch_size"], st["config"].get("type_attention_heads", 0),
+                 st["config"].get("previous_frame", False))
+        if st["features_key"] != feats.key or saved != (cfg.batch_size, cfg.type_attention_heads, cfg.previous_frame):
+            raise CheckpointError(f"--resume: {state_path} is from another world model, data, batch size, "
+                                  "--type-attention-heads or --previous-frame setting")
         heads.load_state_dict(st["heads"])
         opt.load_state_dict(st["optimizer"])
         torch.set_rng_state(st["torch_rng"])
         start_epoch, best, since_best, history = st["epoch"], st["best"], st["since_best"], st["history"]
 
-    s_tr, c_tr = torch.from_numpy(train.summary), torch.from_numpy(train.cells)
     t_tr, l_tr = torch.from_numpy(train.types), torch.from_numpy(train.locs)
     a_tr = torch.from_numpy(allowed_tr)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -246,7 +253,7 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
             total = 0.0
             for i in range(0, len(perm), cfg.batch_size):
                 b = perm[i : i + cfg.batch_size]
-                tl, ll = heads(s_tr[b].to(device), c_tr[b].to(device))
+                tl, ll = heads(*step_inputs(train, b.numpy(), device))
                 loss = policy_loss(tl, ll, t_tr[b].to(device), l_tr[b].to(device), a_tr[b].to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -266,7 +273,8 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
                 "heads": heads.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
                 "epoch": epoch + 1, "best": best, "since_best": since_best, "history": history,
                 "features_key": feats.key,
-                "config": {"batch_size": cfg.batch_size, "type_attention_heads": cfg.type_attention_heads},
+                "config": {"batch_size": cfg.batch_size, "type_attention_heads": cfg.type_attention_heads,
+                           "previous_frame": cfg.previous_frame},
             }
             atomic.write_with(state_path, lambda p, st=state: torch.save(st, p))
             prog.update(task, advance=1, info=f"loss {total / len(train):.3f}  val type {ui.pct(result[ALL]['type_acc'])}"

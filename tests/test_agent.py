@@ -87,16 +87,19 @@ def test_the_policy_context_never_holds_an_action_token(models):
 
 
 def test_the_policy_in_play_reads_the_states_it_was_trained_on(models):
-    # train-policy reads the masked [ACT] slot and the 64 code positions of the frame (policy_features);
-    # the agent must hand its heads the same positions of its KV-cached context, not a shifted slice.
+    # train-policy reads the masked [ACT] slot and the 64 code positions of the frame and of the frame
+    # before it (policy_features); the agent must hand its heads the same positions of its KV-cached
+    # context, not a shifted slice or another step's.
     ctx = ModelContexts(models)
     obs = feed_moves(ctx, "qtgl", 4, [(CLICK, cell) for cell in (9, 18, 27)])
     ctx.begin_frame(obs.frame, obs.available_actions)
     tokens = ctx.context.tokens(MASKED)
+    assert models.heads.config.previous_frame  # train-policy's default: the heads also read step t-1
     with torch.no_grad():
         hidden = models.wm.hidden_states(torch.as_tensor(tokens)[None])[0]
-        pos = int(np.flatnonzero(tokens == V0.frame)[-1])
-        type_logits, loc_logits = models.heads(hidden[None, pos + 65], hidden[None, pos + 1 : pos + 65])
+        prev, pos = (int(p) for p in np.flatnonzero(tokens == V0.frame)[-2:])
+        type_logits, loc_logits = models.heads(hidden[None, pos + 65], hidden[None, pos + 1 : pos + 65],
+                                               hidden[None, prev + 65], hidden[None, prev + 1 : prev + 65])
     cells = loc_logits[0, :64].numpy()
     np.testing.assert_allclose(ctx.cell_logp, cells - np.logaddexp.reduce(cells), atol=1e-4)
     allowed = [a for a in obs.available_actions if a < len(ctx.type_logp)]

@@ -83,6 +83,28 @@ def test_features_keep_the_true_labels_of_every_step(tmp_path):
     assert np.array_equal(feats.types, tok[pos + 66] - V0.type0)
     assert np.array_equal(feats.locs, tok[pos + 67] - V0.loc0)
     assert feats.prev_types[0] == -1 and np.array_equal(feats.prev_types[1:], feats.types[:-1])
+    assert feats.prev[0] == 0 and np.array_equal(feats.prev[1:], np.arange(len(feats) - 1))
+
+
+def test_previous_steps_stay_within_an_episode_and_survive_a_split(tmp_path):
+    cache = rule_cache(tmp_path)
+    feats = extract(tiny_wm(), cache, [0, 1])
+    first_of_second = int(np.flatnonzero(feats.episode == feats.episode[-1])[0])
+    assert feats.prev[first_of_second] == first_of_second  # no step before an episode's first
+    second = feats.take(np.flatnonzero(feats.episode == feats.episode[-1]))
+    assert second.prev[0] == 0 and np.array_equal(second.prev[1:], np.arange(len(second) - 1))
+    odd = feats.take(np.arange(1, len(feats), 2))  # predecessors left out: each step reads itself
+    assert np.array_equal(odd.prev, np.arange(len(odd)))
+
+
+def test_heads_read_the_change_from_the_previous_step():
+    torch.manual_seed(0)
+    heads = PolicyHeads(PolicyConfig(hidden_size=16, type_attention_heads=4, previous_frame=True)).eval()
+    s, c = torch.randn(3, 16), torch.randn(3, 64, 16)
+    same = heads(s, c, s, c)
+    assert all(torch.equal(a, b) for a, b in zip(heads(s, c), same, strict=True))  # no previous step: no change
+    moved = heads(s, c, torch.randn(3, 16), torch.randn(3, 64, 16))
+    assert not torch.allclose(same[0], moved[0]) and not torch.allclose(same[1], moved[1])
 
 
 def test_feature_cache_is_reused_until_the_world_model_changes(tmp_path):
@@ -101,13 +123,14 @@ def test_feature_cache_is_reused_until_the_world_model_changes(tmp_path):
     assert not reused and fresh.key != first.key
 
 
-@pytest.mark.parametrize("attention_heads", [0, 4])
-def test_policy_checkpoint_round_trips(tmp_path, attention_heads):
-    heads = PolicyHeads(PolicyConfig(hidden_size=16, type_attention_heads=attention_heads)).eval()
+@pytest.mark.parametrize(("attention_heads", "previous_frame"), [(0, False), (4, False), (4, True)])
+def test_policy_checkpoint_round_trips(tmp_path, attention_heads, previous_frame):
+    heads = PolicyHeads(PolicyConfig(hidden_size=16, type_attention_heads=attention_heads,
+                                     previous_frame=previous_frame)).eval()
     heads.save(tmp_path / "p")
     back = PolicyHeads.load(tmp_path / "p")
-    s, c = torch.randn(3, 16), torch.randn(3, 64, 16)
-    assert all(torch.allclose(a, b) for a, b in zip(heads(s, c), back(s, c), strict=True))
+    s, c, ps, pc = torch.randn(3, 16), torch.randn(3, 64, 16), torch.randn(3, 16), torch.randn(3, 64, 16)
+    assert all(torch.allclose(a, b) for a, b in zip(heads(s, c, ps, pc), back(s, c, ps, pc), strict=True))
 
 
 def test_missing_policy_names_the_command_to_run(tmp_path):
