@@ -73,7 +73,7 @@ def plan_qmaz(game, rng: random.Random) -> list[Act] | None:
 
 
 # --------------------------------------------------------------------------- qtgl: toggle lights
-def _solve_gf2(equations: list[tuple[int, int]], n: int) -> int | None:
+def solve_gf2(equations: list[tuple[int, int]], n: int) -> int | None:
     """Fewest-clicks solution (a bitmask over n variables) of XOR equations (mask, rhs), or None."""
     pivots: dict[int, tuple[int, int]] = {}  # pivot column -> (row mask, rhs), kept fully reduced
     for mask, rhs in equations:
@@ -116,7 +116,7 @@ def plan_qtgl(game, rng: random.Random) -> list[Act] | None:
             if i is not None:
                 mask |= 1 << i
         equations.append((mask, 0 if lit[r][c] else 1))
-    x = _solve_gf2(equations, len(tiles))
+    x = solve_gf2(equations, len(tiles))
     if x is None:
         return None
     clicks = [tiles[i] for i in range(len(tiles)) if x >> i & 1]
