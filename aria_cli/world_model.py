@@ -13,10 +13,17 @@ Everything outside this module speaks base-0 tokens, exactly as they sit in the 
 Each VQ code's input embedding also gets a learned embedding of its cell in the frame (0..63): RoPE
 gives only relative positions, and pointing at a cell (ACT_LOC) needs the absolute one.
 
+A click's ACT_LOC logits also get a pointer score: after an ACT_TYPE token, the hidden state there
+(the query) is compared with the hidden states of the frame's 64 code positions (the keys), the way the
+policy's location head points. Through the LM head alone the tiny model learned only which cells are
+clicked often, whatever the board showed (qtgl: 465 of 510 val predictions were one of three cells).
+The pointer starts at zero, so a fresh model behaves exactly like its backbone.
+
 Checkpoint folder (`world_model/best`, `world_model/last`): `config.json` (backbone, source, vocab
 base, context, LoRA settings, tiny architecture, plus training info) and either `model.safetensors`
-(tiny: every weight) or `adapter.safetensors` (LoRA weights, the 590 new-token rows and the cell
-embedding only; the backbone itself is reloaded from its source).
+(tiny: every weight) or `adapter.safetensors` (LoRA weights, the 590 new-token rows, the cell
+embedding and the location pointer only; the backbone itself is reloaded from its source).
+Checkpoints saved before the pointer existed load with it at zero (what they were trained without).
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
 ADAPTER_FILE = "adapter.safetensors"
 CELL_KEY = "aria.cell_embedding"  # the cell embedding's tensor in an adapter file
+POINTER_PREFIX = "loc_pointer."  # the location pointer's tensors (module names; in an adapter file too)
 FORMAT = "aria-world-model"
+V0 = Vocab(0)
 
 
 @dataclass
@@ -115,9 +124,11 @@ class WMState:
     length: int
     logits: torch.Tensor  # (B, 590): prediction for the token after the last one fed
     code_run: int = 0  # VQ codes at the end of the context (where the next code sits in its frame)
+    cells: torch.Tensor | None = None  # (B, 64, hidden): final hidden states of the latest frame's codes
 
     def copy(self) -> WMState:
-        return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone(), self.code_run)
+        cells = None if self.cells is None else self.cells.clone()
+        return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone(), self.code_run, cells)
 
     def select(self, rows: torch.Tensor) -> WMState:
         """A branch holding only these batch rows (repeats allowed), e.g. one context once per candidate.
@@ -127,7 +138,8 @@ class WMState:
         cache = copy.copy(self.cache)
         cache.layers = [copy.copy(layer) for layer in self.cache.layers]
         cache.batch_select_indices(rows)
-        return WMState(cache, self.length, self.logits[rows], self.code_run)
+        cells = None if self.cells is None else self.cells[rows]
+        return WMState(cache, self.length, self.logits[rows], self.code_run, cells)
 
 
 def cell_index(tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
@@ -141,6 +153,25 @@ def cell_index(tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
     last_other = torch.where(is_code, torch.full_like(idx, -1 - code_run), idx).cummax(dim=-1).values
     cell = idx - last_other - 1
     return torch.where(is_code & (cell < N_CELLS), cell, torch.full_like(cell, N_CELLS))
+
+
+class LocationPointer(torch.nn.Module):
+    """Scores of the 64 cells for a click's location: query from the hidden state after ACT_TYPE, keys
+    from the frame's 64 code states, scaled dot product. Zero query weights at the start: no scores."""
+
+    def __init__(self, hidden: int, dim: int = 64, device=None):
+        super().__init__()
+        self.query = torch.nn.Linear(hidden, dim, device=device)
+        self.key = torch.nn.Linear(hidden, dim, bias=False, device=device)
+        torch.nn.init.zeros_(self.query.weight)
+        torch.nn.init.zeros_(self.query.bias)
+        self.scale = dim**-0.5
+
+    def forward(self, query: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        """(N, h), (N, 64, h) → (N, 64)."""
+        q = self.query(query.to(self.query.weight.dtype))
+        k = self.key(cells.to(self.key.weight.dtype))
+        return torch.einsum("nd,ncd->nc", q, k).float() * self.scale
 
 
 class WorldModel(torch.nn.Module):
@@ -158,6 +189,7 @@ class WorldModel(torch.nn.Module):
         emb = model.get_input_embeddings().weight
         self.cell_embedding = torch.nn.Embedding(N_CELLS + 1, emb.shape[1], padding_idx=N_CELLS, device=emb.device)
         torch.nn.init.zeros_(self.cell_embedding.weight)
+        self.loc_pointer = LocationPointer(emb.shape[1], device=emb.device)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -232,7 +264,28 @@ class WorldModel(torch.nn.Module):
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher-forced next-token logits (B, T, 590) for base-0 tokens (B, T)."""
-        return self.head(self.hidden_states(tokens))
+        hidden = self.hidden_states(tokens)
+        return _add_scores(self.head(hidden), *self._pointer_scores(tokens, hidden))
+
+    def _pointer_scores(
+        self, tokens: torch.Tensor, hidden: torch.Tensor, cells: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The location pointer at every ACT_TYPE position of `tokens`: (rows, positions, (N, 64) scores).
+
+        The keys are the code states of the frame before it ([FRAME] 64 codes [ACT] TYPE, fixed offsets):
+        taken from `hidden` where the codes are among `tokens`, and from `cells` (the cached context's
+        latest frame, by cell) for codes fed before them. Without `cells` (a full forward) a type token
+        whose frame is not wholly in `tokens` (a window that starts mid-step) gets no scores."""
+        b, p = torch.nonzero(V0.is_type(tokens), as_tuple=True)
+        rel = p[:, None] - (N_CELLS + 1) + torch.arange(N_CELLS, device=tokens.device)  # the codes' positions
+        if cells is None:
+            whole = rel[:, 0] >= 1
+            whole &= tokens[b, (rel[:, 0] - 1).clamp_min(0)] == V0.frame
+            b, p, rel = b[whole], p[whole], rel[whole]
+        keys = hidden[b[:, None], rel.clamp_min(0)]
+        if cells is not None:
+            keys = torch.where((rel >= 0)[..., None], keys, cells[b].to(keys.dtype))
+        return b, p, self.loc_pointer(hidden[b, p], keys)
 
     def forward(
         self, tokens: torch.Tensor, valid: torch.Tensor | None = None, inputs: torch.Tensor | None = None
@@ -256,8 +309,8 @@ class WorldModel(torch.nn.Module):
     @torch.no_grad()
     def extend(self, state: WMState, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
         """Feed more tokens (B, n) or (n,) after `state`; logits (B, n, 590) for each new position."""
-        hidden, new_state = self.extend_hidden(state, tokens)
-        return self.head(hidden), new_state
+        hidden, new_state, pointer = self._extend(state, tokens)
+        return _add_scores(self.head(hidden), *pointer), new_state
 
     @torch.no_grad()
     def prefill_hidden(self, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
@@ -271,6 +324,10 @@ class WorldModel(torch.nn.Module):
     @torch.no_grad()
     def extend_hidden(self, state: WMState, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
         """`extend`, returning the final-layer hidden states (B, n, hidden) of the new positions."""
+        hidden, new_state, _ = self._extend(state, tokens)
+        return hidden, new_state
+
+    def _extend(self, state: WMState, tokens: torch.Tensor):
         tokens = tokens if tokens.dim() == 2 else tokens[None]
         n = tokens.shape[1]
         pos = torch.arange(state.length, state.length + n, device=tokens.device)
@@ -283,9 +340,17 @@ class WorldModel(torch.nn.Module):
             cache_position=pos,
         )
         hidden = out.last_hidden_state
+        pointer = self._pointer_scores(tokens, hidden, state.cells)
+        frame = state.cells if state.cells is not None else hidden.new_zeros(len(hidden), N_CELLS, hidden.shape[-1])
+        is_code = cells[0] < N_CELLS
+        if is_code.any():  # keep the latest frame's code states for a type token fed later
+            frame = frame.clone()
+            frame[:, cells[0, is_code]] = hidden[:, is_code]
+        b, p, scores = pointer
+        last_logits = _add_scores(self.head(hidden[:, -1:]), b[p == n - 1], p[p == n - 1] - (n - 1), scores[p == n - 1])
         last = int(cells[0, -1])  # the context now ends with last + 1 codes, or none
         run = last + 1 if last < N_CELLS else 0
-        return hidden, WMState(out.past_key_values, state.length + n, self.head(hidden[:, -1]), run)
+        return hidden, WMState(out.past_key_values, state.length + n, last_logits[:, 0], run, frame), pointer
 
     # ------------------------------------------------------------------ save / load
     def save(self, folder: str | Path, extra: dict | None = None) -> None:
@@ -301,6 +366,7 @@ class WorldModel(torch.nn.Module):
 
             sd = get_peft_model_state_dict(self.model, save_embedding_layers=False)
             sd[CELL_KEY] = self.cell_embedding.weight
+            sd.update({f"aria.{POINTER_PREFIX}{k}": v for k, v in self.loc_pointer.state_dict().items()})
             sd = {k: v.detach().contiguous().cpu() for k, v in sd.items()}
             atomic.write_with(folder / ADAPTER_FILE, lambda p: save_file(sd, str(p)))
         atomic.write_json(folder / CONFIG_FILE, {"format": FORMAT, **asdict(self.config), **(extra or {})})
@@ -356,15 +422,22 @@ class WorldModel(torch.nn.Module):
         path = folder / (MODEL_FILE if self.config.lora is None else ADAPTER_FILE)
         try:
             if self.config.lora is None:
-                load_model(self, str(path), device=str(self.device))
+                missing, unexpected = load_model(self, str(path), strict=False, device=str(self.device))
+                missing = [k for k in missing if not k.startswith(POINTER_PREFIX)]  # saved before the pointer
+                if missing or unexpected:
+                    raise ValueError(f"missing {missing[:3]}, unexpected {sorted(unexpected)[:3]}")
             else:
                 from peft import set_peft_model_state_dict
 
                 sd = load_file(str(path), device=str(self.device))
                 if CELL_KEY not in sd:
                     raise ValueError(f"no {CELL_KEY}")
+                pointer = {k[len(f"aria.{POINTER_PREFIX}"):]: sd.pop(k) for k in list(sd)
+                           if k.startswith(f"aria.{POINTER_PREFIX}")}
                 with torch.no_grad():
                     self.cell_embedding.weight.copy_(sd.pop(CELL_KEY))
+                if pointer:  # absent in adapters saved before the pointer: it stays at zero
+                    self.loc_pointer.load_state_dict(pointer)
                 res = set_peft_model_state_dict(self.model, sd)
                 if getattr(res, "unexpected_keys", None):
                     raise CheckpointError(f"{path}: does not fit {self.config.source} (unexpected weights)")
@@ -379,10 +452,20 @@ class WorldModel(torch.nn.Module):
 
         h = hashlib.sha256(json.dumps(asdict(self.config), sort_keys=True).encode())
         for name, t in sorted(self.state_dict().items()):
-            if self.config.lora is None or "lora_" in name or "trainable_tokens_delta" in name or "cell_" in name:
+            if self.config.lora is None or "lora_" in name or "trainable_tokens_delta" in name or "cell_" in name \
+                    or name.startswith(POINTER_PREFIX):
                 h.update(name.encode())
                 h.update(t.detach().float().cpu().numpy().tobytes())
         return h.hexdigest()[:16]
+
+
+def _add_scores(logits: torch.Tensor, b: torch.Tensor, p: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Logits (B, T, 590) with the location pointer's scores added to the 64 ACT_LOC cells at (b, p)."""
+    if len(b) == 0:
+        return logits
+    logits = logits.clone()
+    logits[b, p, V0.loc0 : V0.loc0 + N_CELLS] += scores.to(logits.dtype)
+    return logits
 
 
 def weighted_loss(

@@ -69,6 +69,7 @@ def test_logits_cover_exactly_arias_tokens():
 def test_kv_cached_steps_give_the_same_logits_as_one_full_forward():
     wm = WorldModel.create("tiny", arch=SMALL).eval()
     torch.nn.init.normal_(wm.cell_embedding.weight)  # as if trained: stepping must track each code's cell
+    torch.nn.init.normal_(wm.loc_pointer.query.weight)  # ... and each frame's code states for the pointer
     x = episode(4)
     full = wm.logits(x[None])
     state = wm.prefill(x[:50])
@@ -79,6 +80,37 @@ def test_kv_cached_steps_give_the_same_logits_as_one_full_forward():
     stepped = torch.cat(pieces, dim=1)  # positions 49 (the last of the prefill) to the end
     assert state.length == len(x)
     assert torch.allclose(stepped, full[:, 49:], atol=1e-5)
+
+
+def test_a_click_location_points_into_the_frame_before_it():
+    wm = WorldModel.create("tiny", arch=SMALL).eval()
+    x = episode(4)
+    types = torch.nonzero(V.is_type(x)).flatten()
+    assert torch.equal(wm.logits(x[None]), wm.head(wm.hidden_states(x[None])))  # a fresh pointer adds nothing
+    torch.nn.init.normal_(wm.loc_pointer.query.weight)
+    logits = wm.logits(x[None])[0]
+    cells = slice(V.loc0, V.loc0 + N_CELLS)
+    base = wm.head(wm.hidden_states(x[None]))[0]
+    assert not torch.allclose(logits[types, cells], base[types, cells])  # scores where a location comes next
+    others = torch.ones(len(x), dtype=torch.bool)
+    others[types] = False
+    assert torch.equal(logits[others], base[others])  # and nowhere else
+    # The same action after another frame points elsewhere: the scores depend on the frame's codes.
+    y = x.clone()
+    first = int(types[0])
+    y[first - 65 : first - 1] = V.code(7)
+    assert not torch.allclose(wm.logits(y[None])[0, first, cells], logits[first, cells])
+
+
+def test_a_world_model_saved_before_the_pointer_loads_with_it_at_zero(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    wm = WorldModel.create("tiny", arch=SMALL, context_steps=4)
+    wm.save(tmp_path / "wm")
+    path = tmp_path / "wm" / MODEL_FILE
+    save_file({k: v for k, v in load_file(str(path)).items() if not k.startswith("loc_pointer.")}, str(path))
+    back = WorldModel.load(tmp_path / "wm")
+    assert not back.loc_pointer.query.weight.any()
 
 
 def test_a_copied_state_branches_without_touching_the_original():
