@@ -13,8 +13,9 @@ action) in one batched call. A candidate's prior score is
 
     log π(type) + log π(cell | click) + level_weight · log P(level | action)
 
-(the world-model agent adds wm_type_weight · log P_wm(type | context): the world model's own guess of
-the next action type, from the full context, which shows the actions taken so far.)
+(the world-model agent adds wm_type_weight · log P_wm(type | context) and, for clicks,
+wm_cell_weight · log P_wm(cell | context, click): the world model's own guesses of the next action,
+from the full context, which shows the actions taken so far.)
 
 Two agents use it:
 
@@ -82,6 +83,12 @@ class AgentConfig:
     # policy is denied by design): on quickstart's val split it gets 58% of qmaz's moves right, the
     # policy 28%. The world-model agent adds it to the policy's log π(type).
     wm_type_weight: float = 1.0
+    # Weight of the world model's own click-cell distribution (its location pointer), added to the policy's
+    # log π(cell) the same way; 0 turns it off (and saves the world model's extra token per click frame).
+    # Levels of qtgl + qmix in 1,000 actions, seeds 0-4, one quickstart's checkpoints: 24 without it, 25 at
+    # 0.25, 27 at 0.5, 20 at 1.0 (qmix's first level then takes 7-15 actions instead of 260-350, but at
+    # 1.0 the search leans on it too hard for qtgl's larger boards).
+    wm_cell_weight: float = 0.5
     # P(level) gets this added before the log, so that the world model's "no" (1e-3 or 1e-6 alike) cannot
     # outweigh everything else in the score.
     level_floor: float = 0.01
@@ -202,6 +209,7 @@ class UniformShares(NamedTuple):
     type: float = 0.0  # the policy's action types
     wm_type: float = 0.0  # the world model's next action type
     cell: float = 0.0  # the policy's click cells
+    wm_cell: float = 0.0  # the world model's click cells
 
 
 class PriorEvidence:
@@ -268,6 +276,7 @@ class ModelContexts:
         self.type_logp = np.zeros(N_TYPES)
         self.wm_type_logp = np.zeros(N_TYPES)
         self.cell_logp = np.zeros(N_CELLS)
+        self._wm_cell_logp: np.ndarray | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -306,6 +315,18 @@ class ModelContexts:
         self.wm_type_logp = _type_logp(self.context.state.logits[FULL, V0.type0 : V0.type0 + N_TYPES], available)
         cells = loc_logits[0, :N_CELLS].float().cpu().numpy()  # a click always has a cell
         self.cell_logp = cells - np.logaddexp.reduce(cells)
+        self._wm_cell_logp = None  # this frame's, computed when first asked for
+
+    @_on_play_threads
+    @torch.no_grad()
+    def wm_cell_logp(self) -> np.ndarray:
+        """The world model's log P(cell | context, CLICK) for the current frame (one more token, on a branch)."""
+        if self._wm_cell_logp is None:
+            branch = self.context.state.select(torch.tensor([FULL], device=self.m.wm.device))
+            logits, _ = self.m.wm.extend(branch, torch.tensor([[V0.type0 + CLICK]], device=self.m.wm.device))
+            cells = logits[0, -1, V0.loc0 : V0.loc0 + N_CELLS].float().cpu().numpy()
+            self._wm_cell_logp = cells - np.logaddexp.reduce(cells)
+        return self._wm_cell_logp
 
     def p_type(self, action: int) -> float:
         """The policy's probability of this action type in the current frame (0 if not available)."""
@@ -334,10 +355,11 @@ class ModelContexts:
         self.context.commit_step()
 
     def prior(self, candidates: list[tuple[int, int]], level_weight: float, top_k: int,
-              wm_type_weight: float = 0.0, uniform: UniformShares = UniformShares(), level_floor: float = 0.0
-              ) -> np.ndarray:
+              wm_type_weight: float = 0.0, uniform: UniformShares = UniformShares(), level_floor: float = 0.0,
+              wm_cell_weight: float = 0.0) -> np.ndarray:
         """Prior log-score of (type, loc) candidates: policy log-prob (+ wm_type_weight · the world model's
-        log P(type | context)) + level_weight · log P(level) on the top-k.
+        log P(type | context), + wm_cell_weight · its log P(cell | context, click) for clicks)
+        + level_weight · log P(level) on the top-k.
 
         `uniform` blends each distribution with the uniform one (that share of its mass spread evenly) and
         `level_floor` is added to P(level) before the log: both bound how far the prior can push an action
@@ -347,6 +369,8 @@ class ModelContexts:
         if wm_type_weight:
             type_lp = type_lp + wm_type_weight * _mix_uniform(self.wm_type_logp, uniform.wm_type)
         cell_lp = _mix_uniform(self.cell_logp, uniform.cell)
+        if wm_cell_weight and any(t == CLICK for t, _ in candidates):
+            cell_lp = cell_lp + wm_cell_weight * _mix_uniform(self.wm_cell_logp(), uniform.wm_cell)
         lp = np.array([type_lp[t] + (cell_lp[loc] if t == CLICK else 0.0) for t, loc in candidates])
         if level_weight and len(candidates):
             order = np.argsort(-lp)[:top_k]
@@ -461,7 +485,7 @@ class WorldModelAgent(ExploreAgent):
         pairs = [(CLICK, pixel_to_cell(c.x, c.y)) if c.is_click else (int(c.action), LOC_NULL) for c in candidates]
         c = self.config
         return self.ctx.prior(pairs, self.trust() * c.level_weight, c.top_k, c.wm_type_weight,
-                              self.evidence.shares(), c.level_floor)
+                              self.evidence.shares(), c.level_floor, c.wm_cell_weight)
 
     def act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)
@@ -476,6 +500,8 @@ class WorldModelAgent(ExploreAgent):
             self._chosen = [("type", self.ctx.type_logp[t], n_types), ("wm_type", self.ctx.wm_type_logp[t], n_types)]
             if t == CLICK:
                 self._chosen.append(("cell", self.ctx.cell_logp[loc], N_CELLS))
+                if self.config.wm_cell_weight:
+                    self._chosen.append(("wm_cell", self.ctx.wm_cell_logp()[loc], N_CELLS))
         d.info["p_type"] = self.ctx.p_type(t)
         d.info["trust"] = self.trust()
         return d
