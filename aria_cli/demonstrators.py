@@ -73,7 +73,7 @@ def plan_qmaz(game, rng: random.Random) -> list[Act] | None:
 
 
 # --------------------------------------------------------------------------- qtgl: toggle lights
-def solve_gf2(equations: list[tuple[int, int]], n: int) -> int | None:
+def _solve_gf2(equations: list[tuple[int, int]], n: int) -> int | None:
     """Fewest-clicks solution (a bitmask over n variables) of XOR equations (mask, rhs), or None."""
     pivots: dict[int, tuple[int, int]] = {}  # pivot column -> (row mask, rhs), kept fully reduced
     for mask, rhs in equations:
@@ -103,23 +103,30 @@ def solve_gf2(equations: list[tuple[int, int]], n: int) -> int | None:
     return best
 
 
-def plan_qtgl(game, rng: random.Random) -> list[Act] | None:
-    """Lights out over GF(2): which tiles to click (once each) so every tile ends up lit."""
-    lit = game.lit
-    tiles = [(r, c) for r, row in enumerate(lit) for c, v in enumerate(row) if v is not None]
+def lights_out_solution(lit: dict[tuple[int, int], bool], pattern) -> list[tuple[int, int]] | None:
+    """The fewest tiles to click (once each, listed in `lit`'s order) so every tile of `lit` (tile → lit)
+    ends up lit, when clicking a tile at (r, c) flips the tiles at (r + dr, c + dc) for (dr, dc) in
+    `pattern`; None if no set of clicks does it."""
+    tiles = list(lit)
     index = {p: i for i, p in enumerate(tiles)}
     equations = []
     for r, c in tiles:
         mask = 0
-        for dr, dc in game.pattern:  # tile (r, c) flips when a tile at (r - dr, c - dc) is clicked
+        for dr, dc in pattern:  # tile (r, c) flips when a tile at (r - dr, c - dc) is clicked
             i = index.get((r - dr, c - dc))
             if i is not None:
                 mask |= 1 << i
-        equations.append((mask, 0 if lit[r][c] else 1))
-    x = solve_gf2(equations, len(tiles))
-    if x is None:
+        equations.append((mask, 0 if lit[(r, c)] else 1))
+    x = _solve_gf2(equations, len(tiles))
+    return None if x is None else [tiles[i] for i in range(len(tiles)) if x >> i & 1]
+
+
+def plan_qtgl(game, rng: random.Random) -> list[Act] | None:
+    """Lights out over GF(2): which tiles to click (once each) so every tile ends up lit."""
+    lit = {(r, c): v for r, row in enumerate(game.lit) for c, v in enumerate(row) if v is not None}
+    clicks = lights_out_solution(lit, game.pattern)
+    if clicks is None:
         return None
-    clicks = [tiles[i] for i in range(len(tiles)) if x >> i & 1]
     rng.shuffle(clicks)  # order does not matter; people click in any order
     ox, oy, cell = game.origin[0], game.origin[1], game.cell
     plan = [(CLICK, ox + c * cell + rng.randint(1, cell - 2), oy + r * cell + rng.randint(1, cell - 2)) for r, c in clicks]

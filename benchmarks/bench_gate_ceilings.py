@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aria_cli.demonstrators import solve_gf2
+from aria_cli.demonstrators import lights_out_solution
 from aria_cli.recordings import find_recordings, read_recording
 from aria_cli.splits import assign_split
 from aria_cli.token_cache import relative_key
@@ -55,16 +55,6 @@ def board(frame: np.ndarray, game) -> dict[tuple[int, int], bool]:
     return tiles
 
 
-def solution(tiles: dict[tuple[int, int], bool], pattern) -> set[tuple[int, int]] | None:
-    index = {t: i for i, t in enumerate(tiles)}
-    equations = []
-    for (r, c), lit in tiles.items():
-        mask = sum(1 << index[(r - dr, c - dc)] for dr, dc in pattern if (r - dr, c - dc) in index)
-        equations.append((mask, 0 if lit else 1))
-    x = solve_gf2(equations, len(tiles))
-    return None if x is None else {t for t, i in index.items() if x >> i & 1}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("recordings"), help="Recordings folder (default: recordings).")
@@ -83,7 +73,7 @@ def main() -> None:
                 continue
             clicks += 1
             level = min(before.levels_completed, len(game.LEVELS) - 1)
-            sol = solution(board(before.frame, game), game.PATTERNS[game.LEVELS[level][2]])
+            sol = lights_out_solution(board(before.frame, game), game.PATTERNS[game.LEVELS[level][2]])
             if sol and (after.y // CELL_PIXELS, after.x // CELL_PIXELS) in sol:
                 in_solution += 1
                 ceiling += 1.0 / len(sol)
