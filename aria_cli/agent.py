@@ -85,7 +85,7 @@ class AgentConfig:
     # policy 28%. The world-model agent adds it to the policy's log π(type).
     wm_type_weight: float = 1.0
     # Weight of the world model's own click-cell distribution (its location pointer), added to the policy's
-    # log π(cell) the same way; 0 turns it off (and saves the world model's extra token per click frame).
+    # log π(cell) the same way; 0 turns it off.
     # Levels of qtgl + qmix in 1,000 actions, seeds 0-4, one quickstart's checkpoints: 24 without it, 25 at
     # 0.25, 27 at 0.5, 20 at 1.0 (qmix's first level then takes 7-15 actions instead of 260-350, but at
     # 1.0 the search leans on it too hard for qtgl's larger boards).
@@ -286,7 +286,7 @@ class ModelContexts:
         self.type_logp = np.zeros(N_TYPES)
         self.wm_type_logp = np.zeros(N_TYPES)
         self.cell_logp = np.zeros(N_CELLS)
-        self._wm_cell_logp: np.ndarray | None = None
+        self.wm_cell_logp = np.zeros(N_CELLS)  # the world model's, in frames that offer clicks
         self.reset()
 
     def reset(self) -> None:
@@ -314,10 +314,9 @@ class ModelContexts:
         # then taken back out. A separate call on a branch of the context costs ~2.8 ms, this ~0.2.
         look = CLICK in available
         hidden = self.context.feed([[*block, V0.act, *[V0.type0 + CLICK] * look], [*block, V0.mask, *[V0.mask] * look]])
-        self._wm_cell_logp = None
         if look:
             cells = self.context.state.logits[FULL, V0.loc0 : V0.loc0 + N_CELLS].float().cpu().numpy()
-            self._wm_cell_logp = cells - np.logaddexp.reduce(cells)
+            self.wm_cell_logp = cells - np.logaddexp.reduce(cells)
             self.context.retract(hidden[:, -2])
             hidden = hidden[:, :-1]
         if had_previous:  # how well did the world model foresee this frame? (FRAME, codes 0-62 predict codes 0-63)
@@ -335,18 +334,6 @@ class ModelContexts:
         self.wm_type_logp = _type_logp(self.context.state.logits[FULL, V0.type0 : V0.type0 + N_TYPES], available)
         cells = loc_logits[0, :N_CELLS].float().cpu().numpy()  # a click always has a cell
         self.cell_logp = cells - np.logaddexp.reduce(cells)
-
-    @_on_play_threads
-    @torch.no_grad()
-    def wm_cell_logp(self) -> np.ndarray:
-        """The world model's log P(cell | context, CLICK) for the current frame (read in begin_frame when the
-        frame offers clicks; otherwise one more token on a branch of the context)."""
-        if self._wm_cell_logp is None:
-            branch = self.context.state.select(torch.tensor([FULL], device=self.m.wm.device))
-            logits, _ = self.m.wm.extend(branch, torch.tensor([[V0.type0 + CLICK]], device=self.m.wm.device))
-            cells = logits[0, -1, V0.loc0 : V0.loc0 + N_CELLS].float().cpu().numpy()
-            self._wm_cell_logp = cells - np.logaddexp.reduce(cells)
-        return self._wm_cell_logp
 
     def p_type(self, action: int) -> float:
         """The policy's probability of this action type in the current frame (0 if not available)."""
@@ -390,7 +377,7 @@ class ModelContexts:
             type_lp = type_lp + wm_type_weight * _mix_uniform(self.wm_type_logp, uniform.wm_type)
         cell_lp = _mix_uniform(self.cell_logp, uniform.cell)
         if wm_cell_weight and any(t == CLICK for t, _ in candidates):
-            cell_lp = cell_lp + wm_cell_weight * _mix_uniform(self.wm_cell_logp(), uniform.wm_cell)
+            cell_lp = cell_lp + wm_cell_weight * _mix_uniform(self.wm_cell_logp, uniform.wm_cell)
         lp = np.array([type_lp[t] + (cell_lp[loc] if t == CLICK else 0.0) for t, loc in candidates])
         if level_weight and len(candidates):
             order = np.argsort(-lp)[:top_k]
@@ -521,7 +508,7 @@ class WorldModelAgent(ExploreAgent):
             if t == CLICK:
                 self._chosen.append(("cell", self.ctx.cell_logp[loc], N_CELLS))
                 if self.config.wm_cell_weight:
-                    self._chosen.append(("wm_cell", self.ctx.wm_cell_logp()[loc], N_CELLS))
+                    self._chosen.append(("wm_cell", self.ctx.wm_cell_logp[loc], N_CELLS))
         d.info["p_type"] = self.ctx.p_type(t)
         d.info["trust"] = self.trust()
         return d

@@ -347,7 +347,8 @@ class WorldModel(torch.nn.Module):
             frame = frame.clone()
             frame[:, cells[0, is_code]] = hidden[:, is_code]
         b, p, scores = pointer
-        last_logits = _add_scores(self.head(hidden[:, -1:]), b[p == n - 1], p[p == n - 1] - (n - 1), scores[p == n - 1])
+        at_last = p == n - 1
+        last_logits = _add_scores(self.head(hidden[:, -1:]), b[at_last], p[at_last] - (n - 1), scores[at_last])
         last = int(cells[0, -1])  # the context now ends with last + 1 codes, or none
         run = last + 1 if last < N_CELLS else 0
         return hidden, WMState(out.past_key_values, state.length + n, last_logits[:, 0], run, frame), pointer

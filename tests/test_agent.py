@@ -209,7 +209,7 @@ def test_the_world_model_agent_also_weighs_the_world_models_guess_of_the_next_ac
 
 def test_the_world_model_agent_also_weighs_the_world_models_guess_of_the_click_cell(models):
     # After a CLICK type token the world model points into the frame (its location pointer): the agent
-    # reads that distribution on a branch of the cached context, the same as a full forward would give.
+    # reads that distribution from a look-ahead token it then takes back, the same as a full forward gives.
     ctx = ModelContexts(models)
     obs = feed_moves(ctx, "qtgl", 2, [(CLICK, 27), (CLICK, 36)])
     ctx.begin_frame(obs.frame, obs.available_actions)
@@ -217,12 +217,12 @@ def test_the_world_model_agent_also_weighs_the_world_models_guess_of_the_click_c
     tokens = [*ctx.context.tokens(FULL), V0.type0 + CLICK]
     with torch.no_grad():
         cells = models.wm.logits(torch.as_tensor(tokens)[None])[0, -1, V0.loc0 : V0.loc0 + 64].numpy()
-    np.testing.assert_allclose(ctx.wm_cell_logp(), cells - np.logaddexp.reduce(cells), atol=1e-4)
+    np.testing.assert_allclose(ctx.wm_cell_logp, cells - np.logaddexp.reduce(cells), atol=1e-4)
     assert ctx.context.state.length == length  # asked on a branch: the context itself is untouched
     cands = [(CLICK, c) for c in range(64)]
     plain = ctx.prior(cands, level_weight=0.0, top_k=4)
     both = ctx.prior(cands, level_weight=0.0, top_k=4, wm_cell_weight=1.0)
-    np.testing.assert_allclose(both - plain, ctx.wm_cell_logp(), atol=1e-6)
+    np.testing.assert_allclose(both - plain, ctx.wm_cell_logp, atol=1e-6)
 
 
 def test_a_prior_mixed_with_the_uniform_keeps_its_order_and_bounds_its_penalty():
