@@ -267,9 +267,10 @@ class GameSession:
     """One game played through the toolkit: reset, step with (action, x, y), observe; optionally recorded.
 
     With `record_dir`, the toolkit's recorder writes every response; on `close()` the file moves from the
-    toolkit's `<recordings_dir>/<scorecard>/` layout to `record_dir/<game_id>-<guid>.jsonl`
-    (`recording_path`). As a context manager, the recording lands when the block ends normally and
-    is dropped when it raises (an interrupted episode leaves no partial file).
+    toolkit's `<recordings_dir>/<scorecard>/` layout to `record_dir/<game_id>-<guid>.jsonl`, or to
+    `record_dir/<recording_name>` when that is set (`recording_path`). As a context manager, the
+    recording lands when the block ends normally and is dropped when it raises (an interrupted
+    episode leaves no partial file).
     """
 
     def __init__(
@@ -282,6 +283,7 @@ class GameSession:
     ) -> None:
         self._log = _ToolkitLog()
         self._record_dir = Path(record_dir) if record_dir is not None else None
+        self.recording_name: str | None = None  # set before close() to choose the file's name
         self._staging = Path(tempfile.mkdtemp(prefix="aria-rec-")) if record_dir is not None else None
         self.recording_path: Path | None = None
         self._wrapper = None
@@ -387,7 +389,7 @@ class GameSession:
         try:
             if keep_recording and self._wrapper is not None and self._record_dir is not None:
                 for f in sorted(self._staging.rglob("*.jsonl")):
-                    dest = self._record_dir / f.name
+                    dest = self._record_dir / (self.recording_name or f.name)
                     with atomic.atomic_path(dest) as tmp:
                         shutil.copy(f, tmp)  # keeps the toolkit file's permissions
                     self.recording_path = dest

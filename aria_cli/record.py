@@ -2,7 +2,10 @@
 
 Episode i plays the game made from seed `seed + i` (every bundled game lays out its levels from the
 seed), so episodes differ; `noise` adds human-like detours and resets on top. Each episode is one
-genuine toolkit recording, `<out_dir>/<game_id>-<guid>.jsonl`, default out_dir `recordings/<game>/`.
+genuine toolkit recording, `<out_dir>/<game_id>-seed<S>-noise<N>.jsonl`, default out_dir `recordings/<game>/`.
+The name is a function of what was played, not the toolkit's random guid: the train/val split hashes
+file names, so the same recordings give the same split (and the same val figures) on every machine, and
+recording the same episode again replaces its file instead of adding a duplicate.
 
     from aria_cli.record import record_game
     paths = record_game("qmaz", episodes=10, noise=0.05)
@@ -51,6 +54,7 @@ def record_game(
         for ep in range(episodes):
             ep_seed = seed + ep
             with GameSession(game, environments_dir, seed=ep_seed, record_dir=out_dir) as session:
+                session.recording_name = f"{session.info.game_id}-seed{ep_seed}-noise{noise:g}.jsonl"
                 task = bar.add_task(
                     f"{session.info.game} episode {ep + 1}/{episodes} (seed {ep_seed})",
                     total=session.info.levels,

@@ -37,12 +37,15 @@ def test_default_output_folder_is_recordings_slash_game(tmp_path, monkeypatch):
     assert (tmp_path / paths[0]).exists()
 
 
-def test_same_seed_records_the_same_play(tmp_path):
-    def actions(out):
+def test_same_seed_records_the_same_play_under_the_same_name(tmp_path):
+    def record(out):
         (p,) = record_game("qpsh", episodes=1, noise=0.2, seed=3, out_dir=out, quiet=True)
-        return [(s.action, s.x, s.y) for s in read_recording(p).steps]
+        return p.name, [(s.action, s.x, s.y) for s in read_recording(p).steps]
 
-    assert actions(tmp_path / "a") == actions(tmp_path / "b")
+    assert record(tmp_path / "a") == record(tmp_path / "b")
+    # The name, and so the train/val split that hashes it, comes from what was played, not a guid.
+    assert record(tmp_path / "a")[0] == "qpsh-v1-seed3-noise0.2.jsonl"
+    assert len(list((tmp_path / "a").iterdir())) == 1  # recording it again replaced the file
 
 
 def test_aria_record_then_inspect_tokens_shows_the_episode(tmp_path):
