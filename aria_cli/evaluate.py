@@ -72,9 +72,9 @@ def demo_replay(wm, tokenizer, cache, data_dir: Path, episode_ids: list[int], n_
     beside decoding the true next frame's codes: the score of a world model that never errs, which the
     tokenizer's reconstruction error keeps below 100% (copying the real last frame pays no such cost)."""
     from aria_cli.recordings import read_recording
-    from aria_cli.wm_data import make_windows
+    from aria_cli.wm_data import eval_windows
 
-    windows = make_windows(cache, episode_ids, wm.config.context_steps)
+    windows = eval_windows(cache, episode_ids, wm.config.context_steps)
     # Candidate steps: (window, position of the frame block whose action we condition on, of the next one).
     cands = []
     for w in range(len(windows)):
@@ -140,7 +140,7 @@ def evaluate(cfg: EvalConfig) -> dict:
         predict,
         world_model_folder,
     )
-    from aria_cli.wm_data import make_windows
+    from aria_cli.wm_data import eval_windows
     from aria_cli.wm_metrics import evaluate as wm_evaluate
 
     if cfg.split not in SPLITS:
@@ -162,7 +162,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     tokenizer = vqvae.load_tokenizer(cfg.checkpoints, device=device)
 
     ep_ids = _episodes(cache, cfg.split, games)
-    wm_result = wm_evaluate(wm, cache, make_windows(cache, ep_ids, wm.config.context_steps)).result() if ep_ids else {
+    wm_result = wm_evaluate(wm, cache, eval_windows(cache, ep_ids, wm.config.context_steps)).result() if ep_ids else {
         "games": {}}
 
     ep_games = np.array([cache.episodes[e].game for e in feats.episode])

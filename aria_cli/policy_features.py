@@ -2,8 +2,9 @@
 
 For every step that has an action, the world model reads the *masked* window (action tokens replaced
 by MASK) and we keep the hidden state at the masked [ACT] slot (the frame summary) and at the frame's
-64 code positions. Windows are the world model's own (aria_cli.wm_data, fixed grid), so the policy
-sees the same amount of history at training time as the agent does at play time.
+64 code positions. Windows are the world model's evaluation windows (aria_cli.wm_data.eval_windows:
+one step of overlap), so every step after an episode's first is read with the step before it in view,
+as the agent, whose context slides, always reads it.
 
 The cache (`checkpoints/policy/features/`) is keyed by the token cache's fingerprint (recordings,
 tokenizer, vocabulary), the world model's weights and the window size: retraining the world model or
@@ -23,7 +24,7 @@ import torch
 from aria_cli import atomic
 from aria_cli.vocab import FRAME_TOKENS, N_CELLS, Vocab, mask_actions
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 V0 = Vocab(0)
 
 
@@ -88,9 +89,10 @@ def window_steps(tokens: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=None) -> StepFeatures:
     """Features of every action step of the given episodes (see the module docstring)."""
-    from aria_cli.wm_data import batches, make_windows
+    from aria_cli.wm_data import batches, eval_windows
 
-    windows = make_windows(cache, episode_ids, wm.config.context_steps)
+    # The windows the metrics use: every step after an episode's first has the step before it in its context.
+    windows = eval_windows(cache, episode_ids, wm.config.context_steps)
     out = {f: [] for f in _ARRAYS}
     task = progress.add_task("policy features", total=len(windows)) if progress is not None else None
     for w0, batch in zip(range(0, len(windows), batch_size), batches(cache, windows, batch_size), strict=True):
@@ -101,6 +103,7 @@ def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=Non
             n = int(batch.valid[r].sum())
             row = tok[r, :n]
             pos = window_steps(row)
+            pos = pos[pos >= windows.scored[w0 + r]]  # the steps before are the previous window's
             if len(pos) == 0:
                 continue
             act = pos + FRAME_TOKENS  # the masked [ACT] slot: it has seen the whole frame

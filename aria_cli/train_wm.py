@@ -50,7 +50,7 @@ from aria_cli.wm_data import (
     collate,
     epoch_order,
     epoch_windows,
-    make_windows,
+    eval_windows,
     mask_some_windows,
 )
 from aria_cli.wm_metrics import ALL, WMMetrics, evaluate, metrics_table
@@ -413,7 +413,7 @@ def train_world_model(
     C, B, world, rank = run["context_steps"], run["batch_size"], acc.num_processes, acc.process_index
     n_windows = len(epoch_windows(cache, train_ids, C, cfg.seed, 0))
     steps_per_epoch = -(-n_windows // (B * world))
-    val_windows = make_windows(cache, val_ids, C)
+    val_windows = eval_windows(cache, val_ids, C)
     my_val = val_windows.take(np.arange(rank, len(val_windows), world))
 
     if state is not None:

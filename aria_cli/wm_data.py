@@ -9,11 +9,16 @@ takes the next block's [FRAME] token: the level decision after its last action (
 FRAME) is then always in view, never only when it is positive.
 
 Training windows start at a per-episode random offset that changes every epoch (seeded by
-(seed, epoch), so a resumed run sees exactly the same windows); validation windows start at 0.
+(seed, epoch), so a resumed run sees exactly the same windows). Evaluation windows (`eval_windows`)
+start at 0 and overlap by one step: each window's first step is context only (`Windows.scored`), so
+every step after an episode's first is scored exactly once and with the step before it in view, as
+the agent always has it. Without the overlap a quarter of the steps (with the tiny model's 4-step
+windows) would be predicted blind: no previous frame, no previous action.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +32,19 @@ class Windows:
     episode: np.ndarray  # (N,) index into cache.episodes
     start: np.ndarray  # (N,) absolute token index
     end: np.ndarray  # (N,) absolute token index (exclusive)
+    # (N,) offset from `start` of the first input position whose prediction counts in metrics; the
+    # tokens before it are context, scored in the window before. 0 for training windows.
+    scored: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.scored is None:
+            self.scored = np.zeros_like(self.start)
 
     def __len__(self) -> int:
         return len(self.episode)
 
     def take(self, idx) -> Windows:
-        return Windows(self.episode[idx], self.start[idx], self.end[idx])
+        return Windows(self.episode[idx], self.start[idx], self.end[idx], self.scored[idx])
 
     @property
     def n_tokens(self) -> int:
@@ -44,13 +56,14 @@ class Batch:
     tokens: torch.Tensor  # (B, L) int64, base-0, padded with 0 after each window's end
     valid: torch.Tensor  # (B, L) bool
     games: list[str]
+    scored: torch.Tensor  # (B, L) bool: valid input positions whose predictions count in metrics
 
     @property
     def n_tokens(self) -> int:
         return int(self.valid.sum())
 
     def to(self, device) -> Batch:
-        return Batch(self.tokens.to(device), self.valid.to(device), self.games)
+        return Batch(self.tokens.to(device), self.valid.to(device), self.games, self.scored.to(device))
 
 
 def block_bounds(entry) -> np.ndarray:
@@ -59,31 +72,53 @@ def block_bounds(entry) -> np.ndarray:
     return np.append(fo, entry.end - entry.start)
 
 
-def episode_windows(entry, context_steps: int, offset: int = 0) -> list[tuple[int, int]]:
-    """(start, end) token ranges (relative) of one episode's windows; `offset` shifts the block grid."""
+def episode_windows(entry, context_steps: int, offset: int = 0, overlap: int = 0) -> list[tuple[int, int, int]]:
+    """(start, end, scored) token offsets (relative to the episode) of one episode's windows: `offset`
+    shifts the block grid; with `overlap`, each window after the first repeats the last `overlap` blocks
+    of the one before as context, and `scored` (relative to the window) is where its own blocks begin."""
     bounds = block_bounds(entry)
     n_blocks = len(bounds) - 1
-    cuts = [0, *range(offset if offset > 0 else context_steps, n_blocks, context_steps), n_blocks]
-    cuts = sorted(set(cuts))
+    if overlap:
+        stride = context_steps - overlap
+        if stride < 1:
+            raise ValueError(f"overlap {overlap} leaves no new step in windows of {context_steps}")
+        ends = [*range(context_steps, n_blocks, stride), n_blocks]
+        ends = sorted(set(ends))
+        pairs = [(0 if i == 0 else ends[i - 1] - overlap, b) for i, b in enumerate(ends)]
+    else:
+        cuts = sorted({0, *range(offset if offset > 0 else context_steps, n_blocks, context_steps), n_blocks})
+        pairs = list(itertools.pairwise(cuts))
     out = []
-    for a, b in zip(cuts[:-1], cuts[1:], strict=False):
+    for a, b in pairs:
         start = 0 if a == 0 else int(bounds[a])  # the first window keeps GAME_START
         end = int(bounds[b]) + (1 if b < n_blocks else 0)  # + the next [FRAME]: see the module docstring
-        out.append((start, end))
+        scored = 0 if a == 0 or not overlap else int(bounds[a + overlap]) - start
+        out.append((start, end, scored))
     return out
 
 
-def make_windows(cache, episode_ids, context_steps: int, rng: np.random.Generator | None = None) -> Windows:
-    """Windows over the given episodes; with `rng`, each episode's block grid starts at a random offset."""
-    ep, st, en = [], [], []
+def make_windows(
+    cache, episode_ids, context_steps: int, rng: np.random.Generator | None = None, overlap: int = 0
+) -> Windows:
+    """Windows over the given episodes; with `rng`, each episode's block grid starts at a random offset;
+    with `overlap`, see `episode_windows`."""
+    ep, st, en, sc = [], [], [], []
     for i in episode_ids:
         entry = cache.episodes[i]
         offset = int(rng.integers(0, context_steps)) if rng is not None else 0
-        for s, e in episode_windows(entry, context_steps, offset):
+        for s, e, k in episode_windows(entry, context_steps, offset, overlap):
             ep.append(i)
             st.append(entry.start + s)
             en.append(entry.start + e)
-    return Windows(np.array(ep, dtype=np.int64), np.array(st, dtype=np.int64), np.array(en, dtype=np.int64))
+            sc.append(k)
+    return Windows(*(np.array(a, dtype=np.int64) for a in (ep, st, en, sc)))
+
+
+def eval_windows(cache, episode_ids, context_steps: int) -> Windows:
+    """The windows every metric is computed on (see the module docstring): one step of overlap, so every
+    step is scored once with its previous step in view. A model of one step per window has no room for
+    context and gets the plain windows."""
+    return make_windows(cache, episode_ids, context_steps, overlap=1 if context_steps > 1 else 0)
 
 
 def epoch_order(n_windows: int, global_batch: int, seed: int, epoch: int, n_batches: int | None = None) -> np.ndarray:
@@ -106,11 +141,13 @@ def collate(cache, windows: Windows) -> Batch:
     width = int(lengths.max())
     tokens = np.zeros((len(windows), width), dtype=np.int64)
     valid = np.zeros((len(windows), width), dtype=bool)
-    for r, (s, e) in enumerate(zip(windows.start, windows.end, strict=True)):
+    scored = np.zeros((len(windows), width), dtype=bool)
+    for r, (s, e, k) in enumerate(zip(windows.start, windows.end, windows.scored, strict=True)):
         tokens[r, : e - s] = cache.tokens[s:e]
         valid[r, : e - s] = True
+        scored[r, k : e - s] = True
     games = [cache.episodes[i].game for i in windows.episode]
-    return Batch(torch.from_numpy(tokens), torch.from_numpy(valid), games)
+    return Batch(torch.from_numpy(tokens), torch.from_numpy(valid), games, torch.from_numpy(scored))
 
 
 def batches(cache, windows: Windows, batch_size: int, order: np.ndarray | None = None):

@@ -1,12 +1,14 @@
 """World-model metrics: the one definition that `train-wm` and `eval` both report, per game, teacher-forced.
 
 Each metric scores the model's prediction of a token from the true tokens before it (teacher forcing),
-over windows as built by aria_cli.wm_data. Predictions are constrained to the token role the layout puts
+over aria_cli.wm_data's evaluation windows: they overlap by one step, which is context only, so every
+step is scored once and with the step before it in view (as the agent, whose context slides, always
+has it; the "repeat the previous action" baseline has it too). Predictions are constrained to the token role the layout puts
 at that position (argmax over the 512 codes at a code position, the 8 types at a type position, the 65
 locations at a location position), which is how the agent decodes.
 
-- frame_acc: top-1 accuracy on the 64 VQ codes of every frame after the first in a window (the first
-  frame of a window has no previous frame in view, so it is not a prediction of dynamics).
+- frame_acc: top-1 accuracy on the 64 VQ codes of every frame after an episode's first (its first frame
+  has no previous frame, so it is not a prediction of dynamics).
 - copy_frame_acc: the same positions predicted by copying the previous frame's code at the same cell —
   the baseline a world model must beat.
 - changed_acc: frame_acc restricted to the cells whose code differs from the previous frame (None if no
@@ -106,8 +108,16 @@ class WMMetrics:
         self.loss_weights = loss_weights or LossWeights()
 
     @torch.no_grad()
-    def update(self, tokens: torch.Tensor, logits: torch.Tensor, valid: torch.Tensor, games: list[str]) -> None:
-        """tokens (B, T) base-0, logits (B, T, 590) from the same forward, valid (B, T), one game per row."""
+    def update(
+        self,
+        tokens: torch.Tensor,
+        logits: torch.Tensor,
+        valid: torch.Tensor,
+        games: list[str],
+        scored: torch.Tensor | None = None,
+    ) -> None:
+        """tokens (B, T) base-0, logits (B, T, 590) from the same forward, valid (B, T), one game per row;
+        scored (B, T): the input positions whose predictions count (default: every valid one)."""
         v = Vocab(0)
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
         lg = logits[:, :-1].float()
@@ -123,6 +133,7 @@ class WMMetrics:
         arrays = {
             "tok": tokens.cpu().numpy(),
             "valid": valid.cpu().numpy(),
+            "scored": (valid if scored is None else scored & valid).cpu().numpy(),
             "nll": nll.cpu().double().numpy(),
             "w": w.cpu().double().numpy(),
             "pc": pred_code.cpu().numpy(),
@@ -165,15 +176,17 @@ def _row_counts(v: Vocab, r: dict) -> Counts:
     tok, valid = r["tok"], r["valid"]
     n = int(valid.sum())
     tok = tok[:n]
+    sc = r["scored"][: n - 1]  # per prediction j (of token j + 1): does it count
     c = Counts(windows=1)
-    # Frames: every frame after the first in the window, compared with the frame before it.
+    # Frames: every frame after the first in the window, compared with the frame before it, when scored.
     frame_pos = np.flatnonzero(tok == v.frame)
     frame_pos = frame_pos[frame_pos + N_CELLS < n]  # whole frames only
     if len(frame_pos) >= 2:
         cells = frame_pos[:, None] + 1 + np.arange(N_CELLS)  # (F, 64) positions of the codes
-        truth = tok[cells[1:]]
-        prev = tok[cells[:-1]]
-        pred = r["pc"][cells[1:] - 1]
+        keep = sc[frame_pos[1:]]  # the [FRAME] position predicts the first code
+        truth = tok[cells[1:][keep]]
+        prev = tok[cells[:-1][keep]]
+        pred = r["pc"][cells[1:][keep] - 1]
         changed = prev != truth
         c.frame_total = truth.size
         c.frame_correct = int((pred == truth).sum())
@@ -182,19 +195,19 @@ def _row_counts(v: Vocab, r: dict) -> Counts:
         c.changed_correct = int(((pred == truth) & changed).sum())
     targets = tok[1:]
     inputs = tok[:-1]
-    j_type = np.flatnonzero(v.is_type(targets))
+    j_type = np.flatnonzero(v.is_type(targets) & sc)
     c.type_total = len(j_type)
     c.type_correct = int((r["pt"][j_type] == targets[j_type] - v.type0).sum())
-    j_loc = np.flatnonzero(v.is_loc(targets) & (inputs == v.act_type(CLICK)))
+    j_loc = np.flatnonzero(v.is_loc(targets) & (inputs == v.act_type(CLICK)) & sc)
     c.loc_total = len(j_loc)
     c.loc_correct = int((r["pl"][j_loc] == targets[j_loc] - v.loc0).sum())
-    j_dec = np.flatnonzero(v.is_loc(inputs))  # the level decision follows every action
+    j_dec = np.flatnonzero(v.is_loc(inputs) & sc)  # the level decision follows every action
     truth_lv = targets[j_dec] == v.level_complete
     pred_lv = r["lv"][j_dec]
     c.level_tp = int((truth_lv & pred_lv).sum())
     c.level_fp = int((~truth_lv & pred_lv).sum())
     c.level_fn = int((truth_lv & ~pred_lv).sum())
-    w = r["w"][: n - 1]
+    w = r["w"][: n - 1] * sc
     nll = r["nll"][: n - 1]
     scored = w > 0
     c.nll_sum = float(nll[scored].sum())
@@ -216,7 +229,7 @@ def evaluate(wm, cache, windows, batch_size: int = 16, device=None) -> WMMetrics
     for batch in batches(cache, windows, batch_size):
         batch = batch.to(device)
         logits = wm.logits(batch.tokens)
-        m.update(batch.tokens, logits, batch.valid, batch.games)
+        m.update(batch.tokens, logits, batch.valid, batch.games, batch.scored)
     wm.train(was_training)
     return m
 

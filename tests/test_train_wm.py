@@ -19,7 +19,7 @@ from aria_cli.cli import app
 from aria_cli.errors import AriaError, CheckpointError
 from aria_cli.train_wm import STATE_FILE, TrainWMConfig, fit_steps, train_world_model
 from aria_cli.vocab import STEP_TOKENS, Vocab
-from aria_cli.wm_data import collate, epoch_order, epoch_windows, make_windows, mask_some_windows
+from aria_cli.wm_data import collate, epoch_order, epoch_windows, eval_windows, make_windows, mask_some_windows
 from aria_cli.world_model import ADAPTER_FILE, WorldModel
 
 SMALL = TinyArch(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
@@ -60,6 +60,29 @@ def test_every_level_decision_in_a_window_is_visible(cache):
     for s, e in zip(w.start, w.end, strict=True):
         tokens = cache.tokens[s:e]
         assert not V.is_loc(tokens[-1:]).any()
+
+
+def test_eval_windows_score_every_step_once_with_the_step_before_in_view(cache):
+    """Evaluation windows overlap by one step, which is context only: every step of an episode after its
+    first is scored in exactly one window, and that window also holds the step before it."""
+    ids = range(len(cache.episodes))
+    w = eval_windows(cache, ids, context_steps=3)
+    scored_frames = {}
+    for ep, s, e, k in zip(w.episode, w.start, w.end, w.scored, strict=True):
+        frames = s + np.flatnonzero(cache.tokens[s:e] == V.frame)
+        whole = frames[frames + 64 < e]
+        assert len(whole) <= 3
+        mine = whole[whole >= s + k]
+        if k > 0:  # not an episode's first window: its first step is the context
+            assert whole[0] < s + k and len(mine) == len(whole) - 1
+        for f in mine:
+            assert f not in scored_frames
+            scored_frames[int(f)] = int(ep)
+    for i in ids:
+        entry = cache.episodes[i]
+        starts = entry.start + np.asarray(entry.frame_offsets)
+        assert set(starts) == {f for f, ep in scored_frames.items() if ep == i}
+    assert (make_windows(cache, ids, 3).scored == 0).all()  # training windows score everything
 
 
 def test_windows_never_exceed_the_models_context(cache):
@@ -233,7 +256,7 @@ def test_two_processes_train_data_parallel_and_end_with_identical_weights(tmp_pa
     assert r0["final"] == r1["final"]  # val metrics gathered from both ranks' shares
     cache = rule_cache(tmp_path / "cache", games={"tsta": 3, "tstb": 3}, n_actions=12)
     line = json.loads((tmp_path / "ck" / "world_model" / "metrics.jsonl").read_text().splitlines()[0])
-    assert line["val"]["all"]["windows"] == len(make_windows(cache, cache.split("val"), 3))  # both shares counted
+    assert line["val"]["all"]["windows"] == len(eval_windows(cache, cache.split("val"), 3))  # both shares counted
 
 
 # --------------------------------------------------------------------------- the command

@@ -157,3 +157,22 @@ def test_the_table_has_a_row_per_game_and_one_for_all():
         m.update(tokens[None], logits_for(perfect(tokens)), ones, [g])
     assert metrics_table(m.result()).row_count == 3
     assert math.isfinite(m.result()[ALL]["loss"])
+
+
+def test_context_only_positions_are_not_scored():
+    """With the first step marked as context (`scored` False before the second [FRAME]), only what is
+    predicted after it counts: the two later actions and level decisions, and the three frames after the
+    first (frame 1 is predicted from frame 0 and the first action, both in view)."""
+    tokens, offsets = window()
+    pred = perfect(tokens)
+    pred[: offsets[1]] = V.code(0)  # every prediction inside the first step is wrong
+    ones = torch.ones(1, len(tokens), dtype=torch.bool)
+    scored = ones.clone()
+    scored[0, : offsets[1]] = False
+    m = WMMetrics()
+    m.update(tokens[None], logits_for(pred), ones, ["g"], scored)
+    r = m.result()["games"]["g"]
+    assert r["actions"] == 2 and r["frames"] == 3 and r["clicks"] == 1 and r["levels"] == 1
+    assert r["action_type_acc"] == r["frame_acc"] == r["level_recall"] == 1.0
+    assert r["perplexity"] == pytest.approx(1.0, abs=1e-3)
+    assert score(tokens, pred)["action_type_acc"] == pytest.approx(2 / 3)  # all scored: the first step's type is wrong
