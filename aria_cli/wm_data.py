@@ -83,7 +83,6 @@ def episode_windows(entry, context_steps: int, offset: int = 0, overlap: int = 0
         if stride < 1:
             raise ValueError(f"overlap {overlap} leaves no new step in windows of {context_steps}")
         ends = [*range(context_steps, n_blocks, stride), n_blocks]
-        ends = sorted(set(ends))
         pairs = [(0 if i == 0 else ends[i - 1] - overlap, b) for i, b in enumerate(ends)]
     else:
         cuts = sorted({0, *range(offset if offset > 0 else context_steps, n_blocks, context_steps), n_blocks})

@@ -247,7 +247,7 @@ def metrics_table(result: dict, title: str = "val metrics"):
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
-        caption="frame: top-1 on codes of frames after the first in a window; copy: predicting the previous "
+        caption="frame: top-1 on the codes of every frame after an episode's first; copy: predicting the previous "
         "frame; chg: cells that changed; loc: clicks only",
         caption_justify="left",
     )

@@ -19,7 +19,14 @@ from aria_cli.cli import app
 from aria_cli.errors import AriaError, CheckpointError
 from aria_cli.train_wm import STATE_FILE, TrainWMConfig, fit_steps, train_world_model
 from aria_cli.vocab import STEP_TOKENS, Vocab
-from aria_cli.wm_data import collate, epoch_order, epoch_windows, eval_windows, make_windows, mask_some_windows
+from aria_cli.wm_data import (
+    collate,
+    epoch_order,
+    epoch_windows,
+    eval_windows,
+    make_windows,
+    mask_some_windows,
+)
 from aria_cli.world_model import ADAPTER_FILE, WorldModel
 
 SMALL = TinyArch(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
