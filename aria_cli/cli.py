@@ -340,7 +340,7 @@ def quickstart(
     data: DataOpt = DEFAULT_DATA,
     checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
     full: Annotated[bool, typer.Option("--full", help="The full-size run: more episodes, no time caps.")] = False,
-    wm_minutes: Annotated[float, typer.Option("--wm-minutes", help="World-model training budget (quick run).")] = 5.0,
+    wm_minutes: Annotated[float, typer.Option("--wm-minutes", help="World-model training budget (quick run).")] = 4.5,
     max_actions: Annotated[int, typer.Option("--max-actions", help="Actions per game in the play stage.")] = 1000,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
