@@ -149,7 +149,11 @@ def _on_play_threads(method):
 class TokenContext:
     """Growing token contexts of equal length (batch rows) with one KV cache. Steps are kept as token
     arrays so the contexts can slide: once `max_steps` steps are committed they are re-prefilled from
-    the most recent `keep`, so they never grow past the windows the world model was trained on."""
+    the most recent `keep`, so they never grow past the windows the world model was trained on.
+
+    Tokens can also be `defer`red: they are part of the context from then on, but go through the model
+    with the next `feed` (or the next re-prefill), which saves a model call when nothing reads the
+    logits after them — the agent's action tokens, whose outcome nobody asks for before the next frame."""
 
     def __init__(self, wm, max_steps: int, keep: int, rows: int = 1):
         self.wm = wm
@@ -160,8 +164,9 @@ class TokenContext:
 
     def reset(self) -> None:
         self.steps: list[np.ndarray] = []  # committed steps, (rows, tokens of the step)
-        self.pending: list[np.ndarray] = []  # token blocks of the step in progress (already in the cache)
-        self._unfed = np.full((self.rows, 1), V0.game_start, dtype=np.int64)  # goes in with the first feed
+        self.pending: list[np.ndarray] = []  # token blocks of the step in progress
+        self._unfed = np.full((self.rows, 1), V0.game_start, dtype=np.int64)  # in the context, not yet in the cache
+        self.pending.append(self._unfed)
         self.state = None
 
     def tokens(self, row: int = 0) -> np.ndarray:
@@ -174,15 +179,21 @@ class TokenContext:
         (rows, len(tokens), hidden) of the new positions."""
         block = np.asarray(tokens, dtype=np.int64).reshape(self.rows, -1)
         n = block.shape[1]
+        self.pending.append(block)
         if self._unfed is not None:
             block, self._unfed = np.concatenate([self._unfed, block], axis=1), None
-        self.pending.append(block)
         ids = torch.as_tensor(block, device=self.wm.device)
         if self.state is None:
             hidden, self.state = self.wm.prefill_hidden(ids)
         else:
             hidden, self.state = self.wm.extend_hidden(self.state, ids)
         return hidden[:, hidden.shape[1] - n :]
+
+    def defer(self, tokens) -> None:
+        """Append tokens (one equal-length list per row) that go through the model with the next feed."""
+        block = np.asarray(tokens, dtype=np.int64).reshape(self.rows, -1)
+        self.pending.append(block)
+        self._unfed = block if self._unfed is None else np.concatenate([self._unfed, block], axis=1)
 
     def retract(self, hidden_before: torch.Tensor) -> None:
         """Take the last fed token back out of every row (it was a look-ahead): the cache is cropped, and
@@ -201,6 +212,7 @@ class TokenContext:
             self.steps = self.steps[-self.keep :]
             ids = torch.as_tensor(np.concatenate(self.steps, axis=1), device=self.wm.device)
             _, self.state = self.wm.prefill_hidden(ids)
+            self._unfed = None  # deferred tokens were part of the steps just re-prefilled
 
 
 FULL, MASKED = 0, 1  # the two rows of ModelContexts.context
@@ -356,9 +368,10 @@ class ModelContexts:
 
     @_on_play_threads
     def end_action(self, action: int, loc: int, level_up: bool) -> None:
-        """The action was taken and its outcome is known: finish the step in both contexts."""
+        """The action was taken and its outcome is known: finish the step in both contexts. Nothing reads
+        the logits after the action, so its tokens go through the model with the next frame's."""
         lvl = [V0.level_complete] if level_up else []
-        self.context.feed([[V0.type0 + action, V0.loc0 + loc, *lvl], [V0.mask, V0.mask, *lvl]])
+        self.context.defer([[V0.type0 + action, V0.loc0 + loc, *lvl], [V0.mask, V0.mask, *lvl]])
         self.context.commit_step()
 
     def prior(self, candidates: list[tuple[int, int]], level_weight: float, top_k: int,
