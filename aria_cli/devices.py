@@ -22,6 +22,24 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def make_accelerator(device: str):
+    """An `accelerate.Accelerator` for a resolved device: bf16 autocast on a GPU, full precision on a CPU.
+
+    accelerate keeps one state per process and refuses an Accelerator for another device than the first
+    one's. In a single process (a notebook, the tests, quickstart from Python) a run on the CPU after one
+    on the GPU is legitimate, so that state is started afresh; under `accelerate launch` (WORLD_SIZE > 1)
+    it belongs to the launcher and is left alone.
+    """
+    import os
+
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(cpu=device == "cpu", mixed_precision="bf16" if device == "cuda" else "no")
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run torch on `n` CPU threads inside the block. Small layers and token-by-token inference gain little

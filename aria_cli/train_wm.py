@@ -366,13 +366,12 @@ def train_world_model(
 ) -> TrainResult:
     """Train (or resume) the world model. `cache`/`codebook` default to the token cache and frame tokenizer
     under cfg.checkpoints; `on_step(global_step)` is called after every optimizer step."""
-    from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list, gather_object
 
-    from aria_cli.devices import resolve_device
+    from aria_cli.devices import make_accelerator, resolve_device
 
     device = resolve_device(cfg.device)
-    acc = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if device == "cuda" else "no")
+    acc = make_accelerator(device)
     main = acc.is_main_process
     if cache is None:
         cache, codebook, tokenizer_fingerprint = _load_inputs(cfg, acc, device)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from aria_cli.devices import make_accelerator
 from aria_cli.token_cache import EpisodeEntry, TokenCache
 from aria_cli.train_wm import TINY_DEFAULTS, TrainWMConfig, lr_lambda, train_step, train_world_model
 from aria_cli.vocab import CLICK, LOC_NULL, N_SPECIAL, Vocab, episode_tokens
@@ -54,9 +55,7 @@ def synthetic_cache(n_episodes: int = 12, n_actions: int = 200, seed: int = 0) -
 
 
 def measure(steps: int, warmup: int) -> dict:
-    from accelerate import Accelerator
-
-    acc = Accelerator(cpu=True)
+    acc = make_accelerator("cpu")
     cache = synthetic_cache()
     ctx, batch_size, lr = TINY_DEFAULTS
     torch.manual_seed(0)

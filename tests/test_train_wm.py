@@ -249,6 +249,8 @@ def _free_port() -> int:
 def _rank_main(rank: int, world: int, port: int, tmp: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world))  # fmt: skip
+    # CPU data parallelism: a visible GPU would make accelerate's barrier ask for one device per rank.
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
     torch.set_num_threads(1)
     tmp_path = Path(tmp)
     cache = rule_cache(tmp_path / "cache", games={"tsta": 3, "tstb": 3}, n_actions=12)
@@ -293,3 +295,19 @@ def test_train_wm_command_with_resume_and_no_state_prints_one_line(tmp_path, rec
     assert result.exit_code == 1
     assert "no training state" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_run_in_the_same_process_may_use_other_accelerator_settings_than_the_one_before(tmp_path, cache):
+    # What a GPU machine does when a CPU run follows a GPU one (bf16 then full precision); a CPU can show
+    # the same conflict with the precision alone.
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    from aria_cli.devices import make_accelerator
+
+    AcceleratorState._reset_state(reset_partial_state=True)  # whatever earlier tests left behind
+    Accelerator(cpu=True, mixed_precision="bf16")
+    acc = make_accelerator("cpu")
+    assert acc.mixed_precision == "no" and acc.device.type == "cpu"
+    res = train_world_model(config(tmp_path, epochs=1), cache=cache)
+    assert res.epochs_done == 1
