@@ -342,6 +342,11 @@ def quickstart(
     full: Annotated[bool, typer.Option("--full", help="The full-size run: more episodes, no time caps.")] = False,
     wm_minutes: Annotated[float, typer.Option("--wm-minutes", help="World-model training budget (quick run).")] = 4.5,
     max_actions: Annotated[int, typer.Option("--max-actions", help="Actions per game in the play stage.")] = 1000,
+    backbone: Annotated[
+        str | None,
+        typer.Option("--backbone", help="World-model backbone (default: tiny; with --full, train-wm's default "
+                     "for the device: smollm2-360m on a GPU)."),
+    ] = None,
     device: DeviceOpt = "auto",
     seed: SeedOpt = 0,
 ) -> None:
@@ -350,7 +355,7 @@ def quickstart(
     from aria_cli.quickstart import quickstart as core
 
     core(QuickstartConfig(data=data, checkpoints=checkpoints, full=full, wm_minutes=wm_minutes,
-                          max_actions=max_actions, device=device, seed=seed))
+                          max_actions=max_actions, backbone=backbone, device=device, seed=seed))
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from rich.rule import Rule
 from rich.table import Table
 
 from aria_cli import atomic, ui
-from aria_cli.backbones import TinyArch
+from aria_cli.backbones import TINY, TinyArch
 from aria_cli.train_vqvae import TrainVQVAEConfig
 
 # Episodes per game: the click game's episodes are short, so it gets more of them. Recording is cheap and the
@@ -51,8 +51,15 @@ class QuickstartConfig:
     episodes: dict[str, int] | None = None  # game → episodes; None: QUICK_EPISODES (FULL_EPISODES with full)
     vqvae: TrainVQVAEConfig | None = None  # None: train-vqvae's defaults
     wm_arch: TinyArch | None = None  # None: the tiny preset
+    # None: `tiny` for the quick run on any device, so a GPU machine without SmolLM2 in its Hugging Face cache
+    # also runs it offline; with `full`, train-wm's default for the device (smollm2-360m on a GPU).
+    backbone: str | None = None
     wm_epochs: int | None = None  # None: train-wm's default, capped by wm_minutes unless full
     policy_epochs: int = 50
+
+    @property
+    def wm_backbone(self) -> str | None:
+        return self.backbone or (None if self.full else TINY)
 
     @property
     def games(self) -> dict[str, int]:
@@ -140,14 +147,16 @@ def quickstart(cfg: QuickstartConfig) -> dict:
 
     t = _stage(cfg, "4/7 train the world model (train-wm)")
     wm_best = Path(cfg.checkpoints) / "world_model" / "best"
-    if (wm_best / "config.json").exists() and state.get("world_model") == cache.fingerprint:
+    wm_key = f"{cache.fingerprint}:{cfg.wm_backbone or 'device default'}"
+    if (wm_best / "config.json").exists() and state.get("world_model") == wm_key:
         ui.console.print("world model is up to date (same token cache) — reused")
     else:
         train_world_model(TrainWMConfig(
             data=cfg.data, checkpoints=cfg.checkpoints, device=cfg.device, seed=cfg.seed,
             time_budget=0 if cfg.full else cfg.wm_minutes, epochs=cfg.wm_epochs, arch=cfg.wm_arch,
+            backbone=cfg.wm_backbone,
         ))  # fmt: skip
-        state["world_model"] = cache.fingerprint
+        state["world_model"] = wm_key
         _save_state(cfg, state)
     times["train-wm"] = time.time() - t
 

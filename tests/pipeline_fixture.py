@@ -34,6 +34,6 @@ def build_pipeline(root: Path) -> Pipeline:
         record_game(game, episodes=n, noise=0.05, seed=10 * i, out_dir=data / game, quiet=True)
     train_vqvae(data, ck, VQVAE_CONFIG, quiet=True)
     train_world_model(TrainWMConfig(data=data, checkpoints=ck, epochs=1, context_steps=4, batch_size=4,
-                                    arch=WM_ARCH, show=False, time_budget=0))
+                                    arch=WM_ARCH, show=False, time_budget=0, device="cpu"))
     metrics = train_policy(PolicyTrainConfig(data=data, checkpoints=ck, epochs=3, device="cpu"))
     return Pipeline(data, ck, metrics)

@@ -26,6 +26,7 @@ def test_quickstart_runs_every_stage_then_reuses_what_is_up_to_date(tmp_path, ca
     assert sorted(p.parent.name for p in (tmp_path / "runs").glob("*/*.jsonl")) == ["qmaz", "qtgl"]
     state = json.loads((cfg.checkpoints / "quickstart.json").read_text())
     assert set(state) == {"vqvae", "world_model", "policy"}
+    assert json.loads((cfg.checkpoints / "world_model" / "best" / "config.json").read_text())["backbone"] == "tiny"
     trained = {p: p.stat().st_mtime_ns for p in cfg.checkpoints.rglob("*.safetensors")}
     capsys.readouterr()
 
@@ -35,6 +36,13 @@ def test_quickstart_runs_every_stage_then_reuses_what_is_up_to_date(tmp_path, ca
         assert stage in out
     assert "(up to date)" in out  # recordings
     assert {p: p.stat().st_mtime_ns for p in trained} == trained  # nothing retrained
+
+
+def test_the_quick_run_trains_the_tiny_backbone_on_any_device_and_the_full_run_the_devices_default(tmp_path):
+    # A GPU without SmolLM2 in its Hugging Face cache must still run the quick version offline.
+    assert QuickstartConfig(device="cuda").wm_backbone == "tiny"
+    assert QuickstartConfig(device="cuda", full=True).wm_backbone is None  # train-wm: smollm2-360m on a GPU
+    assert QuickstartConfig(backbone="/models/llama").wm_backbone == "/models/llama"
 
 
 def test_a_changed_recording_changes_the_fingerprint_that_decides_reuse(tmp_path):
