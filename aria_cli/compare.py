@@ -49,6 +49,7 @@ class RunResult:
     game_ms_per_action: float = 0.0  # the game's step time
     won: bool = False
     error: str | None = None
+    recording: str | None = None  # the run's toolkit recording, when it was recorded
 
 
 @dataclass
@@ -258,11 +259,12 @@ def play_one(
     return result
 
 
-def _default_sessions(environments_dir: str | Path | None, online: bool) -> SessionFactory:
+def _default_sessions(environments_dir: str | Path | None, online: bool, record_dir: Path | None) -> SessionFactory:
     def factory(game: str, seed: int):
         from aria_cli.game_adapter import GameSession
 
-        return GameSession(game, environments_dir=environments_dir, online=online, seed=seed, record_dir=None)
+        return GameSession(game, environments_dir=environments_dir, online=online, seed=seed,
+                           record_dir=record_dir / game if record_dir is not None else None)  # fmt: skip
 
     return factory
 
@@ -277,11 +279,14 @@ def compare(
     extra_agents: Mapping[str, AgentFactory] | None = None,
     session_factory: SessionFactory | None = None,
     show_progress: bool = True,
+    record_dir: str | Path | None = None,
 ) -> ComparisonResult:
     """Play every game with every agent and seed; see the module docstring.
 
     `agents` is a list of names (built-in, or keys of `extra_agents`) or a mapping name -> factory.
     `session_factory(game, seed)` replaces the game adapter (tests, or a custom environment).
+    `record_dir`: every run is saved as a toolkit recording under `record_dir/<game>/` (as `aria play`
+    saves a single run), so runs of a comparison can become training data too.
     """
     if max_actions < 1:
         from aria_cli.errors import AriaError
@@ -294,7 +299,8 @@ def compare(
         factories = {name: (lambda seed, _n=name: make_agent(_n, seed, extra_agents)) for name in agents}
         for name in agents:  # unknown names fail now, before any game is played
             make_agent(name, 0, extra_agents)
-    sessions = session_factory or _default_sessions(environments_dir, online)
+    sessions = session_factory or _default_sessions(environments_dir, online,
+                                                     Path(record_dir) if record_dir is not None else None)
     result = ComparisonResult(list(games), list(factories), [int(s) for s in seeds], max_actions, [])
     total = len(games) * len(factories) * len(result.seeds)
     bar = progress(transient=True) if show_progress else None
@@ -313,7 +319,9 @@ def compare(
                     finally:
                         close = getattr(session, "close", None)
                         if close is not None:
-                            close()
+                            close()  # also lands the recording, on Ctrl-C too
+                    path = getattr(session, "recording_path", None)
+                    run.recording = str(path) if path else None
                     result.runs.append(run)
                     if bar:
                         bar.advance(task)

@@ -8,7 +8,7 @@ One game with one agent and one seed: a live view (the frame in the ARC palette,
 its probability, ms/action), then a summary table (levels, actions per level beside the game's
 baseline, resets, ms/action); the run is saved as a toolkit recording (so it can become training
 data), optionally as a GIF and JSON. Several games, agents or seeds: one comparison table
-(aria_cli.compare). A game that raises mid-run, or Ctrl-C, ends the run cleanly: the recording and the
+(aria_cli.compare), every run recorded the same way. A game that raises mid-run, or Ctrl-C, ends the run cleanly: the recording and the
 summary are still written and the error is named.
 """
 
@@ -57,7 +57,6 @@ class PlayResult(RunResult):
     """A comparison run's fields (aria_cli.compare.RunResult) plus what a single `aria play` also keeps."""
 
     baseline_actions: list[int] = field(default_factory=list)
-    recording: str | None = None
     gif: str | None = None
 
     def to_json(self) -> dict:
@@ -203,8 +202,12 @@ def play(cfg: PlayConfig):
     from aria_cli.compare import compare
 
     result = compare(cfg.games, cfg.agents, max_actions=cfg.max_actions, seeds=cfg.seeds,
-                     environments_dir=cfg.environments_dir, online=cfg.online, extra_agents=factories)
+                     environments_dir=cfg.environments_dir, online=cfg.online, extra_agents=factories,
+                     record_dir=cfg.record_dir if cfg.record else None)  # fmt: skip
     ui.console.print(result.table())
+    recorded = [r.recording for r in result.runs if r.recording]
+    if recorded:
+        ui.console.print(f"recordings: {len(recorded)} runs under {cfg.record_dir}/<game>/")
     if cfg.json_out:
         result.write_json(cfg.json_out)
         ui.console.print(f"wrote {cfg.json_out}")

@@ -69,15 +69,29 @@ def test_a_game_that_breaks_mid_run_still_gets_its_summary_recording_and_json(tm
     assert len(read_recording(data["recording"]).steps) >= data["actions"]
 
 
-def test_several_agents_print_one_comparison_and_its_json(tmp_path):
-    out = tmp_path / "cmp.json"
+def test_several_agents_print_one_comparison_and_its_json_and_record_every_run(tmp_path):
+    out, runs = tmp_path / "cmp.json", tmp_path / "runs"
     r = runner.invoke(app, ["play", "qtgl", "qmaz", "--agent", "explore", "--agent", "random",
-                            "--max-actions", "25", "--json", str(out)])
+                            "--max-actions", "25", "--json", str(out), "--record-dir", str(runs)])
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text())
     assert {(x["game"], x["agent"]) for x in data["runs"]} == {
         (g, a) for g in ("qtgl", "qmaz") for a in ("explore", "random")}
     assert all(x["actions"] == 25 or x["won"] for x in data["runs"])
+    assert len({x["recording"] for x in data["runs"]}) == 4  # one file per run, none overwritten
+    for x in data["runs"]:
+        rec = read_recording(x["recording"])
+        assert Path(x["recording"]).parent == runs / x["game"]
+        assert rec.game == x["game"] and len(rec.steps) >= x["actions"]
+
+
+def test_a_comparison_with_no_record_writes_no_recording(tmp_path):
+    out = tmp_path / "cmp.json"
+    r = runner.invoke(app, ["play", "qtgl", "--agent", "random", "--seed", "0", "--seed", "1", "--max-actions",
+                            "5", "--json", str(out), "--no-record", "--record-dir", str(tmp_path / "runs")])
+    assert r.exit_code == 0, r.output
+    assert all(x["recording"] is None for x in json.loads(out.read_text())["runs"])
+    assert not (tmp_path / "runs").exists()
 
 
 def test_unknown_game_is_one_line_before_anything_loads(tmp_path):
