@@ -1,8 +1,9 @@
-"""`aria inspect-tokens` and the CLI's one-line error contract."""
+"""`aria inspect-tokens`, the CLI's one-line error contract, and its defaults."""
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import write_recording
@@ -22,6 +23,50 @@ def test_help_lists_the_commands():
 def test_version():
     r = runner.invoke(app, ["--version"])
     assert r.exit_code == 0 and __version__ in r.output
+
+
+def test_every_command_option_defaults_to_what_the_core_defaults_to():
+    """cli.py spells its defaults out (it imports the torch-heavy core only inside a command, so `aria --help`
+    stays instant): an option named like a field of the command's config must default to the same value."""
+    import dataclasses
+    import inspect
+
+    from aria_cli import cli
+    from aria_cli.agent import AgentConfig
+    from aria_cli.evaluate import EvalConfig
+    from aria_cli.play import PlayConfig
+    from aria_cli.quickstart import QuickstartConfig
+    from aria_cli.record import record_game
+    from aria_cli.train_policy import PolicyTrainConfig
+    from aria_cli.train_vqvae import TrainVQVAEConfig
+    from aria_cli.train_wm import TrainWMConfig
+
+    def config_defaults(cls) -> dict:
+        return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+    def signature_defaults(fn) -> dict:
+        return {n: p.default for n, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
+
+    cores = {
+        cli.record: [signature_defaults(record_game)],
+        cli.train_vqvae: [config_defaults(TrainVQVAEConfig)],
+        cli.train_wm: [config_defaults(TrainWMConfig)],
+        cli.train_policy: [config_defaults(PolicyTrainConfig)],
+        cli.eval_: [config_defaults(EvalConfig)],
+        cli.play: [config_defaults(PlayConfig), config_defaults(AgentConfig)],
+        cli.quickstart: [config_defaults(QuickstartConfig)],
+    }
+    checked = 0
+    for command, defaults in cores.items():
+        for name, default in signature_defaults(command).items():
+            for core in defaults:
+                if name in core:
+                    as_str = isinstance(default, Path) or isinstance(core[name], Path)
+                    want = str(core[name]) if as_str else core[name]
+                    got = str(default) if as_str else default
+                    assert got == want, f"{command.__name__} --{name.replace('_', '-')}: CLI {got!r}, core {want!r}"
+                    checked += 1
+    assert checked >= 30  # the names do line up: this compares most options, not a handful
 
 
 def test_inspect_tokens_shows_summary_and_steps(tmp_path):

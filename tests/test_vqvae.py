@@ -293,17 +293,6 @@ def test_frame_grid_lays_out_labelled_rows_and_columns():
     assert img.height > 3 * 128 and img.width > 2 * 128
 
 
-def test_command_defaults_are_the_training_config_defaults():
-    import inspect
-
-    from aria_cli.cli import train_vqvae as command
-
-    params = inspect.signature(command).parameters
-    defaults = TrainVQVAEConfig()
-    for name in ("epochs", "batch_size", "lr", "codebook_size", "seed"):
-        assert params[name].default == getattr(defaults, name), name
-
-
 def test_distinct_cells_are_found_exactly():
     cells = vqvae.frames_to_cells(synthetic_frames(20, seed=2))
     distinct, inverse = vqvae.unique_cells(cells)
