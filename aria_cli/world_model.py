@@ -125,10 +125,12 @@ class WMState:
     logits: torch.Tensor  # (B, 590): prediction for the token after the last one fed
     code_run: int = 0  # VQ codes at the end of the context (where the next code sits in its frame)
     cells: torch.Tensor | None = None  # (B, 64, hidden): final hidden states of the latest frame's codes
+    # (B,) padding tokens at the start of each row (`prefill_left_padded`); None: every row is all real tokens
+    pad: torch.Tensor | None = None
 
     def copy(self) -> WMState:
         cells = None if self.cells is None else self.cells.clone()
-        return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone(), self.code_run, cells)
+        return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone(), self.code_run, cells, self.pad)
 
     def select(self, rows: torch.Tensor) -> WMState:
         """A branch holding only these batch rows (repeats allowed), e.g. one context once per candidate.
@@ -139,7 +141,8 @@ class WMState:
         cache.layers = [copy.copy(layer) for layer in self.cache.layers]
         cache.batch_select_indices(rows)
         cells = None if self.cells is None else self.cells[rows]
-        return WMState(cache, self.length, self.logits[rows], self.code_run, cells)
+        pad = None if self.pad is None else self.pad[rows]
+        return WMState(cache, self.length, self.logits[rows], self.code_run, cells, pad)
 
 
 def cell_index(tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
@@ -322,6 +325,22 @@ class WorldModel(torch.nn.Module):
         return self.extend_hidden(WMState(cache, 0, torch.empty(0)), tokens)
 
     @torch.no_grad()
+    def prefill_left_padded(self, contexts: list[torch.Tensor]) -> WMState:
+        """`prefill` of contexts of different lengths as one batch: each row is padded on the left, and the
+        padding is masked out of attention and off the positions, so a row's logits are its own context's
+        (the contexts must end alike, e.g. all after an action). Decoding several contexts in one batch
+        costs about what one does where a step is bound by kernel launches (a GPU)."""
+        from transformers import DynamicCache
+
+        longest = max(len(c) for c in contexts)
+        tokens = torch.full((len(contexts), longest), V0.frame, dtype=torch.long, device=self.device)
+        for i, c in enumerate(contexts):
+            tokens[i, longest - len(c) :] = torch.as_tensor(c, dtype=torch.long, device=self.device)
+        pad = torch.tensor([longest - len(c) for c in contexts], device=self.device)
+        state = WMState(DynamicCache(config=self._lm().config), 0, torch.empty(0), pad=pad)
+        return self.extend_hidden(state, tokens)[1]
+
+    @torch.no_grad()
     def extend_hidden(self, state: WMState, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
         """`extend`, returning the final-layer hidden states (B, n, hidden) of the new positions."""
         hidden, new_state, _ = self._extend(state, tokens)
@@ -332,11 +351,17 @@ class WorldModel(torch.nn.Module):
         n = tokens.shape[1]
         pos = torch.arange(state.length, state.length + n, device=tokens.device)
         cells = cell_index(tokens, state.code_run)
+        position_ids, attention_mask = pos[None].expand(tokens.shape[0], -1), None
+        if state.pad is not None:  # a row's first real token sits at position 0, as it would alone
+            position_ids = (position_ids - state.pad[:, None]).clamp_min(0)
+            seen = torch.arange(state.length + n, device=tokens.device)
+            attention_mask = (seen[None] >= state.pad[:, None]).long()
         out = self._lm().get_decoder()(
             inputs_embeds=self.embed(tokens, cells),
             past_key_values=state.cache,
             use_cache=True,
-            position_ids=pos[None].expand(tokens.shape[0], -1),
+            position_ids=position_ids,
+            attention_mask=attention_mask,
             cache_position=pos,
         )
         hidden = out.last_hidden_state
@@ -351,7 +376,8 @@ class WorldModel(torch.nn.Module):
         last_logits = _add_scores(self.head(hidden[:, -1:]), b[at_last], p[at_last] - (n - 1), scores[at_last])
         last = int(cells[0, -1])  # the context now ends with last + 1 codes, or none
         run = last + 1 if last < N_CELLS else 0
-        return hidden, WMState(out.past_key_values, state.length + n, last_logits[:, 0], run, frame), pointer
+        new_state = WMState(out.past_key_values, state.length + n, last_logits[:, 0], run, frame, state.pad)
+        return hidden, new_state, pointer
 
     # ------------------------------------------------------------------ save / load
     def save(self, folder: str | Path, extra: dict | None = None) -> None:

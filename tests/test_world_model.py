@@ -82,6 +82,30 @@ def test_kv_cached_steps_give_the_same_logits_as_one_full_forward():
     assert torch.allclose(stepped, full[:, 49:], atol=1e-5)
 
 
+@pytest.mark.parametrize("backbone", ["tiny", "saved llama + lora"])
+def test_contexts_of_different_lengths_step_as_one_left_padded_batch_with_their_own_logits(backbone, tmp_path):
+    if backbone == "tiny":
+        wm = WorldModel.create("tiny", arch=SMALL).eval()
+    else:
+        src = save_tiny_llama(tmp_path / "llama", vocab_size=300)
+        wm = WorldModel.create(str(src), lora=LoraSettings(rank=4, alpha=8), codebook=torch.randn(512, 8)).eval()
+        torch.nn.init.normal_(wm.model.base_model.model.model.layers[0].self_attn.q_proj.lora_B.default.weight)
+    torch.nn.init.normal_(wm.cell_embedding.weight)
+    torch.nn.init.normal_(wm.loc_pointer.query.weight)
+    x = episode(5)
+    ends = torch.nonzero(x == V.frame).flatten()[[2, 4, 1]].tolist()  # contexts that end after an action
+    after = torch.tensor([V.frame, V.code(5), V.code(9), V.code(9)])
+    batch = wm.prefill_left_padded([x[:q] for q in ends])
+    assert batch.pad.tolist() == [max(ends) - q for q in ends]
+    stepped, batch = wm.extend(batch, after.expand(len(ends), -1))
+    for row, q in enumerate(ends):
+        alone = wm.prefill(x[:q])
+        want, _ = wm.extend(alone, after)
+        assert torch.allclose(batch.logits[row], wm.logits(torch.cat([x[:q], after])[None])[0, -1], atol=1e-4)
+        assert torch.allclose(stepped[row], want[0], atol=1e-4), row
+    assert torch.isfinite(stepped).all()
+
+
 def test_a_click_location_points_into_the_frame_before_it():
     wm = WorldModel.create("tiny", arch=SMALL).eval()
     x = episode(4)
