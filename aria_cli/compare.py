@@ -259,12 +259,16 @@ def play_one(
     return result
 
 
-def _default_sessions(environments_dir: str | Path | None, online: bool, record_dir: Path | None) -> SessionFactory:
+def game_sessions(
+    environments_dir: str | Path | None, online: bool, record_dir: str | Path | None = None
+) -> SessionFactory:
+    """Sessions of the real game adapter; with `record_dir`, each run is recorded under `record_dir/<game>/`."""
+
     def factory(game: str, seed: int):
         from aria_cli.game_adapter import GameSession
 
         return GameSession(game, environments_dir=environments_dir, online=online, seed=seed,
-                           record_dir=record_dir / game if record_dir is not None else None)  # fmt: skip
+                           record_dir=Path(record_dir) / game if record_dir is not None else None)  # fmt: skip
 
     return factory
 
@@ -299,8 +303,7 @@ def compare(
         factories = {name: (lambda seed, _n=name: make_agent(_n, seed, extra_agents)) for name in agents}
         for name in agents:  # unknown names fail now, before any game is played
             make_agent(name, 0, extra_agents)
-    sessions = session_factory or _default_sessions(environments_dir, online,
-                                                     Path(record_dir) if record_dir is not None else None)
+    sessions = session_factory or game_sessions(environments_dir, online, record_dir)
     result = ComparisonResult(list(games), list(factories), [int(s) for s in seeds], max_actions, [])
     total = len(games) * len(factories) * len(result.seeds)
     bar = progress(transient=True) if show_progress else None

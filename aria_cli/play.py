@@ -8,8 +8,8 @@ One game with one agent and one seed: a live view (the frame in the ARC palette,
 its probability, ms/action), then a summary table (levels, actions per level beside the game's
 baseline, resets, ms/action); the run is saved as a toolkit recording (so it can become training
 data), optionally as a GIF and JSON. Several games, agents or seeds: one comparison table
-(aria_cli.compare), every run recorded the same way. A game that raises mid-run, or Ctrl-C, ends the run cleanly: the recording and the
-summary are still written and the error is named.
+(aria_cli.compare), every run recorded the same way. A game that raises mid-run, or Ctrl-C, ends the
+run cleanly: the recording and the summary are still written and the error is named.
 """
 
 from __future__ import annotations
@@ -106,15 +106,12 @@ def _describe(action: int, x, y, info: dict) -> str:
 def play_single(cfg: PlayConfig, game: str, agent_name: str, seed: int, factories: dict) -> PlayResult:
     """One game, one agent, one seed: live view, recording, GIF; never loses the run on an error."""
     from aria_cli.agents import make_agent
-    from aria_cli.compare import play_one
-    from aria_cli.game_adapter import GameSession
+    from aria_cli.compare import game_sessions, play_one
     from aria_cli.render import GifWriter
 
     agent = make_agent(agent_name, seed, factories)
     live_wanted = cfg.render == "live" or (cfg.render == "auto" and sys.stdout.isatty())
-    record_dir = cfg.record_dir / game if cfg.record else None
-    session = GameSession(game, environments_dir=cfg.environments_dir, online=cfg.online, seed=seed,
-                          record_dir=record_dir)
+    session = game_sessions(cfg.environments_dir, cfg.online, cfg.record_dir if cfg.record else None)(game, seed)
     result = PlayResult(game=game, agent=agent_name, seed=seed, baseline_actions=list(session.info.baseline_actions))
     gif = GifWriter(cfg.gif) if cfg.gif else None
     live = Live(console=ui.console, auto_refresh=False, transient=False) if live_wanted else None
