@@ -316,29 +316,27 @@ class WorldModel(torch.nn.Module):
         return _add_scores(self.head(hidden), *pointer), new_state
 
     @torch.no_grad()
-    def prefill_hidden(self, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
-        """`prefill`, also returning the final-layer hidden states (B, T, hidden) (the policy reads them)."""
+    def prefill_hidden(self, tokens: torch.Tensor, pad: torch.Tensor | None = None) -> tuple[torch.Tensor, WMState]:
+        """`prefill`, also returning the final-layer hidden states (B, T, hidden) (the policy reads them).
+        `pad` (B,): padding tokens at the start of each row (see `prefill_left_padded`)."""
         from transformers import DynamicCache
 
         tokens = tokens if tokens.dim() == 2 else tokens[None]
         cache = DynamicCache(config=self._lm().config)
-        return self.extend_hidden(WMState(cache, 0, torch.empty(0)), tokens)
+        return self.extend_hidden(WMState(cache, 0, torch.empty(0), pad=pad), tokens)
 
     @torch.no_grad()
     def prefill_left_padded(self, contexts: list[torch.Tensor]) -> WMState:
         """`prefill` of contexts of different lengths as one batch: each row is padded on the left, and the
         padding is masked out of attention and off the positions, so a row's logits are its own context's
         (the contexts must end alike, e.g. all after an action). Decoding several contexts in one batch
-        costs about what one does where a step is bound by kernel launches (a GPU)."""
-        from transformers import DynamicCache
-
+        costs little more than one where a step is bound by kernel launches (a GPU)."""
         longest = max(len(c) for c in contexts)
         tokens = torch.full((len(contexts), longest), V0.frame, dtype=torch.long, device=self.device)
         for i, c in enumerate(contexts):
             tokens[i, longest - len(c) :] = torch.as_tensor(c, dtype=torch.long, device=self.device)
         pad = torch.tensor([longest - len(c) for c in contexts], device=self.device)
-        state = WMState(DynamicCache(config=self._lm().config), 0, torch.empty(0), pad=pad)
-        return self.extend_hidden(state, tokens)[1]
+        return self.prefill_hidden(tokens, pad)[1]
 
     @torch.no_grad()
     def extend_hidden(self, state: WMState, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
