@@ -139,6 +139,9 @@ def train_vqvae(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 32,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 5e-3,
     codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=512, help="Codes in the codebook (the token layout has 512 code slots).")] = 512,
+    patience: Annotated[
+        int, typer.Option("--patience", min=0, help="Stop after this many epochs without a better val accuracy; 0: never stop early.")
+    ] = 3,
     device: DeviceOpt = "auto",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted run with its own settings (only --epochs can change).")
@@ -151,7 +154,8 @@ def train_vqvae(
     from aria_cli.train_vqvae import TrainVQVAEConfig
     from aria_cli.train_vqvae import train_vqvae as core
 
-    config = TrainVQVAEConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, seed=seed)
+    config = TrainVQVAEConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, patience=patience,
+                              seed=seed)
     core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)
 
 

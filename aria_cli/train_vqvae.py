@@ -74,7 +74,7 @@ class TrainVQVAEConfig:
     context_channels: int = VQVAEConfig.context_channels
     context_blocks: int = VQVAEConfig.context_blocks
     seed: int = 0
-    patience: int = 3  # epochs without a better val pixel accuracy before stopping
+    patience: int = 3  # epochs without a better val pixel accuracy before stopping; 0: never stop early
     sample_power: float = 0.5  # frames are drawn with probability ∝ count ** sample_power
     reset_every: int = 10  # steps between dead-code resets
     min_steps_per_epoch: int = 20
@@ -356,17 +356,21 @@ def _train(data_dir: Path, checkpoints: Path, cfg: TrainVQVAEConfig, device: str
                 save_model(model, d)
             else:
                 state.bad_epochs += 1
-            if ev.pixel_acc >= 1.0:
-                state.stop_reason = "perfect"
-            elif state.bad_epochs >= cfg.patience:
-                state.stop_reason = "early stop"
-            elif state.epoch >= cfg.epochs:
-                state.stop_reason = "epochs"
+            state.stop_reason = stop_reason(ev.pixel_acc, state, cfg)
             save_model(model, d, LAST_FILE)
             _save_state(d, state, optimizer)
             if task is not None:
                 prog.update(task, val=ui.pct(state.best_acc, 3))
     return _finish(d, data, train_cells, val_cells, state, device, time.perf_counter() - t_start, quiet)
+
+
+def stop_reason(val_acc: float, state: TrainState, cfg: TrainVQVAEConfig) -> str:
+    """Why training ends after the epoch just measured ("" while it goes on)."""
+    if val_acc >= 1.0:
+        return "perfect"
+    if cfg.patience and state.bad_epochs >= cfg.patience:
+        return "early stop"
+    return "epochs" if state.epoch >= cfg.epochs else ""
 
 
 def _lr(cfg: TrainVQVAEConfig, step: int, total: int) -> float:

@@ -224,6 +224,25 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, recording_dir,
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
 
 
+def test_patience_stops_a_stalled_run_and_zero_never_does():
+    from aria_cli.train_vqvae import TrainState, stop_reason
+
+    stalled = TrainState(epoch=10, bad_epochs=3)
+    assert stop_reason(0.99, stalled, TrainVQVAEConfig(epochs=80, patience=3)) == "early stop"
+    assert stop_reason(0.99, stalled, TrainVQVAEConfig(epochs=80, patience=4)) == ""
+    assert stop_reason(0.99, TrainState(epoch=79, bad_epochs=70), TrainVQVAEConfig(epochs=80, patience=0)) == ""
+    assert stop_reason(0.99, TrainState(epoch=80, bad_epochs=70), TrainVQVAEConfig(epochs=80, patience=0)) == "epochs"
+    assert stop_reason(1.0, TrainState(epoch=1), TrainVQVAEConfig(patience=0)) == "perfect"
+
+
+def test_train_vqvae_patience_option_reaches_the_run(tmp_path, recording_dir):
+    r = runner.invoke(app, ["train-vqvae", "--data", str(recording_dir), "--checkpoints", str(tmp_path),
+                            "--epochs", "1", "--patience", "0", "--device", "cpu"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "vqvae" / METRICS_FILE).read_text())
+    assert metrics["train_config"]["patience"] == 0
+
+
 def test_resume_of_a_finished_run_has_nothing_to_do(tmp_path, recording_dir):
     first = train_vqvae(recording_dir, tmp_path, tiny_config(epochs=1, patience=99), quiet=True)
     again = train_vqvae(recording_dir, tmp_path, tiny_config(epochs=1, patience=99), resume=True, quiet=True)
