@@ -27,11 +27,7 @@ Two agents use it:
   the prior is mixed with the uniform one by a weight learned online from the actions that proved
   productive in this game (PriorEvidence); P(level) is scaled by its trust in the world model here: the
   share of changed cells whose new code the world model predicted, read from the frames as they are fed
-  (ModelContexts.change_accuracy), against `trusted_change_acc`. Each attempt at a level is led either
-  by the explorer or by the policy agent's choice (`policy_choice`, filed in the explorer's state graph
-  all the same), picked by Thompson sampling on how often each leader's attempts completed a level in
-  this game: the policy samples whole attempts from the demonstrations' habits, the explorer builds on
-  what earlier attempts found, and which of the two a game rewards shows in play.
+  (ModelContexts.change_accuracy), against `trusted_change_acc`.
 
 Neither assumes anything about a game beyond its frames and available actions.
 """
@@ -42,7 +38,6 @@ import dataclasses
 import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +49,7 @@ import torch
 from aria_cli.agents import Decision, ExploreAgent, GameInfo
 from aria_cli.devices import torch_threads
 from aria_cli.errors import CheckpointError
-from aria_cli.explore import Candidate, ExploreConfig, Observation
+from aria_cli.explore import ExploreConfig, Observation
 from aria_cli.policy import restrict_types
 from aria_cli.vocab import (
     CLICK,
@@ -103,10 +98,6 @@ class AgentConfig:
     evidence_initial: float = 0.5
     evidence_bound: float = 0.95
     evidence_rate: float = 0.25
-    # World-model agent: each attempt at a level (level start to RESET or level-up) is led either by the
-    # explorer or by the policy agent's choice, picked by Thompson sampling on how often each completed a
-    # level in this game so far (Beta(1, 1) priors). False: the explorer leads every attempt.
-    policy_attempts: bool = True
 
 
 @dataclass
@@ -414,23 +405,6 @@ class ModelContexts:
         return lp
 
 
-def policy_choice(ctx: ModelContexts, config: AgentConfig, available: tuple[int, ...],
-                  fruitless: Callable[[tuple[int, int]], int], rng: np.random.Generator) -> tuple[int, int]:
-    """The policy agent's choice of (type, loc) in the frame `ctx` has begun: the candidates are the
-    available non-click types and the policy's top cells, scored by the prior (policy + P(level)) less
-    `tried_penalty` per earlier try that changed nothing (`fruitless`), sampled with `temperature`."""
-    cands = [(a, LOC_NULL) for a in available if 0 <= a < N_TYPES and a != CLICK]
-    if CLICK in available:
-        cands += [(CLICK, int(c)) for c in np.argsort(-ctx.cell_logp)[: max(config.top_k, 16)]]
-    score = ctx.prior(cands, config.level_weight, config.top_k)
-    score = score - config.tried_penalty * np.array([fruitless(c) for c in cands])
-    if config.temperature > 0:
-        z = score / config.temperature
-        p = np.exp(z - np.logaddexp.reduce(z))
-        return cands[int(rng.choice(len(cands), p=p / p.sum()))]
-    return cands[int(np.argmax(score))]
-
-
 def frame_key(frame: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(frame).tobytes(), digest_size=12).digest()
 
@@ -454,13 +428,30 @@ class PolicyAgent:
         self.tried: dict[bytes, dict[tuple[int, int], int]] = defaultdict(dict)
         self._last: tuple[bytes, int, int, int] | None = None  # frame key, type, loc, levels before
 
+    def _candidates(self, available: tuple[int, ...]) -> list[tuple[int, int]]:
+        cands = [(a, LOC_NULL) for a in available if 0 <= a < N_TYPES and a != CLICK]
+        if CLICK in available:
+            top_cells = np.argsort(-self.ctx.cell_logp)[: max(self.config.top_k, 16)]
+            cands += [(CLICK, int(c)) for c in top_cells]
+        return cands
+
     def act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)
         self.ctx.begin_frame(obs.frame, available if obs.state != "GAME_OVER" else (RESET,))
         if obs.state == "GAME_OVER" or not available:
             return self._decide(obs, RESET, LOC_NULL, {"mode": "reset"})
-        tried = self.tried[frame_key(obs.frame)]
-        t, loc = policy_choice(self.ctx, self.config, available, lambda c: tried.get(c, 0), self.rng)
+        cands = self._candidates(available)
+        score = self.ctx.prior(cands, self.config.level_weight, self.config.top_k)
+        key = frame_key(obs.frame)
+        tried = self.tried[key]
+        score = score - self.config.tried_penalty * np.array([tried.get(c, 0) for c in cands])
+        if self.config.temperature > 0:
+            z = score / self.config.temperature
+            p = np.exp(z - np.logaddexp.reduce(z))
+            i = int(self.rng.choice(len(cands), p=p / p.sum()))
+        else:
+            i = int(np.argmax(score))
+        t, loc = cands[i]
         return self._decide(obs, t, loc, {"mode": "policy", "p": self.ctx.p_type(t)})
 
     def _decide(self, obs: Observation, t: int, loc: int, info: dict) -> Decision:
@@ -504,9 +495,6 @@ class WorldModelAgent(ExploreAgent):
         self._chosen: list[tuple[str, float, int]] = []  # what each distribution gave the last action
         c = self.config
         self.evidence = PriorEvidence(c.evidence_initial, c.evidence_bound, c.evidence_rate)
-        self.leaders = {"explore": [0, 0], "policy": [0, 0]}  # attempts led: [completed a level, did not]
-        self.leader: str | None = None  # who leads the attempt in progress
-        self._available: tuple[int, ...] = ()
 
     def trust(self) -> float:
         """How much P(level) counts in this game, from how well the world model foresees its frames."""
@@ -519,47 +507,10 @@ class WorldModelAgent(ExploreAgent):
         return self.ctx.prior(pairs, self.trust() * c.level_weight, c.top_k, c.wm_type_weight,
                               self.evidence.shares(), c.level_floor, c.wm_cell_weight)
 
-    def _pick_leader(self) -> str:
-        """Thompson sampling: the leader whose sampled rate of completing a level is higher."""
-        if not self.config.policy_attempts:
-            return "explore"
-        draws = {name: self.explorer.rng.beta(1 + won, 1 + lost) for name, (won, lost) in self.leaders.items()}
-        return max(draws, key=draws.__getitem__)
-
-    def _end_attempt(self, completed: bool) -> None:
-        if self.leader is not None:
-            self.leaders[self.leader][0 if completed else 1] += 1
-        self.leader = None
-
-    def _lead(self, node) -> Candidate | None:
-        """In an attempt the policy leads: the policy agent's choice, as one of this state's candidates
-        (a click goes to an object of the chosen cell if the state shows one there, else to its centre).
-        Earlier tries count against an action when they left this state as it was."""
-        if self.leader != "policy":
-            return None
-
-        def candidate(t: int, loc: int) -> Candidate:
-            if t != CLICK:
-                return Candidate(action=t)
-            for c in node.candidates:
-                if c.is_click and pixel_to_cell(c.x, c.y) == loc:
-                    return c
-            x, y = cell_to_pixel(loc)
-            return Candidate(action=CLICK, x=x, y=y)
-
-        def fruitless(pair: tuple[int, int]) -> int:
-            key = candidate(*pair).key
-            return node.edges[key].tries if node.is_noop(key) else 0
-
-        return candidate(*policy_choice(self.ctx, self.config, self._available, fruitless, self.explorer.rng))
-
     def act(self, obs: Observation) -> Decision:
         available = tuple(int(a) for a in obs.available_actions)
-        self._available = available
         self.ctx.begin_frame(obs.frame, available if obs.state != "GAME_OVER" else (RESET,))
-        if obs.state != "GAME_OVER" and self.leader is None:
-            self.leader = self._pick_leader()
-        d = self.explorer.act(obs, lead=self._lead)
+        d = super().act(obs)
         loc = pixel_to_cell(d.x, d.y) if d.action == CLICK else LOC_NULL
         self._last = (d.action, loc, int(obs.levels_completed))
         t = d.action
@@ -573,7 +524,6 @@ class WorldModelAgent(ExploreAgent):
                     self._chosen.append(("wm_cell", self.ctx.wm_cell_logp[loc], N_CELLS))
         d.info["p_type"] = self.ctx.p_type(t)
         d.info["trust"] = self.trust()
-        d.info["leader"] = self.leader
         return d
 
     def observe(self, obs: Observation) -> None:
@@ -584,12 +534,7 @@ class WorldModelAgent(ExploreAgent):
         self._chosen = []
         if self._last is not None:
             t, loc, levels = self._last
-            level_up = int(obs.levels_completed) > levels
-            self.ctx.end_action(t, loc, level_up)
-            if level_up or obs.state == "WIN":
-                self._end_attempt(True)
-            elif t == RESET:
-                self._end_attempt(False)
+            self.ctx.end_action(t, loc, int(obs.levels_completed) > levels)
             self._last = None
 
 

@@ -1,7 +1,5 @@
 """The learned agent: KV-cached contexts, and playing bundled games through the real toolkit."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -285,68 +283,6 @@ def test_the_world_model_agent_learns_its_prior_weights_from_productive_actions_
     assert productive > 0
     assert agent.evidence.log_odds["cell"] == start["cell"]  # qmaz has no clicks
     assert agent.evidence.log_odds["type"] != start["type"]
-
-
-def test_each_attempt_is_led_by_the_explorer_or_the_policy_as_their_record_in_this_game_says(models):
-    agent = WorldModelAgent(models, seed=0)
-    agent.reset(GameInfo(game="qmix", seed=0))
-    agent.leaders = {"explore": [0, 30], "policy": [30, 0]}  # Thompson sampling follows the record
-    assert sum(agent._pick_leader() == "policy" for _ in range(100)) >= 95
-    agent.leaders = {"explore": [30, 0], "policy": [0, 30]}
-    assert sum(agent._pick_leader() == "explore" for _ in range(100)) >= 95
-    agent.config = dataclasses.replace(agent.config, policy_attempts=False)
-    agent.leaders = {"explore": [0, 30], "policy": [30, 0]}
-    assert {agent._pick_leader() for _ in range(20)} == {"explore"}
-
-
-def test_the_world_model_agent_keeps_one_leader_per_attempt_and_counts_how_each_attempt_ended(models):
-    agent = WorldModelAgent(models, seed=1)
-    agent.reset(GameInfo(game="qmix", seed=0))
-    with GameSession("qmix", seed=0) as s:
-        watched = Watched(s)
-        leaders, ends = [], 0
-        run = play_one(watched, _Noting(agent, leaders), "qmix", 0, 150)
-    attempt_leader = None
-    for (obs, action, _, _), (leader, mode, levels_after) in zip(watched.log, leaders, strict=True):
-        if obs.state == "GAME_OVER":  # the RESET that ends the attempt the game ended
-            assert action == 0 and attempt_leader is not None
-            attempt_leader, ends = None, ends + 1
-            continue
-        if attempt_leader is None:
-            attempt_leader = leader
-        assert leader == attempt_leader  # the whole attempt has one leader
-        if mode == "lead":
-            assert leader == "policy"
-        if leader == "explore":
-            assert mode != "lead"
-        if action == 0 or levels_after > obs.levels_completed:
-            attempt_leader, ends = None, ends + 1
-    assert ends > 2 and set(leaders_of(leaders)) == {"explore", "policy"}
-    assert sum(map(sum, agent.leaders.values())) == ends
-    assert sum(won for won, _ in agent.leaders.values()) == run.levels_completed
-
-
-def leaders_of(noted):
-    return [leader for leader, _, _ in noted]
-
-
-class _Noting:
-    """Passes through to the agent and notes, per action, the leader, the mode and the levels after it."""
-
-    def __init__(self, agent, noted):
-        self.agent, self.noted, self.name = agent, noted, agent.name
-
-    def reset(self, info):
-        pass  # the test reset the agent itself
-
-    def act(self, obs):
-        d = self.agent.act(obs)
-        self._pending = (d.info.get("leader"), d.info.get("mode"))
-        return d
-
-    def observe(self, obs):
-        self.noted.append((*self._pending, int(obs.levels_completed)))
-        self.agent.observe(obs)
 
 
 @pytest.mark.parametrize("cls", [PolicyAgent, WorldModelAgent])

@@ -389,29 +389,6 @@ def test_prior_decides_among_untried_actions():
     assert obs.frame[d.y, d.x] == target[2]
 
 
-def test_a_lead_chooses_the_action_and_its_outcome_is_filed_like_the_explorers_own():
-    game, explorer = CounterMaze(), Explorer(seed=0)
-    obs = game.reset()
-    asked = []
-
-    def lead(node):
-        asked.append(node.key)
-        return Candidate(action=2) if len(asked) <= 3 else None  # three moves, then the explorer's own choice
-
-    modes = []
-    for _ in range(5):
-        d = explorer.act(obs, lead=lead)
-        modes.append(d.info["mode"])
-        if d.info["mode"] == "lead":
-            assert d.action == 2
-        node = explorer.graphs[0].node(explorer.store.add(obs.frame))
-        obs = game.step(d.action, d.x, d.y)
-        explorer.observe(obs)
-        assert (d.action, -1, -1) in node.edges  # the state graph knows what the lead did, and where it led
-    assert modes[:3] == ["lead"] * 3 and "lead" not in modes[3:]
-    assert len(asked) == 5
-
-
 def test_prior_must_score_every_candidate():
     obs = ColourClicks(seed=0).reset()
     explorer = Explorer(prior=lambda o, cands: np.zeros(len(cands) + 1), seed=0)

@@ -10,7 +10,7 @@ One module per concept:
 """
 
 from aria_cli.explore.change_predictor import ActionHistory, ChangePredictor, PredictorConfig
-from aria_cli.explore.explorer import Decision, ExploreConfig, Explorer, Lead, Observation, Prior
+from aria_cli.explore.explorer import Decision, ExploreConfig, Explorer, Observation, Prior
 from aria_cli.explore.frame_hash import FrameStore, VolatileConfig, VolatileMask
 from aria_cli.explore.objects import Candidate, Segmentation, action_candidates, segment
 from aria_cli.explore.state_graph import StateGraph, Transition
@@ -23,7 +23,6 @@ __all__ = [
     "ExploreConfig",
     "Explorer",
     "FrameStore",
-    "Lead",
     "Observation",
     "PredictorConfig",
     "Prior",

@@ -72,8 +72,6 @@ class Decision(NamedTuple):
 
 
 Prior = Callable[[Observation, list[Candidate]], np.ndarray]
-# Chooses the action in a state instead of the exploration steps (4-7), or None to leave it to them.
-Lead = Callable[[Node], Candidate | None]
 
 
 @dataclass(frozen=True)
@@ -240,10 +238,8 @@ class Explorer:
         return score, p, X
 
     # ------------------------------------------------------------------ acting
-    def act(self, obs: Observation, lead: Lead | None = None) -> Decision:
-        """The next action for this observation. With `lead`, that function chooses wherever the explorer
-        would explore or navigate (replays of known level solutions and the budget reset stay the
-        explorer's); the outcome is filed in the state graph either way."""
+    def act(self, obs: Observation) -> Decision:
+        """The next action for this observation."""
         if obs.state == "GAME_OVER":
             self._pending = _Pending(frame=-1, level=obs.levels_completed, cand=None, step=0)
             self._plan = None
@@ -258,7 +254,7 @@ class Explorer:
             self._mask_grew()
         node = graph.node(fid)
         node.visits += 1
-        choice = self._choose(obs, graph, node, lead)
+        choice = self._choose(obs, graph, node)
         info = {
             "mode": choice[1],
             "states": len(graph.nodes),
@@ -286,7 +282,7 @@ class Explorer:
         self._plan = plan if plan.steps else None
         return node.candidate(action), mode
 
-    def _choose(self, obs: Observation, graph: StateGraph, node: Node, lead: Lead | None = None):
+    def _choose(self, obs: Observation, graph: StateGraph, node: Node):
         cfg = self.config
         # Replay a level completed before (the game was reset since).
         win = node.level_up_action()
@@ -303,12 +299,6 @@ class Explorer:
             if self.config.use_reset:
                 self._plan = None
                 return None, "budget-reset"
-
-        if lead is not None:
-            cand = lead(node)
-            if cand is not None:
-                self._plan = None
-                return cand, "lead"
 
         # Follow the current plan while it is on track and its target is still a frontier.
         plan = self._plan
