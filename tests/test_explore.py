@@ -545,3 +545,55 @@ def test_with_a_temperature_the_prior_orders_untried_actions_by_sampling_not_alw
     sampled = first_colours(0.5)
     assert len(set(sampled)) > 1
     assert sampled.count(favourite[2]) > len(sampled) / 4
+
+
+class OpenField(CounterMaze):
+    """The counter maze without walls, the player mid-board: its moves change no band near the frame's edge,
+    which the volatile mask would take for a HUD when every transition so far was the same move."""
+
+    levels = [{"walls": [], "player": (1, 6), "goal": (12, 6)}]
+
+
+def _first_moves_of_attempts(refollow_cost, prior, attempts: int, moves: int = 3) -> list[tuple[int, str]]:
+    """`attempts` attempts at the open field of `moves` explorer actions each, every one ended by a
+    game over (then RESET); the first action of each attempt and the explorer's mode for it."""
+    game = OpenField()
+    explorer = Explorer(ExploreConfig(refollow_cost=refollow_cost), prior=prior, seed=0)
+    obs, firsts = game.reset(), []
+    for _ in range(attempts):
+        for i in range(moves):
+            d = explorer.act(obs)
+            if i == 0:
+                firsts.append((d.action, d.info["mode"]))
+            obs = game.step(d.action, d.x, d.y)
+            explorer.observe(obs)
+        d = explorer.act(Obs(obs.frame, "GAME_OVER", 0, 1, obs.available_actions))
+        assert d.action == 0
+        obs = game.reset()
+        explorer.observe(obs)
+    return firsts
+
+
+def sharp_right(o, cands):  # a prior that knows where to go first: right (ACTION4)
+    return np.array([0.0 if c.action == 4 else -6.0 for c in cands])
+
+
+def test_a_sharp_prior_is_followed_again_after_a_reset_and_doubted_after_enough_tries():
+    firsts = _first_moves_of_attempts(2.0, sharp_right, attempts=30)
+    assert firsts[0] == (4, "explore")
+    # Right from the start was tried, and the state it leads to still has untried actions: taken again.
+    assert firsts[1] == (4, "refollow")
+    # ... until the tries outweigh the prior's preference (2 · log(1 + n) > 6 from n = 20 tries on), then
+    # the start's other actions get their turn.
+    switch = next(i for i, (a, _) in enumerate(firsts) if a != 4)
+    assert switch == 20
+    assert all(a == 4 and mode == "refollow" for a, mode in firsts[1:switch])
+
+
+def test_without_refollow_or_with_a_flat_prior_untried_actions_come_first():
+    # Untried-first: each attempt starts with another action while the start has untried ones.
+    firsts = _first_moves_of_attempts(None, sharp_right, attempts=4)
+    assert [a for a, _ in firsts][:2] == [4, firsts[1][0]] and firsts[1][0] != 4
+    assert all(mode != "refollow" for _, mode in firsts)
+    flat = _first_moves_of_attempts(2.0, lambda o, cands: np.zeros(len(cands)), attempts=4)
+    assert len({a for a, _ in flat}) == 4  # a prior that prefers nothing is not followed back

@@ -11,6 +11,9 @@ Per step (`act`), in order:
 4. Try an untried action in the current state: the best-scoring one among those predicted to change
    the frame (P(change) >= `p_min`). Score = log P(change) + novelty_weight · log P(new state)
    + prior_weight · prior log-prob (when a prior is plugged in) + salience_weight · object salience.
+   With a prior, a tried action that leads to a state with untried actions competes with them
+   (`refollow_cost`): a prior that knows the way is followed again after a RESET, a few times, before
+   the explorer turns to the actions it likes less.
 5. Otherwise walk the shortest known path to the nearest state that still has such actions — through
    RESET and the level start when that is shorter, or when the budget would run out on the way.
 6. Then the unlikely untried actions, here or at the nearest state that has some.
@@ -89,6 +92,15 @@ class ExploreConfig:
     use_reset: bool = True  # navigate through RESET when the level start is closer to a frontier
     depth_limit: int | None = None  # iterative deepening: explore this close to the level start first
     depth_growth: float = 2.0  # ... then this much deeper each time nothing is left (None: plain DFS)
+    # With a prior: a tried action that led to a state which still has untried actions competes with the
+    # best untried action here, on the prior alone: prior_weight · its prior log-prob − refollow_cost ·
+    # log(1 + times tried) against the untried one's prior_weight · prior log-prob (same sampling noise).
+    # After a RESET, plain untried-first exploration leaves the prior's favourite first move (tried last
+    # time) for the next one down, so each attempt at a level starts further from where the prior points;
+    # a prior that knows the way should be followed again, a few times, before it is doubted (the prior /
+    # visit-count trade-off of PUCT). Where the prior prefers nothing strongly this never fires.
+    # None: untried actions always come first.
+    refollow_cost: float | None = 2.0
     volatile: VolatileConfig = field(default_factory=VolatileConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
 
@@ -215,27 +227,47 @@ class Explorer:
         limits = [x for x in (graph.depth_limit, None if graph.budget is None else graph.budget - 1) if x]
         return min(limits) if limits else None
 
-    def score(self, obs: Observation, node: Node, cands: list[Candidate]):
-        """Exploration score of each candidate (higher first), P(change), and features."""
+    def _refollow_candidates(self, graph: StateGraph, node: Node) -> list[Candidate]:
+        """Tried actions of this state that lead on to a state of the level that still has untried actions."""
+        if self.prior is None or self.config.refollow_cost is None:
+            return []
+        ahead = []
+        for k, e in node.edges.items():
+            nxt = graph.nodes.get(e.next) if e.next is not None and e.next != node.key else None
+            if nxt is not None and nxt.untried_keys and not e.deaths and not e.level_up:
+                ahead.append(node.candidate(k))
+        return ahead
+
+    def score(self, obs: Observation, node: Node, cands: list[Candidate], again: list[Candidate] = ()):
+        """Exploration score of each candidate (higher first), P(change), features, and the re-follow
+        comparison (ExploreConfig.refollow_cost): the prior's part of each candidate's score and the score of
+        each tried action in `again`, both with the same sampling noise as the scores."""
         p, X = self.p_change(node, cands)
         score = np.log(p)
+        prior_part = np.zeros(len(cands))
+        again_score = np.zeros(len(again))
         if self.novelty.trained and self.config.novelty_weight:
             p_new = np.clip(self.novelty.predict(X), 0.01, 0.99)
             score = score + self.config.novelty_weight * np.log(p_new)
         if self.prior is not None and cands:
-            lp = np.asarray(self.prior(obs, cands), dtype=np.float64)
-            if lp.shape != (len(cands),):
-                raise ValueError(f"prior returned shape {lp.shape} for {len(cands)} candidates")
-            score = score + self.config.prior_weight * lp
+            lp = np.asarray(self.prior(obs, [*cands, *again]), dtype=np.float64)
+            if lp.shape != (len(cands) + len(again),):
+                raise ValueError(f"prior returned shape {lp.shape} for {len(cands) + len(again)} candidates")
+            prior_part = self.config.prior_weight * lp[: len(cands)]
+            score = score + prior_part
+            if len(again):
+                tries = np.array([node.edges[c.key].tries for c in again])
+                again_score = self.config.prior_weight * lp[len(cands) :] - self.config.refollow_cost * np.log1p(tries)
         sal = np.array([c.salience if c.is_click else np.nan for c in cands])
         if np.isfinite(sal).any():
             sal = np.where(np.isnan(sal), np.nanmean(sal), sal)
             score = score + self.config.salience_weight * (sal - sal.mean())
         if self.config.temperature > 0:
-            score = score + self.config.temperature * self.rng.gumbel(size=len(cands))
+            noise = self.config.temperature * self.rng.gumbel(size=len(cands) + len(again))
         else:
-            score = score + 1e-6 * self.rng.random(len(cands))  # seeded tie-break
-        return score, p, X
+            noise = 1e-6 * self.rng.random(len(cands) + len(again))  # seeded tie-break
+        noise, again_noise = noise[: len(cands)], noise[len(cands) :]
+        return score + noise, p, X, (prior_part + noise, again_score + again_noise)
 
     # ------------------------------------------------------------------ acting
     def act(self, obs: Observation) -> Decision:
@@ -314,11 +346,14 @@ class Explorer:
                 limit = self._limit(graph)
                 untried = node.untried() if limit is None or node.depth < limit else []
                 if untried:
-                    score, p, X = self.score(obs, node, untried)
+                    again = self._refollow_candidates(graph, node) if tier == 1 else []
+                    score, p, X, (prior_part, again_score) = self.score(obs, node, untried, again)
                     node.cache["max_p"] = ((self._score_version(), len(untried)), float(p.max()))
                     ok = p >= cfg.p_min if tier == 1 else np.ones(len(p), dtype=bool)
                     if ok.any():
                         i = int(np.flatnonzero(ok)[np.argmax(score[ok])])
+                        if len(again) and again_score.max() > prior_part[i]:
+                            return again[int(np.argmax(again_score))], "refollow"
                         return untried[i], "explore" if tier == 1 else "explore-unlikely", p[i], X[i]
                 route = self._route(graph, node, tier, limit)
                 if route is not None:
