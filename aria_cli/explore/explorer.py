@@ -233,7 +233,7 @@ class Explorer:
             return []
         ahead = []
         for k, e in node.edges.items():
-            nxt = graph.nodes.get(e.next) if e.next is not None and e.next != node.key else None
+            nxt = graph.nodes.get(e.next) if e.next not in (None, node.key) else None
             if nxt is not None and nxt.untried_keys and not e.deaths and not e.level_up:
                 ahead.append(node.candidate(k))
         return ahead
