@@ -156,18 +156,44 @@ def _latin_completion(values: list[list[int]], pinned: list[list[bool]], n: int)
     return grid if fill(0) else None
 
 
-def plan_qmix(game, rng: random.Random) -> list[Act] | None:
-    """Complete the Latin square, then visit each wrong tile (arrows when near, a click when far) and cycle it."""
+def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return abs(a[0] - b[0]) + abs(a[1] - b[1])
+
+
+def _qmix_todo(game) -> tuple[list[list[int]], list[tuple[int, int]]] | None:
+    """The Latin square the demonstrator completes, and the tiles whose colour differs from it."""
     n, values = game.n, game.values
     target = _latin_completion(values, game.pinned, n)
     if target is None:
         return None
-    todo = [(r, c) for r in range(n) for c in range(n) if values[r][c] != target[r][c]]
+    return target, [(r, c) for r in range(n) for c in range(n) if values[r][c] != target[r][c]]
+
+
+def nearest_tiles(tiles: list[tuple[int, int]], cursor: tuple[int, int]) -> list[tuple[int, int]]:
+    """The tiles at the smallest Manhattan distance from the cursor (empty when there are none)."""
+    best = min((_distance(t, cursor) for t in tiles), default=None)
+    return [t for t in tiles if _distance(t, cursor) == best]
+
+
+def qmix_next_tiles(game) -> list[tuple[int, int]]:
+    """(row, col) of the tiles qmix's demonstrator may go to next from the game's current state: the
+    wrong tiles nearest the cursor. It picks one of them at random, so a predictor that knew the
+    solution would be right on a click with probability 1 / len(...) (benchmarks/bench_gate_ceilings.py)."""
+    todo = _qmix_todo(game)
+    return nearest_tiles(todo[1], tuple(game.cursor)) if todo else []
+
+
+def plan_qmix(game, rng: random.Random) -> list[Act] | None:
+    """Complete the Latin square, then visit each wrong tile (arrows when near, a click when far) and cycle it."""
+    planned = _qmix_todo(game)
+    if planned is None:
+        return None
+    (target, todo), values, n = planned, game.values, game.n
     cur, plan = tuple(game.cursor), []
     while todo:
-        todo.sort(key=lambda p: (abs(p[0] - cur[0]) + abs(p[1] - cur[1]), rng.random()))
+        todo.sort(key=lambda p: (_distance(p, cur), rng.random()))
         r, c = todo.pop(0)
-        dist = abs(r - cur[0]) + abs(c - cur[1])
+        dist = _distance((r, c), cur)
         if dist > 2 or (dist == 2 and rng.random() < 0.5):
             x = game.origin[0] + c * game.cell + rng.randint(1, game.cell - 2)
             y = game.origin[1] + r * game.cell + rng.randint(1, game.cell - 2)

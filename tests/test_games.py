@@ -103,3 +103,32 @@ def test_levels_get_harder():
 def test_a_game_without_demonstrator_is_refused_by_name():
     with pytest.raises(GameError, match="no demonstrator for game 'ls20'"):
         planner_for("ls20")
+
+
+def test_qmix_next_tiles_are_where_the_demonstrator_goes():
+    """bench_gate_ceilings' qmix ceiling rests on qmix_next_tiles naming the tiles the demonstrator picks
+    among; check it against the demonstrator's own plans, level after level, on real games."""
+    from aria_cli.demonstrators import MOVES, nearest_tiles, plan_qmix, qmix_next_tiles
+
+    checked = 0
+    for seed in range(4):
+        with GameSession("qmix", seed=seed) as s:
+            game = s.engine_game
+            while s.last.state != "WIN":
+                ties = qmix_next_tiles(game)
+                assert ties and ties == nearest_tiles(ties, tuple(game.cursor))
+                plan = plan_qmix(game, random.Random(seed))
+                first = next(i for i, (a, _, _) in enumerate(plan) if a in (5, 6))  # arrows, then click or cycle
+                if plan[first][0] == 6:
+                    x, y = plan[first][1:]
+                    tile = ((y - game.origin[1]) // game.cell, (x - game.origin[0]) // game.cell)
+                else:
+                    tile = tuple(game.cursor)
+                    for a, _, _ in plan[:first]:
+                        tile = (tile[0] + MOVES[a][0], tile[1] + MOVES[a][1])
+                assert tile in ties
+                checked += 1
+                level = s.last.levels_completed
+                while s.last.levels_completed == level and s.last.state != "WIN":
+                    s.step(*plan.pop(0))
+    assert checked == 4 * 5
