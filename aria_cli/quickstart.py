@@ -30,7 +30,7 @@ from aria_cli.train_vqvae import TrainVQVAEConfig
 # held-out recordings of two games; with these it beats it on every game within one epoch. qmix clicks only
 # to reach a far tile, so 30 episodes gave 170 training clicks: the location heads fit them (57%) but scored
 # 32-36% on val, under the 40% gate that the demonstrations allow up to 62-68% (benchmarks/
-# bench_gate_ceilings.py); with 60, 42.7% and 47.2% on 89 val clicks in two fresh runs.
+# bench_gate_ceilings.py); with 60, 42.7%, 47.2% and 41.6% on 89 val clicks in three fresh runs.
 QUICK_EPISODES = {"qmaz": 24, "qtgl": 90, "qmix": 60, "qpsh": 30}
 FULL_EPISODES = {"qmaz": 40, "qtgl": 150, "qmix": 100, "qpsh": 50}
 
