@@ -175,6 +175,11 @@ def nearest_tiles(tiles: list[tuple[int, int]], cursor: tuple[int, int]) -> list
     return [t for t in tiles if _distance(t, cursor) == best]
 
 
+def qmix_tile_at(game, x: int, y: int) -> tuple[int, int]:
+    """(row, col) of the qmix tile under pixel (x, y)."""
+    return (y - game.origin[1]) // game.cell, (x - game.origin[0]) // game.cell
+
+
 def qmix_next_tiles(game) -> list[tuple[int, int]]:
     """(row, col) of the tiles qmix's demonstrator may go to next from the game's current state: the
     wrong tiles nearest the cursor. It picks one of them at random, so a predictor that knew the
@@ -188,7 +193,8 @@ def plan_qmix(game, rng: random.Random) -> list[Act] | None:
     planned = _qmix_todo(game)
     if planned is None:
         return None
-    (target, todo), values, n = planned, game.values, game.n
+    target, todo = planned
+    values, n = game.values, game.n
     cur, plan = tuple(game.cursor), []
     while todo:
         todo.sort(key=lambda p: (_distance(p, cur), rng.random()))

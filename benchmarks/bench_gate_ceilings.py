@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aria_cli.demonstrators import lights_out_solution, nearest_tiles, qmix_next_tiles
+from aria_cli.demonstrators import lights_out_solution, nearest_tiles, qmix_next_tiles, qmix_tile_at
 from aria_cli.game_adapter import GameSession
 from aria_cli.recordings import find_recordings, read_recording
 from aria_cli.splits import assign_split
@@ -95,7 +95,7 @@ def qmix_clicks(rec) -> list[tuple[tuple[int, int], list, list]] | None:
         for step in rec.steps[1:]:  # the first line is the game's start
             if step.action == CLICK:
                 grey = [(r, c) for r in range(game.n) for c in range(game.n) if game.values[r][c] == 0]
-                tile = ((step.y - game.origin[1]) // game.cell, (step.x - game.origin[0]) // game.cell)
+                tile = qmix_tile_at(game, step.x, step.y)
                 out.append((tile, qmix_next_tiles(game), nearest_tiles(grey, tuple(game.cursor))))
             if (session.step(step.action, step.x, step.y).frame != step.frame).any():
                 return None

@@ -108,7 +108,7 @@ def test_a_game_without_demonstrator_is_refused_by_name():
 def test_qmix_next_tiles_are_where_the_demonstrator_goes():
     """bench_gate_ceilings' qmix ceiling rests on qmix_next_tiles naming the tiles the demonstrator picks
     among; check it against the demonstrator's own plans, level after level, on real games."""
-    from aria_cli.demonstrators import MOVES, nearest_tiles, plan_qmix, qmix_next_tiles
+    from aria_cli.demonstrators import MOVES, nearest_tiles, plan_qmix, qmix_next_tiles, qmix_tile_at
 
     checked = 0
     for seed in range(4):
@@ -120,8 +120,7 @@ def test_qmix_next_tiles_are_where_the_demonstrator_goes():
                 plan = plan_qmix(game, random.Random(seed))
                 first = next(i for i, (a, _, _) in enumerate(plan) if a in (5, 6))  # arrows, then click or cycle
                 if plan[first][0] == 6:
-                    x, y = plan[first][1:]
-                    tile = ((y - game.origin[1]) // game.cell, (x - game.origin[0]) // game.cell)
+                    tile = qmix_tile_at(game, *plan[first][1:])
                 else:
                     tile = tuple(game.cursor)
                     for a, _, _ in plan[:first]:
