@@ -46,6 +46,23 @@ def test_type_head_pooling_is_multi_head_attention_over_the_cells():
     assert not torch.allclose(heads(summary, cells)[0], heads(summary, torch.randn(3, 64, 32))[0])
 
 
+@pytest.mark.parametrize("attention_heads", [0, 4])
+def test_heads_read_the_previous_step_as_the_change_beside_the_states(attention_heads):
+    torch.manual_seed(0)
+    heads = PolicyHeads(PolicyConfig(hidden_size=32, type_attention_heads=attention_heads, previous_frame=True)).eval()
+    s, c, ps, pc = torch.randn(3, 32), torch.randn(3, 64, 32), torch.randn(3, 32), torch.randn(3, 64, 32)
+    # The heads never build [x_t, x_t - x_{t-1}]; here it is built, and read by the same heads.
+    pair_s, pair_c = torch.cat([s, s - ps], -1), torch.cat([c, c - pc], -1)
+    t, loc = heads(s, c, ps, pc)
+    assert torch.allclose(t, heads.type_head(pair_s, pair_c), atol=1e-5)
+    assert torch.allclose(loc, heads.loc_head(pair_s, pair_c), atol=1e-5)
+    # At a game's first step there is no previous step: the change is zero.
+    t0, loc0 = heads(s, c)
+    zero_s, zero_c = torch.cat([s, torch.zeros_like(s)], -1), torch.cat([c, torch.zeros_like(c)], -1)
+    assert torch.allclose(t0, heads.type_head(zero_s, zero_c), atol=1e-5)
+    assert torch.allclose(loc0, heads.loc_head(zero_s, zero_c), atol=1e-5)
+
+
 def test_loss_counts_location_only_for_clicks():
     tl, ll = torch.zeros(2, 8), torch.zeros(2, 65)
     no_click = policy_loss(tl, ll, torch.tensor([1, 2]), torch.tensor([LOC_NULL, LOC_NULL]))
