@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.progress import TextColumn
+from rich.table import Table
 
 from aria_cli import atomic, ui
 from aria_cli.devices import torch_threads
@@ -130,6 +131,7 @@ class TrainingData:
     val: FrameSet
     val_is_train: bool  # no game had two files, so val metrics are measured on the training frames
     fingerprint: str  # of the file list, sizes and times: warns when a resumed run sees other data
+    val_by_game: dict[str, FrameSet] = field(default_factory=dict)  # the val frames again, per game
 
 
 def collect_frames(data_dir: Path, skip_bad: bool = False) -> TrainingData:
@@ -158,7 +160,13 @@ def collect_frames(data_dir: Path, skip_bad: bool = False) -> TrainingData:
     val_is_train = val.total == 0
     if val_is_train:
         val = train
-    return TrainingData(train, val, val_is_train, h.hexdigest())
+    by_game: dict[str, tuple[list, list]] = {}
+    for key, game, frames in per_file:
+        if val_is_train or split[key] == "val":
+            by_game.setdefault(game, ([], []))[0].append(frames)
+            by_game[game][1].append(key)
+    val_by_game = {game: FrameSet.from_frames(*by_game[game]) for game in sorted(by_game)}
+    return TrainingData(train, val, val_is_train, h.hexdigest(), val_by_game)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -190,6 +198,32 @@ def evaluate(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) -> Evaluat
         wrong_per_frame=wrong_frame,
         reconstructions=decoded,
     )
+
+
+def per_game(model: VQVAE, train_cells: CellSet, by_game: dict[str, FrameSet], device: str) -> dict[str, dict]:
+    """Val accuracy of each game, and the share of its val cells that no training frame contains.
+
+    One overall figure hides where a tokenizer falls short: a game whose boards are drawn in tiles
+    that do not line up with the 8-pixel cells keeps producing cells never seen in training, and a
+    code that depends only on its own cell can get such a cell only approximately right.
+    """
+    seen = set(_cell_keys(train_cells.cells))
+    out = {}
+    for game, fs in by_game.items():
+        cells = CellSet.from_frames(fs)
+        new = np.fromiter((k not in seen for k in _cell_keys(cells.cells)), bool, len(cells.cells))
+        ev = evaluate(model, cells, fs, device)
+        out[game] = {
+            "val_pixel_acc": ev.pixel_acc,
+            "val_frame_exact": ev.frame_exact,
+            "val_cells_unseen": float(cells.counts[new].sum()) / max(int(cells.counts.sum()), 1),
+            "val_frames": fs.total,
+        }
+    return out
+
+
+def _cell_keys(cells: np.ndarray) -> list[bytes]:
+    return [c.tobytes() for c in np.ascontiguousarray(cells, dtype=np.uint8)]
 
 
 def write_reconstructions(path: Path, fs: FrameSet, ev: Evaluation, n: int = 8) -> Path:
@@ -445,6 +479,7 @@ def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> Trai
     val = evaluate(best, val_cells, data.val, device)
     train = evaluate(best, train_cells, data.train, device)
     write_reconstructions(d / PICTURE_FILE, data.val, val)
+    games = per_game(best, train_cells, data.val_by_game, device)
     metrics = {
         "val_pixel_acc": val.pixel_acc,
         "val_frame_exact": val.frame_exact,
@@ -461,6 +496,7 @@ def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> Trai
         "train_files": len(data.train.files),
         "val_files": len(data.val.files) if not data.val_is_train else 0,
         "val_measured_on": "train" if data.val_is_train else "val",
+        "games": games,
         "codebook_size": best.config.codebook_size,
         "epochs": state.epoch,
         "best_epoch": state.best_epoch,
@@ -479,6 +515,17 @@ def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> Trai
             f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {state.stop_reason}, "
             f"{state.seconds:.0f} s) → {d} (model, {METRICS_FILE}, {PICTURE_FILE})"
         )
+        ui.console.print(games_table(games, "train" if data.val_is_train else "val"))
     return TrainResult(metrics, d)
+
+
+def games_table(games: dict[str, dict], split: str) -> Table:
+    t = Table(title=f"tokenizer per game ({split} frames)", title_justify="left")
+    for name in ("game", "frames", "pixel acc", "frames exact", "cells new to training"):
+        t.add_column(name, justify="left" if name == "game" else "right")
+    for game, m in games.items():
+        new = "—" if split == "train" else ui.pct(m["val_cells_unseen"], 2)
+        t.add_row(game, str(m["val_frames"]), ui.pct(m["val_pixel_acc"], 3), ui.pct(m["val_frame_exact"], 1), new)
+    return t
 
 

@@ -85,19 +85,18 @@ def encoding_speed(checkpoints: Path, data: Path) -> tuple[float, float, int]:
     return game_fps, noise_fps, len(frames)
 
 
-def val_ceiling(data: Path) -> tuple[float, float, float]:
-    """What the val split allows a tokenizer whose codes are cell-local (its code depends on its 8x8 pixels only):
-    (share of val cells never seen in training, share of val frames with such a cell, pixel accuracy of a
-    perfect memoriser that reproduces every training cell and turns each new cell into its nearest training
-    cell by pixel distance). Counts include repeated frames, like val_pixel_acc."""
-    from aria_cli.train_vqvae import CellSet, collect_frames
+def val_ceiling(train_cells, val) -> tuple[float, float, float]:
+    """What a val FrameSet allows a tokenizer whose codes are cell-local (its code depends on its 8x8 pixels
+    only), given the training cells: (share of val cells never seen in training, share of val frames with such
+    a cell, pixel accuracy of a perfect memoriser that reproduces every training cell and turns each new cell
+    into its nearest training cell by pixel distance). Counts include repeated frames, like val_pixel_acc."""
+    from aria_cli.train_vqvae import CellSet
 
-    d = collect_frames(data)
-    tc, vc = CellSet.from_frames(d.train), CellSet.from_frames(d.val)
-    train = tc.cells.reshape(len(tc.cells), -1)
+    vc = CellSet.from_frames(val)
+    train = train_cells.cells.reshape(len(train_cells.cells), -1)
     dist = np.array([int((train != c).sum(1).min()) for c in vc.cells.reshape(len(vc.cells), -1)])
     n_cells = int(vc.counts.sum())
-    unseen_frames = float(d.val.counts @ (dist[vc.frame_cells] > 0).any(1)) / d.val.total
+    unseen_frames = float(val.counts @ (dist[vc.frame_cells] > 0).any(1)) / val.total
     return float(vc.counts[dist > 0].sum()) / n_cells, unseen_frames, 1.0 - float(dist @ vc.counts) / (64 * n_cells)
 
 
@@ -120,9 +119,17 @@ def main() -> None:
     print(f"  val frames exact     {100 * m['val_frame_exact']:.1f}%")
     print(f"  train pixel accuracy {100 * m['train_pixel_acc']:.3f}%")
     print(f"  codebook used        {100 * m['codebook_used']:.1f}% on val, {100 * m['codebook_used_train']:.1f}% on train")
-    unseen, unseen_frames, ceiling = val_ceiling(data)
+    from aria_cli.train_vqvae import CellSet, collect_frames
+
+    d = collect_frames(data)
+    train_cells = CellSet.from_frames(d.train)
+    unseen, unseen_frames, ceiling = val_ceiling(train_cells, d.val)
     print(f"  val cells never seen in training: {100 * unseen:.2f}% (in {100 * unseen_frames:.1f}% of val frames); "
           f"a perfect memoriser of training cells (nearest training cell for new ones) gets {100 * ceiling:.3f}%")
+    print("  per game (val):  pixel acc   cells new to training   perfect memoriser")
+    for game, g in m["games"].items():
+        unseen, _, ceiling = val_ceiling(train_cells, d.val_by_game[game])
+        print(f"    {game:<12} {100 * g['val_pixel_acc']:8.3f}%   {100 * unseen:19.2f}%   {100 * ceiling:16.3f}%")
     print(f"  training time        {m['seconds']:.0f} s (whole command {wall:.0f} s)   target <= 180 s  {ok(m['seconds'] <= 180)}")
     print(f"  peak memory          {peak:.2f} GB")
 

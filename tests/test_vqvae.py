@@ -16,7 +16,17 @@ from aria_cli import vqvae
 from aria_cli.cli import app
 from aria_cli.errors import AriaError, CheckpointError
 from aria_cli.palette import PALETTE, frame_grid, frame_to_rgb
-from aria_cli.train_vqvae import METRICS_FILE, PICTURE_FILE, TrainVQVAEConfig, collect_frames, train_vqvae
+from aria_cli.recordings import read_recording
+from aria_cli.train_vqvae import (
+    METRICS_FILE,
+    PICTURE_FILE,
+    CellSet,
+    FrameSet,
+    TrainVQVAEConfig,
+    collect_frames,
+    per_game,
+    train_vqvae,
+)
 
 runner = CliRunner()
 TINY = dict(codebook_size=32, code_dim=8, channels=(8, 8, 16), context_channels=8, context_blocks=1)
@@ -182,6 +192,30 @@ def test_training_writes_the_best_model_metrics_and_picture(trained):
     assert on_disk == metrics
     assert 0.0 <= metrics["val_pixel_acc"] <= 1.0 and 0.0 < metrics["codebook_used"] <= 1.0
     assert metrics["train_frames"] + metrics["val_frames"] == 6 * 25
+
+
+def test_metrics_break_val_accuracy_down_by_game(trained):
+    data, ck, metrics = trained
+    games = metrics["games"]
+    assert sorted(games) == ["tsta", "tstb"]
+    assert sum(g["val_frames"] for g in games.values()) == metrics["val_frames"]
+    tok = vqvae.load_tokenizer(ck)
+    val_files = collect_frames(data).val.files
+    for game, m in games.items():
+        files = [data / f for f in val_files if f.startswith(f"{game}/")]
+        frames = np.concatenate([np.stack([s.frame for s in read_recording(f).steps]) for f in files])
+        assert m["val_pixel_acc"] == pytest.approx(float((tok.decode(tok.encode(frames)) == frames).mean()))
+        assert 0.0 <= m["val_frame_exact"] <= 1.0 and 0.0 <= m["val_cells_unseen"] <= 1.0
+
+
+def test_per_game_counts_the_val_cells_no_training_frame_has():
+    train = FrameSet.from_frames([np.zeros((2, 64, 64), np.uint8)], ["a"])
+    val = np.zeros((3, 64, 64), np.uint8)
+    val[0, :8, :8] = 5  # one new cell in one of three frames: 1 of 192 cells
+    val[1, :8, :8] = 5  # and the same frame again
+    out = per_game(tiny_model(), CellSet.from_frames(train), {"g": FrameSet.from_frames([val], ["b"])}, "cpu")
+    assert out["g"]["val_cells_unseen"] == pytest.approx(2 / 192)
+    assert out["g"]["val_frames"] == 3
 
 
 def test_reconstruction_picture_is_a_valid_png(trained):
