@@ -207,11 +207,12 @@ def per_game(model: VQVAE, train_cells: CellSet, by_game: dict[str, FrameSet], d
     that do not line up with the 8-pixel cells keeps producing cells never seen in training, and a
     code that depends only on its own cell can get such a cell only approximately right.
     """
-    seen = set(_cell_keys(train_cells.cells))
+    n_train = len(train_cells.cells)
     out = {}
     for game, fs in by_game.items():
         cells = CellSet.from_frames(fs)
-        new = np.fromiter((k not in seen for k in _cell_keys(cells.cells)), bool, len(cells.cells))
+        _, ids = unique_cells(np.concatenate([train_cells.cells, cells.cells]))  # one id per distinct cell
+        new = ~np.isin(ids[n_train:], ids[:n_train])
         ev = evaluate(model, cells, fs, device)
         out[game] = {
             "val_pixel_acc": ev.pixel_acc,
@@ -220,10 +221,6 @@ def per_game(model: VQVAE, train_cells: CellSet, by_game: dict[str, FrameSet], d
             "val_frames": fs.total,
         }
     return out
-
-
-def _cell_keys(cells: np.ndarray) -> list[bytes]:
-    return [c.tobytes() for c in np.ascontiguousarray(cells, dtype=np.uint8)]
 
 
 def write_reconstructions(path: Path, fs: FrameSet, ev: Evaluation, n: int = 8) -> Path:
