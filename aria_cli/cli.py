@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 
 from aria_cli import __version__
-from aria_cli.errors import AriaError
-from aria_cli.ui import console, print_error
+from aria_cli.common.errors import AriaError
+from aria_cli.common.ui import console, print_error
 
 app = typer.Typer(
     name="aria",
@@ -84,8 +84,8 @@ def _root(
 @command("games")
 def games(environments_dir: EnvDirOpt = None) -> None:
     """List the games aria can run: yours (--environments-dir or $ENVIRONMENTS_DIR), then the bundled ones."""
-    from aria_cli.game_adapter import list_games
-    from aria_cli.games import games_table
+    from aria_cli.games.adapter import list_games
+    from aria_cli.games.catalog import games_table
 
     console.print(games_table(list_games(environments_dir)))
 
@@ -103,7 +103,7 @@ def record(
     environments_dir: EnvDirOpt = None,
 ) -> None:
     """Record the demonstrator playing a bundled game, as arc-agi toolkit recordings (episode i uses seed+i)."""
-    from aria_cli.record import record_game
+    from aria_cli.games.record import record_game
 
     paths = record_game(game, episodes=episodes, noise=noise, seed=seed, out_dir=out, environments_dir=environments_dir)
     console.print(f"recorded {len(paths)} episodes of {game} in {paths[0].parent}; look at one with: aria inspect-tokens {paths[0]}")
@@ -119,7 +119,7 @@ def inspect_tokens(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the steps and tokens as JSON.")] = None,
 ) -> None:
     """Show what one recording becomes: steps, actions, cells, level markers, and VQ codes."""
-    from aria_cli import inspect_tokens as core
+    from aria_cli.data import inspect as core
 
     ins = core.inspect_recording(file, checkpoints, skip_bad=skip_bad)
     console.print(core.summary_panel(ins))
@@ -150,9 +150,9 @@ def train_vqvae(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Train the frame tokenizer (VQ-VAE) on every frame of the recordings; best model → CHECKPOINTS/vqvae."""
-    from aria_cli.devices import resolve_device
-    from aria_cli.train_vqvae import TrainVQVAEConfig
-    from aria_cli.train_vqvae import train_vqvae as core
+    from aria_cli.common.devices import resolve_device
+    from aria_cli.tokenizer.train import TrainVQVAEConfig
+    from aria_cli.tokenizer.train import train_vqvae as core
 
     config = TrainVQVAEConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, patience=patience,
                               seed=seed)
@@ -167,8 +167,8 @@ def tokenize(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Encode every recording into token trajectories (cached; rebuilt by itself when anything changes)."""
-    from aria_cli.devices import resolve_device
-    from aria_cli.token_cache import build_token_cache, summary_table
+    from aria_cli.common.devices import resolve_device
+    from aria_cli.data.token_cache import build_token_cache, summary_table
 
     cache = build_token_cache(data, checkpoints, skip_bad=skip_bad, device=resolve_device(device), quiet=False)
     console.print(summary_table(cache))
@@ -228,7 +228,7 @@ def train_wm(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Train the world model on token trajectories; best and last → CHECKPOINTS/world_model."""
-    from aria_cli.train_wm import TrainWMConfig, train_world_model
+    from aria_cli.world_model.train import TrainWMConfig, train_world_model
 
     config = TrainWMConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, backbone=backbone, context_steps=context_steps,
@@ -260,8 +260,8 @@ def train_policy(
     )] = True,
 ) -> None:
     """Train the policy heads on the frozen world model (masked actions); → CHECKPOINTS/policy."""
-    from aria_cli.train_policy import PolicyTrainConfig
-    from aria_cli.train_policy import train_policy as core
+    from aria_cli.policy.train import PolicyTrainConfig
+    from aria_cli.policy.train import train_policy as core
 
     core(PolicyTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
@@ -288,7 +288,7 @@ def eval_(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Decision-gate metrics per game (world model beside its copy baseline, policy), PASS/FAIL."""
-    from aria_cli import evaluate as core
+    from aria_cli.evaluation import evaluate as core
 
     if all_games and game:
         raise AriaError("--all-games and --game exclude each other")
@@ -328,8 +328,8 @@ def play(
     device: DeviceOpt = "auto",
 ) -> None:
     """Play games with an agent through the arc-agi toolkit; several games/agents/seeds → a comparison."""
-    from aria_cli.play import PlayConfig
-    from aria_cli.play import play as core
+    from aria_cli.play.run import PlayConfig
+    from aria_cli.play.run import play as core
 
     core(PlayConfig(
         games=games, agents=agent or ["world-model"], seeds=seed or [0], checkpoints=checkpoints,

@@ -20,9 +20,9 @@ from pathlib import Path
 from rich.rule import Rule
 from rich.table import Table
 
-from aria_cli import atomic, ui
-from aria_cli.backbones import TINY, TinyArch
-from aria_cli.train_vqvae import TrainVQVAEConfig
+from aria_cli.common import atomic, ui
+from aria_cli.tokenizer.train import TrainVQVAEConfig
+from aria_cli.world_model.backbones import TINY, TinyArch
 
 # Episodes per game: the click game's episodes are short, so it gets more of them. Recording is cheap and the
 # world model's minutes are fixed, so more episodes buy generalisation rather than cost time: with 1/3 of
@@ -85,8 +85,8 @@ def _save_state(cfg: QuickstartConfig, state: dict) -> None:
 
 
 def recordings_fingerprint(data: Path) -> str:
-    from aria_cli.recordings import find_recordings
-    from aria_cli.token_cache import file_sha256, relative_key
+    from aria_cli.data.recordings import find_recordings
+    from aria_cli.data.token_cache import file_sha256, relative_key
 
     h = hashlib.sha256()
     for p in find_recordings(data):
@@ -100,7 +100,7 @@ def _stage(cfg: QuickstartConfig, name: str):
 
 
 def record_stage(cfg: QuickstartConfig) -> None:
-    from aria_cli.record import record_game
+    from aria_cli.games.record import record_game
 
     for game, n in cfg.games.items():
         folder = Path(cfg.data) / game
@@ -114,15 +114,15 @@ def record_stage(cfg: QuickstartConfig) -> None:
 
 
 def quickstart(cfg: QuickstartConfig) -> dict:
-    from aria_cli import vqvae
-    from aria_cli.devices import resolve_device
-    from aria_cli.evaluate import EvalConfig, evaluate, print_report
-    from aria_cli.play import PlayConfig, agent_factories, play_single
-    from aria_cli.policy_features import checkpoint_fingerprint
-    from aria_cli.token_cache import build_token_cache, summary_table
-    from aria_cli.train_policy import PolicyTrainConfig, policy_dir, train_policy
-    from aria_cli.train_vqvae import train_vqvae
-    from aria_cli.train_wm import TrainWMConfig, train_world_model
+    from aria_cli.common.devices import resolve_device
+    from aria_cli.data.token_cache import build_token_cache, summary_table
+    from aria_cli.evaluation.evaluate import EvalConfig, evaluate, print_report
+    from aria_cli.play.run import PlayConfig, agent_factories, play_single
+    from aria_cli.policy.features import checkpoint_fingerprint
+    from aria_cli.policy.train import PolicyTrainConfig, policy_dir, train_policy
+    from aria_cli.tokenizer import model as vqvae
+    from aria_cli.tokenizer.train import train_vqvae
+    from aria_cli.world_model.train import TrainWMConfig, train_world_model
 
     device = resolve_device(cfg.device)
     state = _load_state(cfg)
@@ -198,7 +198,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
 
 
 def final_table(result: dict, runs, times: dict[str, float]) -> Table:
-    from aria_cli.evaluate import gate_cell
+    from aria_cli.evaluation.evaluate import gate_cell
 
     t = Table(title="aria quickstart", title_justify="left")
     t.add_column("game")

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_agent.py --checkpoints checkpoints --actions 2000
     .venv/bin/python benchmarks/bench_agent.py --agents world-model --game qtgl --threads 1
 
-Each agent plays the game through the real toolkit (aria_cli.compare.play_one on a GameSession, no
+Each agent plays the game through the real toolkit (aria_cli.play.compare.play_one on a GameSession, no
 recording) for `--actions` actions, in a process of its own so that memory figures are its own. A game
 that is won before the budget is played again from the next seed (the agent resets, as in `aria play`
 with several seeds); the game is not cycled. ms/action is the agent's own time per action, act +
@@ -13,7 +13,7 @@ the game's step time apart. Memory: the process RSS every `--sample-every` actio
 and the growth from the end of the first thousand actions to the end of the run.
 
 Speed does not depend on how well the models are trained, so by default the checkpoints are built in a
-temporary folder through the real training code (tests/pipeline_fixture.py: demonstrator recordings,
+temporary folder through the real training code (tests/helpers/pipeline.py: demonstrator recordings,
 tokenizer, world model, policy heads), with the default model sizes — TinyArch and VQVAEConfig as
 `aria train-wm` / `aria train-vqvae` make them on a CPU — trained for a moment only.
 `--checkpoints DIR` uses a trained set instead.
@@ -65,9 +65,9 @@ def rss_mb() -> tuple[float, float]:
 def build_checkpoints(root: Path) -> Path:
     """Small real checkpoints, default model sizes, through the tests' pipeline fixture."""
     sys.path.insert(0, str(ROOT / "tests"))
-    import pipeline_fixture as pf
+    from helpers import pipeline as pf
 
-    from aria_cli.backbones import TinyArch
+    from aria_cli.world_model.backbones import TinyArch
 
     # The fixture trains miniature models; the speed measured here is that of the default sizes, so its
     # size settings are replaced (everything else — data, epochs, steps — stays as the fixture has it).
@@ -110,9 +110,9 @@ class Timed:
 
 
 def run_agent(agent_name: str, checkpoints: Path, game: str, actions: int, threads: int, every: int) -> dict:
-    from aria_cli.agent import AgentConfig, LearnedModels, PolicyAgent, WorldModelAgent
-    from aria_cli.compare import play_one
-    from aria_cli.game_adapter import GameSession
+    from aria_cli.agents.learned import AgentConfig, LearnedModels, PolicyAgent, WorldModelAgent
+    from aria_cli.games.adapter import GameSession
+    from aria_cli.play.compare import play_one
 
     models = LearnedModels.load(checkpoints, "cpu", threads=threads)
     cls = {"world-model": WorldModelAgent, "policy": PolicyAgent}[agent_name]
@@ -181,7 +181,7 @@ def run_agent(agent_name: str, checkpoints: Path, game: str, actions: int, threa
 def report(results: list[dict], load: tuple[float, float]) -> bool:
     from rich.table import Table
 
-    from aria_cli.ui import console
+    from aria_cli.common.ui import console
 
     ok_all = True
     t = Table(

@@ -1,7 +1,7 @@
 """The online explorer against random play on every bundled game, at a fixed action budget.
 
 For each bundled game, agent and seed: play from the first frame until WIN or the budget, through
-the real arc-agi toolkit (aria_cli.compare). Prints the comparison table, then per agent the levels
+the real arc-agi toolkit (aria_cli.play.compare). Prints the comparison table, then per agent the levels
 completed summed over games and the agent's own ms/action (act + observe, the game's time apart).
 
 Targets (issue 8): `explore` completes clearly more levels than `random`; the agent costs
@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from aria_cli.compare import compare
-from aria_cli.game_adapter import list_games
-from aria_cli.ui import console
+from aria_cli.common.ui import console
+from aria_cli.games.adapter import list_games
+from aria_cli.play.compare import compare
 
 MS_TARGET = 30.0
 

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from aria_cli.demonstrators import lights_out_solution, nearest_tiles, qmix_next_tiles, qmix_tile_at
-from aria_cli.game_adapter import GameSession
-from aria_cli.recordings import find_recordings, read_recording
-from aria_cli.splits import assign_split
-from aria_cli.token_cache import relative_key
+from aria_cli.data.recordings import find_recordings, read_recording
+from aria_cli.data.splits import assign_split
+from aria_cli.data.token_cache import relative_key
+from aria_cli.games.adapter import GameSession
+from aria_cli.games.demonstrators import lights_out_solution, nearest_tiles, qmix_next_tiles, qmix_tile_at
 from aria_cli.vocab import CELL_PIXELS, CLICK, GRID
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ GATE = 0.40
 
 
 def qtgl_module():
-    path = next((ROOT / "aria_cli" / "environments" / "qtgl").glob("*/qtgl.py"))
+    path = next((ROOT / "aria_cli" / "games" / "environments" / "qtgl").glob("*/qtgl.py"))
     spec = importlib.util.spec_from_file_location("qtgl_game", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -14,7 +14,7 @@ saved to a folder and loaded through the same `--backbone PATH` code a real chec
 weights' values; learning does, so this measures no accuracy.
 
 Figures:
-- training: tokens/s of `aria train-wm`'s own step (aria_cli.train_wm.train_step: bf16 autocast through
+- training: tokens/s of `aria train-wm`'s own step (aria_cli.world_model.train.train_step: bf16 autocast through
   accelerate, weighted loss, gradient clipping, AdamW) at the pretrained defaults (29-step ≈ 2,048-token
   windows, batch 8), on episodes shaped like the games' (benchmarks/bench_train_wm.synthetic_cache);
   peak GPU memory;
@@ -36,12 +36,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train_wm import synthetic_cache  # noqa: E402
 
-from aria_cli.backbones import LoraSettings  # noqa: E402
-from aria_cli.devices import make_accelerator  # noqa: E402
-from aria_cli.train_wm import PRETRAINED_DEFAULTS, lr_lambda, train_step  # noqa: E402
+from aria_cli.common.devices import make_accelerator  # noqa: E402
 from aria_cli.vocab import STEP_TOKENS  # noqa: E402
-from aria_cli.wm_data import collate, epoch_order, epoch_windows  # noqa: E402
-from aria_cli.world_model import WorldModel  # noqa: E402
+from aria_cli.world_model.backbones import LoraSettings  # noqa: E402
+from aria_cli.world_model.data import collate, epoch_order, epoch_windows  # noqa: E402
+from aria_cli.world_model.model import WorldModel  # noqa: E402
+from aria_cli.world_model.train import PRETRAINED_DEFAULTS, lr_lambda, train_step  # noqa: E402
 
 # HuggingFaceTB/SmolLM2-360M's config.json (the fields that decide its shape and numerics).
 SMOLLM2_360M = dict(

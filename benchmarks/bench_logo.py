@@ -21,14 +21,14 @@ import shutil
 import time
 from pathlib import Path
 
-from aria_cli.agent import AgentConfig, learned_agent_factories
-from aria_cli.compare import ComparisonResult, compare
+from aria_cli.agents.learned import AgentConfig, learned_agent_factories
+from aria_cli.common.ui import console
+from aria_cli.games.record import record_game
+from aria_cli.play.compare import ComparisonResult, compare
+from aria_cli.policy.train import PolicyTrainConfig, train_policy
 from aria_cli.quickstart import QUICK_EPISODES
-from aria_cli.record import record_game
-from aria_cli.train_policy import PolicyTrainConfig, train_policy
-from aria_cli.train_vqvae import TrainVQVAEConfig, train_vqvae
-from aria_cli.train_wm import TrainWMConfig, train_world_model
-from aria_cli.ui import console
+from aria_cli.tokenizer.train import TrainVQVAEConfig, train_vqvae
+from aria_cli.world_model.train import TrainWMConfig, train_world_model
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aria_cli.recordings import read_recording
+from aria_cli.data.recordings import read_recording
 
 NAMES = ["RESET", "ACTION1", "ACTION2", "ACTION3", "ACTION4", "ACTION5", "ACTION6", "ACTION7"]
 

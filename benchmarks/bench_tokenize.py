@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="Recordings (default: the bundled games, 20 episodes each).")
     ap.add_argument("--checkpoints", type=Path, help="Use this tokenizer (default: an untrained one).")
     args = ap.parse_args()
-    from aria_cli.recordings import find_recordings, read_recording
+    from aria_cli.data.recordings import find_recordings, read_recording
 
     data = args.data or bundled_recordings(20, seed=100)
     work = Path(tempfile.mkdtemp(prefix="bench-tokenize-"))
@@ -37,7 +37,7 @@ def main() -> None:
     else:
         import torch
 
-        from aria_cli import vqvae
+        from aria_cli.tokenizer import model as vqvae
 
         torch.manual_seed(0)
         vqvae.save_model(vqvae.VQVAE(vqvae.VQVAEConfig()), vqvae.vqvae_dir(ck))

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aria_cli.devices import make_accelerator
-from aria_cli.token_cache import EpisodeEntry, TokenCache
-from aria_cli.train_wm import TINY_DEFAULTS, TrainWMConfig, lr_lambda, train_step, train_world_model
+from aria_cli.common.devices import make_accelerator
+from aria_cli.data.token_cache import EpisodeEntry, TokenCache
 from aria_cli.vocab import CLICK, LOC_NULL, N_SPECIAL, Vocab, episode_tokens
-from aria_cli.wm_data import collate, epoch_order, epoch_windows
-from aria_cli.world_model import WorldModel
+from aria_cli.world_model.data import collate, epoch_order, epoch_windows
+from aria_cli.world_model.model import WorldModel
+from aria_cli.world_model.train import TINY_DEFAULTS, TrainWMConfig, lr_lambda, train_step, train_world_model
 
 
 def synthetic_cache(n_episodes: int = 12, n_actions: int = 200, seed: int = 0) -> TokenCache:

@@ -35,7 +35,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "COLUMNS": 
 
 def bundled_recordings(episodes: int, seed: int = 0) -> Path:
     """Recordings of every bundled game (`aria record` defaults apart from the episode count)."""
-    from aria_cli.game_adapter import list_games
+    from aria_cli.games.adapter import list_games
 
     out = BENCH_DIR / f"recordings-{episodes}ep-seed{seed}"
     done = out / ".complete"
@@ -68,8 +68,8 @@ def encoding_speed(checkpoints: Path, data: Path) -> tuple[float, float, int]:
     """Frames/s of FrameTokenizer.encode on every recorded frame, and on frames of random pixels."""
     import torch
 
-    from aria_cli.recordings import find_recordings, read_recording
-    from aria_cli.vqvae import load_tokenizer
+    from aria_cli.data.recordings import find_recordings, read_recording
+    from aria_cli.tokenizer.model import load_tokenizer
 
     torch.set_num_threads(2)
     frames = np.concatenate([np.stack([s.frame for s in read_recording(p).steps]) for p in find_recordings(data)])
@@ -90,7 +90,7 @@ def val_ceiling(train_cells, val) -> tuple[float, float, float]:
     only), given the training cells: (share of val cells never seen in training, share of val frames with such
     a cell, pixel accuracy of a perfect memoriser that reproduces every training cell and turns each new cell
     into its nearest training cell by pixel distance). Counts include repeated frames, like val_pixel_acc."""
-    from aria_cli.train_vqvae import CellSet
+    from aria_cli.tokenizer.train import CellSet
 
     vc = CellSet.from_frames(val)
     train = train_cells.cells.reshape(len(train_cells.cells), -1)
@@ -119,7 +119,7 @@ def main() -> None:
     print(f"  val frames exact     {100 * m['val_frame_exact']:.1f}%")
     print(f"  train pixel accuracy {100 * m['train_pixel_acc']:.3f}%")
     print(f"  codebook used        {100 * m['codebook_used']:.1f}% on val, {100 * m['codebook_used_train']:.1f}% on train")
-    from aria_cli.train_vqvae import CellSet, collect_frames
+    from aria_cli.tokenizer.train import CellSet, collect_frames
 
     d = collect_frames(data)
     train_cells = CellSet.from_frames(d.train)
@@ -139,7 +139,7 @@ def main() -> None:
 
     if not args.skip_memory:
         big = bundled_recordings(20, seed=100)
-        from aria_cli.recordings import find_recordings, read_recording
+        from aria_cli.data.recordings import find_recordings, read_recording
 
         frames = sum(len(read_recording(p).steps) for p in find_recordings(big))
         ck2 = work / "ck-big"

@@ -11,16 +11,16 @@ import json
 
 import pytest
 import torch
-from pipeline_fixture import VQVAE_CONFIG
+from helpers.pipeline import VQVAE_CONFIG
+from helpers.world_model import save_tiny_llama
 from typer.testing import CliRunner
-from wm_fixtures import save_tiny_llama
 
 from aria_cli.cli import app
-from aria_cli.record import record_game
-from aria_cli.train_policy import PolicyTrainConfig, train_policy
-from aria_cli.train_vqvae import train_vqvae
-from aria_cli.train_wm import TrainWMConfig, train_world_model
-from aria_cli.world_model import WorldModel
+from aria_cli.games.record import record_game
+from aria_cli.policy.train import PolicyTrainConfig, train_policy
+from aria_cli.tokenizer.train import train_vqvae
+from aria_cli.world_model.model import WorldModel
+from aria_cli.world_model.train import TrainWMConfig, train_world_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

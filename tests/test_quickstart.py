@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline_fixture import VQVAE_CONFIG, WM_ARCH
+from helpers.pipeline import VQVAE_CONFIG, WM_ARCH
 
 from aria_cli.quickstart import QuickstartConfig, quickstart, recordings_fingerprint
 

@@ -1,0 +1,5 @@
+"""Offline evaluation on val recordings: metrics per game and the decision gates.
+
+- `evaluate`: `aria eval`;
+- `gates`: per-game thresholds on the eval metrics.
+"""

@@ -1,0 +1,8 @@
+"""The games: the one place that talks to the arc-agi toolkit, and the bundled games with their players.
+
+- `adapter`: find, load, step and record a game through the toolkit;
+- `catalog`: the games aria can run (`aria games`);
+- `demonstrators`: scripted players for the bundled games;
+- `record`: `aria record`, demonstrator episodes written through the toolkit's recorder;
+- `environments/`: the four bundled games, in the toolkit's folder layout.
+"""

@@ -1,0 +1,334 @@
+"""Agents side by side: every game × agent × seed at a fixed action budget, in one table.
+
+    from aria_cli.play.compare import compare
+    result = compare(["qmaz", "qtgl"], ["explore", "random"], max_actions=1000, seeds=[0, 1, 2])
+    console.print(result.table())
+    result.write_json("compare.json")
+
+Each run plays one game through the game adapter from its first frame until WIN or `max_actions`
+actions (RESETs count as actions). Per run: levels completed of win_levels, the actions used on each
+completed level and the running total when it was completed, RESETs, the agent's milliseconds per
+action (act + observe; the game's own step time is reported apart), whether it won, and the error if
+the game raised one (the run then ends there and the comparison goes on). Agents come by name from
+`aria_cli.agents.base` or from `extra_agents` ({"world-model": seed -> agent}).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from aria_cli.agents.base import Agent, AgentFactory, GameInfo, make_agent
+from aria_cli.common import atomic
+from aria_cli.common.ui import progress
+
+SCHEMA_VERSION = 1
+SessionFactory = Callable[[str, int], Any]  # (game, seed) -> object with reset() / step(a, x, y)
+
+
+@dataclass
+class RunResult:
+    """One agent playing one game with one seed. Field names follow `aria play --json`."""
+
+    game: str
+    agent: str
+    seed: int
+    levels_completed: int = 0
+    win_levels: int = 0
+    actions: int = 0
+    level_actions: list[int] = field(default_factory=list)  # actions spent on each completed level
+    actions_to_level: list[int] = field(default_factory=list)  # total actions when each was completed
+    resets: int = 0
+    ms_per_action: float = 0.0  # the agent's time (act + observe)
+    game_ms_per_action: float = 0.0  # the game's step time
+    won: bool = False
+    error: str | None = None
+    recording: str | None = None  # the run's toolkit recording, when it was recorded
+
+
+@dataclass
+class ComparisonResult:
+    games: list[str]
+    agents: list[str]
+    seeds: list[int]
+    max_actions: int
+    runs: list[RunResult]
+
+    def runs_for(self, game: str, agent: str) -> list[RunResult]:
+        return [r for r in self.runs if r.game == game and r.agent == agent]
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per game and agent, averaged over seeds."""
+        out = []
+        for game in self.games:
+            for agent in self.agents:
+                runs = self.runs_for(game, agent)
+                if not runs:
+                    continue
+                win_levels = max(r.win_levels for r in runs)
+                to_level = []
+                for lvl in range(max((r.levels_completed for r in runs), default=0)):
+                    reached = [r.actions_to_level[lvl] for r in runs if len(r.actions_to_level) > lvl]
+                    to_level.append({"mean_actions": float(np.mean(reached)), "runs": len(reached)})
+                out.append(
+                    {
+                        "game": game,
+                        "agent": agent,
+                        "runs": len(runs),
+                        "mean_levels": float(np.mean([r.levels_completed for r in runs])),
+                        "levels": [r.levels_completed for r in runs],
+                        "win_levels": win_levels,
+                        "wins": sum(r.won for r in runs),
+                        "actions_to_level": to_level,
+                        "mean_resets": float(np.mean([r.resets for r in runs])),
+                        "ms_per_action": float(np.mean([r.ms_per_action for r in runs])),
+                        "errors": [r.error for r in runs if r.error],
+                    }
+                )
+        return out
+
+    def totals(self) -> dict[str, dict[str, float]]:
+        """Per agent: levels summed over games (mean over seeds), wins, and mean ms/action."""
+        out = {}
+        for agent in self.agents:
+            runs = [r for r in self.runs if r.agent == agent]
+            per_game = [
+                np.mean([r.levels_completed for r in self.runs_for(g, agent)])
+                for g in self.games
+                if self.runs_for(g, agent)
+            ]
+            out[agent] = {
+                "levels": float(np.sum(per_game)) if per_game else 0.0,
+                "win_levels": float(
+                    sum(
+                        max(r.win_levels for r in self.runs_for(g, agent))
+                        for g in self.games
+                        if self.runs_for(g, agent)
+                    )
+                ),
+                "wins": int(sum(r.won for r in runs)),
+                "ms_per_action": float(np.mean([r.ms_per_action for r in runs])) if runs else 0.0,
+            }
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "max_actions": self.max_actions,
+            "seeds": list(self.seeds),
+            "games": list(self.games),
+            "agents": list(self.agents),
+            "runs": [asdict(r) for r in self.runs],
+            "summary": self.summary(),
+            "totals": self.totals(),
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        atomic.write_json(path, self.to_json())
+
+    def table(self) -> Table:
+        """One table: levels per game and agent, actions to each level, resets, ms/action; then totals."""
+        n_seeds = len(self.seeds)
+        t = Table(
+            title=f"{len(self.agents)} agents × {len(self.games)} games × {n_seeds} seed"
+            f"{'s' if n_seeds != 1 else ''}, ≤ {self.max_actions} actions",
+            title_justify="left",
+        )
+        t.add_column("game")
+        t.add_column("agent")
+        t.add_column("levels", justify="right")
+        t.add_column("won", justify="right")
+        t.add_column("actions to level 1, 2, … (mean)")
+        t.add_column("resets", justify="right")
+        t.add_column("ms/action", justify="right")
+        summary = self.summary()
+        best = {}
+        for s in summary:
+            best[s["game"]] = max(best.get(s["game"], 0.0), s["mean_levels"])
+        last_game = None
+        for s in summary:
+            if last_game is not None and s["game"] != last_game:
+                t.add_section()
+            last_game = s["game"]
+            levels = f"{s['mean_levels']:.1f} / {s['win_levels']}"
+            if s["mean_levels"] == best[s["game"]] and s["mean_levels"] > 0:
+                levels = f"[bold]{levels}[/]"
+            to_level = " · ".join(
+                f"{lv['mean_actions']:.0f}"
+                + (f" ({lv['runs']}/{s['runs']})" if lv["runs"] < s["runs"] else "")
+                for lv in s["actions_to_level"]
+            )
+            err = f" [red]{len(s['errors'])} error(s)[/]" if s["errors"] else ""
+            t.add_row(
+                s["game"],
+                s["agent"],
+                levels,
+                f"{s['wins']}/{s['runs']}",
+                (to_level or "—") + err,
+                f"{s['mean_resets']:.1f}",
+                f"{s['ms_per_action']:.2f}",
+            )
+        t.add_section()
+        for agent, tot in self.totals().items():
+            t.add_row(
+                "[bold]all games[/]",
+                agent,
+                f"{tot['levels']:.1f} / {tot['win_levels']:.0f}",
+                str(tot["wins"]),
+                "",
+                "",
+                f"{tot['ms_per_action']:.2f}",
+            )
+        return t
+
+
+StepHook = Callable[[Any, int, Any, Any, dict, RunResult], None]  # (obs, action, x, y, info, result so far)
+
+
+def play_one(
+    session: Any,
+    agent: Agent,
+    game: str,
+    seed: int,
+    max_actions: int,
+    agent_name: str = "",
+    on_step: StepHook | None = None,
+    result: RunResult | None = None,
+) -> RunResult:
+    """Play one game to WIN or `max_actions` actions; a game error ends the run and is recorded.
+
+    `result` is filled in place (pass your own to keep what was played if the run is interrupted);
+    `on_step` sees every step (the live view and GIF of `aria play` hang on it)."""
+    result = result if result is not None else RunResult(game=game, agent=agent_name or agent.name, seed=seed)
+    agent_s = game_s = 0.0
+    try:
+        t0 = time.perf_counter()
+        obs = session.reset()
+        game_s += time.perf_counter() - t0
+    except Exception as e:  # noqa: BLE001 — a broken game is a result, not a crash of the comparison
+        result.error = f"{type(e).__name__}: {e}"
+        return result
+    result.win_levels = int(obs.win_levels)
+    if on_step is not None:
+        on_step(obs, None, None, None, {}, result)
+    t0 = time.perf_counter()
+    agent.reset(
+        GameInfo(
+            game=game,
+            win_levels=int(obs.win_levels),
+            available_actions=tuple(obs.available_actions),
+            seed=seed,
+        )
+    )
+    agent_s += time.perf_counter() - t0
+    level_start = 0
+    try:
+        while result.actions < max_actions and obs.state != "WIN":
+            t0 = time.perf_counter()
+            action, x, y, info = agent.act(obs)
+            t1 = time.perf_counter()
+            try:
+                obs = session.step(action, x, y)
+            except Exception as e:  # noqa: BLE001
+                result.error = f"{type(e).__name__}: {e}"
+                break
+            t2 = time.perf_counter()
+            agent.observe(obs)
+            agent_s += (t1 - t0) + (time.perf_counter() - t2)
+            game_s += t2 - t1
+            result.actions += 1
+            result.resets += action == 0
+            while int(obs.levels_completed) > len(result.actions_to_level):
+                result.actions_to_level.append(result.actions)
+                result.level_actions.append(result.actions - level_start)
+                level_start = result.actions
+            if on_step is not None:
+                on_step(obs, action, x, y, info, result)
+    finally:  # also on Ctrl-C: what was played is counted
+        result.levels_completed = len(result.actions_to_level)
+        result.won = obs.state == "WIN"
+        n = max(result.actions, 1)
+        result.ms_per_action = 1000 * agent_s / n
+        result.game_ms_per_action = 1000 * game_s / n
+    return result
+
+
+def game_sessions(
+    environments_dir: str | Path | None, online: bool, record_dir: str | Path | None = None
+) -> SessionFactory:
+    """Sessions of the real game adapter; with `record_dir`, each run is recorded under `record_dir/<game>/`."""
+
+    def factory(game: str, seed: int):
+        from aria_cli.games.adapter import GameSession
+
+        return GameSession(game, environments_dir=environments_dir, online=online, seed=seed,
+                           record_dir=Path(record_dir) / game if record_dir is not None else None)  # fmt: skip
+
+    return factory
+
+
+def compare(
+    games: Sequence[str],
+    agents: Sequence[str] | Mapping[str, AgentFactory],
+    max_actions: int = 1000,
+    seeds: Sequence[int] = (0,),
+    environments_dir: str | Path | None = None,
+    online: bool = False,
+    extra_agents: Mapping[str, AgentFactory] | None = None,
+    session_factory: SessionFactory | None = None,
+    show_progress: bool = True,
+    record_dir: str | Path | None = None,
+) -> ComparisonResult:
+    """Play every game with every agent and seed; see the module docstring.
+
+    `agents` is a list of names (built-in, or keys of `extra_agents`) or a mapping name -> factory.
+    `session_factory(game, seed)` replaces the game adapter (tests, or a custom environment).
+    `record_dir`: every run is saved as a toolkit recording under `record_dir/<game>/` (as `aria play`
+    saves a single run), so runs of a comparison can become training data too.
+    """
+    if max_actions < 1:
+        from aria_cli.common.errors import AriaError
+
+        raise AriaError(f"--max-actions must be at least 1, got {max_actions}")
+    factories: dict[str, AgentFactory]
+    if isinstance(agents, Mapping):
+        factories = dict(agents)
+    else:
+        factories = {name: (lambda seed, _n=name: make_agent(_n, seed, extra_agents)) for name in agents}
+        for name in agents:  # unknown names fail now, before any game is played
+            make_agent(name, 0, extra_agents)
+    sessions = session_factory or game_sessions(environments_dir, online, record_dir)
+    result = ComparisonResult(list(games), list(factories), [int(s) for s in seeds], max_actions, [])
+    total = len(games) * len(factories) * len(result.seeds)
+    bar = progress(transient=True) if show_progress else None
+    task = bar.add_task("comparing", total=total) if bar else None
+    if bar:
+        bar.start()
+    try:
+        for game in games:
+            for name, factory in factories.items():
+                for seed in result.seeds:
+                    if bar:
+                        bar.update(task, description=f"{game} · {name} · seed {seed}")
+                    session = sessions(game, seed)
+                    try:
+                        run = play_one(session, factory(seed), game, seed, max_actions, agent_name=name)
+                    finally:
+                        close = getattr(session, "close", None)
+                        if close is not None:
+                            close()  # also lands the recording, on Ctrl-C too
+                    path = getattr(session, "recording_path", None)
+                    run.recording = str(path) if path else None
+                    result.runs.append(run)
+                    if bar:
+                        bar.advance(task)
+    finally:
+        if bar:
+            bar.stop()
+    return result

@@ -1,0 +1,157 @@
+"""Frozen world-model features for the policy heads, computed once and cached.
+
+For every step that has an action, the world model reads the *masked* window (action tokens replaced
+by MASK) and we keep the hidden state at the masked [ACT] slot (the frame summary) and at the frame's
+64 code positions. Windows are the world model's evaluation windows (aria_cli.world_model.data.eval_windows:
+one step of overlap), so every step after an episode's first is read with the step before it in view,
+as the agent, whose context slides, always reads it.
+
+The cache (`checkpoints/policy/features/`) is keyed by the token cache's fingerprint (recordings,
+tokenizer, vocabulary), the world model's weights and the window size: retraining the world model or
+changing the data invalidates it by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aria_cli.common import atomic
+from aria_cli.vocab import FRAME_TOKENS, N_CELLS, Vocab, mask_actions
+
+FEATURES_VERSION = 2
+V0 = Vocab(0)
+
+
+def checkpoint_fingerprint(folder: Path) -> str:
+    """Content hash of a checkpoint folder's config and weight files."""
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).glob("*")):
+        if p.suffix in (".json", ".safetensors") and p.is_file():
+            h.update(p.name.encode())
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+@dataclass
+class StepFeatures:
+    summary: np.ndarray  # (N, H) float16: hidden state at the masked [ACT] slot
+    cells: np.ndarray  # (N, 64, H) float16: hidden states at the 64 code positions
+    types: np.ndarray  # (N,) action type taken
+    locs: np.ndarray  # (N,) location (cell, or 64 = NULL)
+    prev_types: np.ndarray  # (N,) previous action in the episode, -1 at its start
+    prev_locs: np.ndarray
+    episode: np.ndarray  # (N,) index into the token cache's episodes
+    key: str = ""
+    # (N,) row of the previous step of the same episode (the row itself at an episode's first step).
+    # Derived from the row order, not cached.
+    prev: np.ndarray = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.prev is None:
+            self.prev = previous_rows(self.episode)
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+    def take(self, idx: np.ndarray) -> StepFeatures:
+        """The rows `idx`; a previous step that is not among them becomes the row itself (no change)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        where = np.full(len(self), -1, dtype=np.int64)
+        where[idx] = np.arange(len(idx))
+        prev = where[self.prev[idx]]
+        prev = np.where(prev >= 0, prev, np.arange(len(idx)))
+        return StepFeatures(*(getattr(self, f)[idx] for f in _ARRAYS), key=self.key, prev=prev)
+
+
+def previous_rows(episode: np.ndarray) -> np.ndarray:
+    """Row of each step's predecessor, given rows in time order within each episode (itself at a start)."""
+    rows = np.arange(len(episode), dtype=np.int64)
+    same = np.zeros(len(episode), dtype=bool)
+    same[1:] = episode[1:] == episode[:-1]
+    return np.where(same, rows - 1, rows)
+
+
+_ARRAYS = ("summary", "cells", "types", "locs", "prev_types", "prev_locs", "episode")
+
+
+def window_steps(tokens: np.ndarray) -> np.ndarray:
+    """Positions of the [FRAME] tokens in a base-0 window that are followed by a whole frame and an action."""
+    pos = np.flatnonzero(tokens == V0.frame)
+    return pos[pos + FRAME_TOKENS + 2 < len(tokens)]
+
+
+@torch.no_grad()
+def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=None) -> StepFeatures:
+    """Features of every action step of the given episodes (see the module docstring)."""
+    from aria_cli.world_model.data import batches, eval_windows
+
+    # The windows the metrics use: every step after an episode's first has the step before it in its context.
+    windows = eval_windows(cache, episode_ids, wm.config.context_steps)
+    out = {f: [] for f in _ARRAYS}
+    task = progress.add_task("policy features", total=len(windows)) if progress is not None else None
+    for w0, batch in zip(range(0, len(windows), batch_size), batches(cache, windows, batch_size), strict=True):
+        tok = batch.tokens.numpy()
+        masked = torch.from_numpy(mask_actions(V0, tok)).to(wm.device)
+        hidden = wm.hidden_states(masked).float().cpu().numpy()
+        for r in range(len(tok)):
+            n = int(batch.valid[r].sum())
+            row = tok[r, :n]
+            pos = window_steps(row)
+            pos = pos[pos >= windows.scored[w0 + r]]  # the steps before are the previous window's
+            if len(pos) == 0:
+                continue
+            act = pos + FRAME_TOKENS  # the masked [ACT] slot: it has seen the whole frame
+            out["summary"].append(hidden[r, act].astype(np.float16))
+            out["cells"].append(hidden[r, pos[:, None] + 1 + np.arange(N_CELLS)].astype(np.float16))
+            out["types"].append(row[act + 1] - V0.type0)
+            out["locs"].append(row[act + 2] - V0.loc0)
+            out["episode"].append(np.full(len(pos), windows.episode[w0 + r]))
+        if task is not None:
+            progress.advance(task, len(tok))
+    feats = {f: np.concatenate(v) if v else np.zeros((0,)) for f, v in out.items()}
+    # Previous action within the episode (windows are in episode order, steps in time order).
+    prev = previous_rows(feats["episode"])
+    first = prev == np.arange(len(prev))
+    prev_t = np.where(first, -1, feats["types"][prev]).astype(np.int64)
+    prev_l = np.where(first, -1, feats["locs"][prev]).astype(np.int64)
+    return StepFeatures(
+        summary=feats["summary"],
+        cells=feats["cells"],
+        types=feats["types"].astype(np.int64),
+        locs=feats["locs"].astype(np.int64),
+        prev_types=prev_t,
+        prev_locs=prev_l,
+        episode=feats["episode"].astype(np.int64),
+    )
+
+
+def features_key(cache, wm_folder: Path, context_steps: int) -> str:
+    payload = json.dumps([FEATURES_VERSION, cache.fingerprint, checkpoint_fingerprint(wm_folder), context_steps])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def load_or_extract(wm, wm_folder: Path, cache, folder: Path, progress=None) -> tuple[StepFeatures, bool]:
+    """Cached features when the key matches, otherwise extract and cache them. Returns (features, reused)."""
+    from safetensors.numpy import load_file, save_file
+
+    key = features_key(cache, wm_folder, wm.config.context_steps)
+    meta, data = folder / "features.json", folder / "features.safetensors"
+    if meta.exists() and data.exists():
+        try:
+            if json.loads(meta.read_text()).get("key") == key:
+                arrays = load_file(str(data))
+                return StepFeatures(**{f: arrays[f] for f in _ARRAYS}, key=key), True
+        except (OSError, ValueError):
+            pass  # unreadable cache: rebuild it below
+    feats = extract(wm, cache, list(range(len(cache.episodes))), progress=progress)
+    feats.key = key
+    arrays = {f: np.ascontiguousarray(getattr(feats, f)) for f in _ARRAYS}
+    atomic.write_with(data, lambda p: save_file(arrays, str(p)))
+    atomic.write_json(meta, {"key": key, "steps": len(feats), "version": FEATURES_VERSION})
+    return feats, False

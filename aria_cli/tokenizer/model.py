@@ -1,0 +1,475 @@
+"""The frame tokenizer: a VQ-VAE that turns a 64x64 frame of 16 colours into an 8x8 grid of codes.
+
+    64x64 one-hot (16 ch) ──► encoder: three 2x2 stride-2 convs (x8 down) + 1x1 convs ──► 8x8 x code_dim
+                         ──► nearest of `codebook_size` codes (EMA updates, dead-code reset) ──► 8x8 codes
+                         ──► decoder: 3x3 convs over the code grid (each code read with its neighbours)
+                             + three 2x2 stride-2 transposed convs ──► 16 logits per pixel
+
+The encoder's kernels equal their strides, so a cell's code depends on its own 8x8 pixels and nothing
+else: the same patch gets the same code wherever it appears, in any game, and codes change only where
+pixels change, which keeps them predictable for the world model. It also means frames are encoded cell
+by cell, and game frames repeat cells a lot: `FrameTokenizer.encode` runs the encoder once per
+*distinct* cell. The decoder sees a 5x5-cell neighbourhood of codes, so cells that share a code can
+still be told apart by their surroundings: 512 codes go further than 512 patches.
+
+Checkpoint: `checkpoints/vqvae/{config.json, model.safetensors}` (never pickle).
+
+    tok = load_tokenizer(Path("checkpoints"))
+    codes = tok.encode(frames)      # uint8 (N, 64, 64) → int64 (N, 64), cell = (y // 8) * 8 + x // 8
+    frames2 = tok.decode(codes)     # → uint8 (N, 64, 64)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aria_cli.common import atomic
+from aria_cli.common.devices import torch_threads
+from aria_cli.common.errors import CheckpointError
+from aria_cli.vocab import CELL_PIXELS, FRAME_SIZE, GRID, N_CELLS, N_CODES
+
+N_COLOURS = 16
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.safetensors"
+
+
+@dataclass
+class VQVAEConfig:
+    codebook_size: int = 512
+    code_dim: int = 32
+    # Widths after each 2x2 stride-2 conv: at 32x32, 16x16 and 8x8 (the code grid).
+    channels: tuple[int, int, int] = (16, 32, 128)
+    # The decoder's view of the code grid: residual 3x3 conv blocks of this width.
+    context_channels: int = 64
+    context_blocks: int = 2
+    ema_decay: float = 0.99
+    commitment: float = 0.25
+    # A code that no cell has chosen for this many training steps is dead and gets reset.
+    dead_after: int = 30
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(int(c) for c in self.channels)
+        if len(self.channels) != 3:
+            raise ValueError("channels needs three widths (32x32, 16x16, 8x8 levels)")
+        if not 2 <= self.codebook_size <= N_CODES:
+            raise ValueError(f"codebook_size must be 2..{N_CODES} (the token layout's code slots), got {self.codebook_size}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VQVAEConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown keys {', '.join(unknown)}")
+        return cls(**d)
+
+
+def one_hot(frames: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) colour values → (N, H, W, 16) float one-hot (channels last, like every layer here)."""
+    return F.one_hot(frames.long(), N_COLOURS).float()
+
+
+class Down(nn.Module):
+    """A 2x2 stride-2 convolution, channels last: each 2x2 block of pixels → one output vector.
+
+    Written as space-to-depth + Linear, which is the same operation as nn.Conv2d(k=2, s=2) and about
+    twice as fast on a CPU for the small inputs used here.
+    """
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.linear = nn.Linear(4 * c_in, c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, h, w, c = x.shape
+        x = x.reshape(n, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h // 2, w // 2, 4 * c)
+        return self.linear(x)
+
+
+class Up(nn.Module):
+    """A 2x2 stride-2 transposed convolution, channels last: each vector → a 2x2 block."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.c_out = c_out
+        self.linear = nn.Linear(c_in, 4 * c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, h, w, _ = x.shape
+        x = self.linear(x).reshape(n, h, w, 2, 2, self.c_out)
+        return x.permute(0, 1, 3, 2, 4, 5).reshape(n, 2 * h, 2 * w, self.c_out)
+
+
+class EMAQuantizer(nn.Module):
+    """Nearest-code quantizer whose codebook follows the encoder outputs by exponential moving averages.
+
+    The codebook is not trained by gradients: after each step, each code moves toward the (weighted)
+    mean of the vectors assigned to it. Codes that stop being used are reset onto vectors the model
+    reconstructs worst, so the codebook keeps covering the data.
+    """
+
+    def __init__(self, codebook_size: int, dim: int, decay: float, eps: float = 1e-5):
+        super().__init__()
+        self.decay, self.eps = decay, eps
+        self.register_buffer("embedding", torch.randn(codebook_size, dim) * 0.1)
+        self.register_buffer("cluster_size", torch.zeros(codebook_size))
+        self.register_buffer("embed_sum", self.embedding.clone())
+        self.register_buffer("unused_steps", torch.zeros(codebook_size, dtype=torch.int64))
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+
+    @property
+    def codebook_size(self) -> int:
+        return self.embedding.shape[0]
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """(M, dim) → (M,) index of the nearest code (||e||² − 2 z·e; ||z||² is the same for every code)."""
+        e = self.embedding
+        return torch.addmm((e * e).sum(1), z, e.t(), alpha=-2.0).argmin(1)
+
+    @torch.no_grad()
+    def init_from(self, z: torch.Tensor, rng: np.random.Generator) -> None:
+        """Data-dependent start: codes are random encoder outputs (with a little noise when repeated)."""
+        k = self.codebook_size
+        pick = torch.as_tensor(rng.choice(len(z), size=k, replace=len(z) < k), device=z.device)
+        e = z[pick] + (torch.randn_like(z[pick]) * 1e-3 if len(z) < k else 0.0)
+        self.embedding.copy_(e)
+        self.embed_sum.copy_(e)
+        self.cluster_size.fill_(1.0)
+        self.unused_steps.zero_()
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
+    def ema_update(self, z: torch.Tensor, codes: torch.Tensor, weights: torch.Tensor) -> None:
+        k = self.codebook_size
+        counts = torch.zeros(k, device=z.device).index_add_(0, codes, weights)
+        sums = torch.zeros_like(self.embed_sum).index_add_(0, codes, z * weights[:, None])
+        self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        n = self.cluster_size.sum()
+        size = (self.cluster_size + self.eps) / (n + k * self.eps) * n  # Laplace smoothing: no division by 0
+        self.embedding.copy_(self.embed_sum / size[:, None])
+
+    @torch.no_grad()
+    def reset_dead(self, dead_after: int, candidates: torch.Tensor) -> int:
+        """Move dead codes onto `candidates` (vectors in order of preference). Returns how many moved."""
+        dead = torch.nonzero(self.unused_steps >= dead_after).flatten()
+        n = min(len(dead), len(candidates))
+        if n == 0:
+            return 0
+        dead = dead[:n]
+        self.embedding[dead] = candidates[:n]
+        self.embed_sum[dead] = candidates[:n]
+        self.cluster_size[dead] = 1.0
+        self.unused_steps[dead] = 0
+        return n
+
+    def used(self, dead_after: int) -> float:
+        """Share of codes chosen within the last `dead_after` steps."""
+        return float((self.unused_steps < dead_after).float().mean())
+
+
+@dataclass
+class VQOutput:
+    logits: torch.Tensor  # (N, H, W, 16)
+    codes: torch.Tensor  # (N, H/8, W/8) int64
+    z_e: torch.Tensor  # (N, H/8, W/8, dim) encoder output
+    commit_loss: torch.Tensor  # (N,) per-sample commitment loss, for weighting
+
+
+class ContextBlock(nn.Module):
+    """Pre-norm residual 3x3 convolution over the code grid (channels last)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(F.gelu(self.norm(x)).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+class VQVAE(nn.Module):
+    """Any (N, H, W) with H, W multiples of 8 works; an 8x8 patch on its own gets exactly the code it
+    gets inside a frame. Channels last throughout."""
+
+    def __init__(self, config: VQVAEConfig | None = None):
+        super().__init__()
+        self.config = config = config or VQVAEConfig()
+        c1, c2, c3 = config.channels
+        d, ctx = config.code_dim, config.context_channels
+        self.encoder = nn.Sequential(
+            Down(N_COLOURS, c1), nn.GELU(),  # 64 → 32
+            Down(c1, c2), nn.GELU(),  # 32 → 16
+            Down(c2, c3), nn.GELU(),  # 16 → 8
+            nn.Linear(c3, ctx), nn.LayerNorm(ctx),  # 1x1 convs
+            nn.Linear(ctx, d),
+        )  # fmt: skip
+        self.quantizer = EMAQuantizer(config.codebook_size, d, config.ema_decay)
+        self.decoder = nn.Sequential(
+            nn.Linear(d, ctx),
+            *[ContextBlock(ctx) for _ in range(config.context_blocks)],
+            nn.LayerNorm(ctx), nn.Linear(ctx, c3), nn.GELU(),
+            Up(c3, c2), nn.GELU(),  # 8 → 16
+            Up(c2, c1), nn.GELU(),  # 16 → 32
+            Up(c1, N_COLOURS),  # 32 → 64: logits
+        )  # fmt: skip
+        for m in self.modules():
+            # He init: PyTorch's default shrinks the signal layer by layer and training crawls.
+            if isinstance(m, nn.Linear | nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            if isinstance(m, ContextBlock):
+                m.conv.weight.data.mul_(0.5)  # residual branches start small
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        return self.quantizer.embedding
+
+    def encode_latent(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) colours → (N, H/8, W/8, dim) encoder output before quantization."""
+        return self.encoder(one_hot(frames))
+
+    def quantize(self, z_e: torch.Tensor) -> torch.Tensor:
+        """(..., dim) → (...) code indices."""
+        return self.quantizer.nearest(z_e.reshape(-1, z_e.shape[-1])).reshape(z_e.shape[:-1])
+
+    def decode_latent(self, z_q: torch.Tensor) -> torch.Tensor:
+        """(N, h, w, dim) → (N, 8h, 8w, 16) logits."""
+        return self.decoder(z_q)
+
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """(N, h, w) code indices → (N, 8h, 8w, 16) logits."""
+        return self.decode_latent(self.codebook[codes])
+
+    def forward(
+        self, frames: torch.Tensor, z_e: torch.Tensor | None = None, replace: torch.Tensor | None = None
+    ) -> VQOutput:
+        """Encode, quantize, decode. `z_e` (N, H/8, W/8, dim) may be given when already computed (training
+        encodes each distinct cell of a batch once). `replace` (N, H/8, W/8) int64, -1 = keep: the decoder
+        sees that code instead at those cells (training uses it to make decoding robust to odd neighbours)."""
+        if z_e is None:
+            z_e = self.encode_latent(frames)
+        codes = self.quantize(z_e)
+        z_q = self.codebook[codes]
+        commit = (z_e - z_q.detach()).pow(2).mean(dim=(1, 2, 3))
+        # Straight-through: the decoder sees the code, the encoder gets the decoder's gradient.
+        z_st = z_e + (z_q - z_e).detach()
+        if replace is not None:
+            z_st = torch.where((replace >= 0)[..., None], self.codebook[replace.clamp(min=0)], z_st)
+        logits = self.decode_latent(z_st)
+        return VQOutput(logits=logits, codes=codes, z_e=z_e, commit_loss=commit)
+
+
+# --------------------------------------------------------------------------- cells
+def frames_to_cells(frames: np.ndarray) -> np.ndarray:
+    """(N, 64, 64) → (N*64, 8, 8): each frame's cells in token order, cell = (y // 8) * 8 + x // 8."""
+    n = frames.shape[0]
+    c = frames.reshape(n, GRID, CELL_PIXELS, GRID, CELL_PIXELS).transpose(0, 1, 3, 2, 4)
+    return np.ascontiguousarray(c).reshape(n * N_CELLS, CELL_PIXELS, CELL_PIXELS)
+
+
+def cells_to_frames(cells: np.ndarray) -> np.ndarray:
+    """(N*64, 8, 8) → (N, 64, 64), the inverse of `frames_to_cells`."""
+    n = cells.shape[0] // N_CELLS
+    f = cells.reshape(n, GRID, GRID, CELL_PIXELS, CELL_PIXELS).transpose(0, 1, 3, 2, 4)
+    return np.ascontiguousarray(f).reshape(n, FRAME_SIZE, FRAME_SIZE)
+
+
+# Odd 64-bit multipliers for hashing a cell's eight 8-byte words (fixed: results never depend on them).
+_HASH = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x27D4EB2F165667C5, 0x94D049BB133111EB],
+    dtype=np.uint64,
+)  # fmt: skip
+
+
+def unique_cells(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct 8x8 cells and, for each input cell, the index of its distinct cell (exact, byte-wise).
+
+    Groups by a 64-bit hash (sorting integers is ~10x faster than sorting 64-byte rows), then checks
+    every cell against its group's representative; on a collision it falls back to comparing bytes.
+    """
+    flat = np.ascontiguousarray(cells, dtype=np.uint8).reshape(len(cells), CELL_PIXELS * CELL_PIXELS)
+    with np.errstate(over="ignore"):
+        h = (flat.view(np.uint64) * _HASH).sum(axis=1, dtype=np.uint64)
+        h ^= h >> np.uint64(29)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if not np.array_equal(flat[first][inverse], flat):  # a hash collision (never seen in practice)
+        keys = flat.view(np.dtype((np.void, flat.shape[1]))).ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    return flat[first].reshape(-1, CELL_PIXELS, CELL_PIXELS), inverse
+
+
+@torch.no_grad()
+def encode_cells(model: VQVAE, cells: np.ndarray, device: str = "cpu", batch: int = 8192) -> np.ndarray:
+    """(M, 8, 8) uint8 → (M,) int64 codes."""
+    out = np.empty(len(cells), dtype=np.int64)
+    for i in range(0, len(cells), batch):
+        x = torch.from_numpy(np.ascontiguousarray(cells[i : i + batch])).to(device)
+        out[i : i + batch] = model.quantize(model.encode_latent(x)).reshape(-1).cpu().numpy()
+    return out
+
+
+@torch.no_grad()
+def decode_frames(model: VQVAE, codes: np.ndarray, device: str = "cpu", batch: int = 64) -> np.ndarray:
+    """int (N, 64) codes → uint8 (N, 64, 64) frames."""
+    out = np.empty((len(codes), FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
+    for i in range(0, len(codes), batch):
+        c = torch.from_numpy(np.ascontiguousarray(codes[i : i + batch], dtype=np.int64)).to(device)
+        logits = model.decode_codes(c.reshape(-1, GRID, GRID))
+        out[i : i + batch] = logits.argmax(-1).to(torch.uint8).cpu().numpy()
+    return out
+
+
+# --------------------------------------------------------------------------- checkpoint
+def vqvae_dir(checkpoints: Path) -> Path:
+    return Path(checkpoints) / "vqvae"
+
+
+def tokenizer_exists(checkpoints: Path) -> bool:
+    """True when a tokenizer checkpoint is there (complete or not: loading says what is wrong)."""
+    d = vqvae_dir(checkpoints)
+    return (d / MODEL_FILE).exists() or (d / CONFIG_FILE).exists()
+
+
+def save_model(model: VQVAE, directory: Path, weights_name: str = MODEL_FILE) -> None:
+    """config.json + safetensors weights (EMA codebook statistics included), each written atomically."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    atomic.write_json(directory / CONFIG_FILE, model.config.to_dict())
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic.write_with(directory / weights_name, lambda tmp: save_file(state, str(tmp)))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path}: missing; the tokenizer checkpoint needs {CONFIG_FILE} and {MODEL_FILE} "
+            "(run `aria train-vqvae`)"
+        ) from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot be read ({e.strerror})") from None
+
+
+def config_from_bytes(raw: bytes, path: Path) -> VQVAEConfig:
+    try:
+        return VQVAEConfig.from_dict(json.loads(raw))
+    except (ValueError, TypeError, AttributeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: not a valid tokenizer config ({msg}); retrain with `aria train-vqvae`") from None
+
+
+def model_from_bytes(config: VQVAEConfig, raw: bytes, path: Path) -> VQVAE:
+    from safetensors.torch import load
+
+    try:
+        state = load(raw)
+    except Exception as e:  # safetensors raises several types for a damaged file
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: does not load as safetensors ({msg}); retrain with `aria train-vqvae`") from None
+    model = VQVAE(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"{path}: does not match {CONFIG_FILE} beside it ({first})") from None
+    return model
+
+
+def load_model(directory: Path, weights_name: str = MODEL_FILE, device: str = "cpu") -> tuple[VQVAE, str]:
+    """The model in `directory` and the fingerprint of its files. CheckpointError names a bad file."""
+    directory = Path(directory)
+    raw_config = _read(directory / CONFIG_FILE)
+    raw_model = _read(directory / weights_name)
+    config = config_from_bytes(raw_config, directory / CONFIG_FILE)
+    model = model_from_bytes(config, raw_model, directory / weights_name)
+    return model.to(device).eval(), _fingerprint(raw_config, raw_model)
+
+
+def _fingerprint(raw_config: bytes, raw_model: bytes) -> str:
+    h = hashlib.sha256()
+    for raw in (raw_config, raw_model):
+        h.update(len(raw).to_bytes(8, "little"))
+        h.update(raw)
+    return h.hexdigest()
+
+
+def tokenizer_fingerprint(checkpoints: Path) -> str:
+    """The fingerprint `load_tokenizer(...).fingerprint` would have, without building the model."""
+    d = vqvae_dir(checkpoints)
+    return _fingerprint(_read(d / CONFIG_FILE), _read(d / MODEL_FILE))
+
+
+class FrameTokenizer:
+    """A trained VQ-VAE ready to turn frames into codes and back (no gradients, batched)."""
+
+    def __init__(self, model: VQVAE, fingerprint: str = "", device: str = "cpu", batch: int = 8192, threads: int = 1):
+        self.model = model.to(device).eval()
+        self.config = model.config
+        self.fingerprint = fingerprint
+        self.device = device
+        self.batch = batch
+        self.threads = threads
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """(codebook_size, code_dim) code vectors."""
+        return self.model.codebook
+
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 (N, 64, 64) → int64 (N, 64). Each distinct cell goes through the network once."""
+        frames = np.asarray(frames)
+        if frames.ndim == 2:
+            frames = frames[None]
+        if frames.ndim != 3 or frames.shape[1:] != (FRAME_SIZE, FRAME_SIZE):
+            raise ValueError(f"frames must be (N, 64, 64), got {frames.shape}")
+        if frames.size and (frames.min() < 0 or frames.max() >= N_COLOURS):
+            raise ValueError("frame colours must be 0-15")
+        n = len(frames)
+        out = np.empty((n, N_CELLS), dtype=np.int64)
+        step = max(1, self.batch * 4 // N_CELLS)  # bounds the memory of the de-duplication
+        with torch_threads(self.threads):
+            for i in range(0, n, step):
+                distinct, inverse = unique_cells(frames_to_cells(frames[i : i + step].astype(np.uint8, copy=False)))
+                codes = encode_cells(self.model, distinct, self.device, self.batch)
+                out[i : i + step] = codes[inverse].reshape(-1, N_CELLS)
+        return out
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """int (N, 64) → uint8 (N, 64, 64)."""
+        codes = np.asarray(codes)
+        if codes.ndim == 1:
+            codes = codes[None]
+        if codes.ndim != 2 or codes.shape[1] != N_CELLS:
+            raise ValueError(f"codes must be (N, 64), got {codes.shape}")
+        if codes.size and (codes.min() < 0 or codes.max() >= self.config.codebook_size):
+            raise ValueError(f"codes must be 0..{self.config.codebook_size - 1}")
+        with torch_threads(self.threads):
+            return decode_frames(self.model, codes, self.device)
+
+
+def load_tokenizer(checkpoints: Path, device: str = "cpu") -> FrameTokenizer:
+    """The tokenizer under `checkpoints/vqvae/`. Raises CheckpointError (one line, names the file)."""
+    d = vqvae_dir(checkpoints)
+    if not tokenizer_exists(checkpoints):
+        raise CheckpointError(f"no frame tokenizer under {d}: run `aria train-vqvae` first")
+    model, fingerprint = load_model(d, device=device)
+    return FrameTokenizer(model, fingerprint, device=device)

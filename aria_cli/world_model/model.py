@@ -1,0 +1,506 @@
+"""The world model: a Llama-family causal LM over aria's token layout (aria_cli.vocab).
+
+Everything outside this module speaks base-0 tokens, exactly as they sit in the token cache; the
+`WorldModel` adds its backbone's `base` on the way in and returns logits over aria's 590 tokens only
+(index i is token base+i), so callers never see the backbone's own vocabulary.
+
+    wm = WorldModel.load(checkpoints / "world_model" / "best", device="cpu")
+    logits = wm.logits(tokens)                          # (B, T, 590), teacher-forced
+    h = wm.hidden_states(vocab.mask_actions(tokens))    # (B, T, hidden): features for the policy
+    state = wm.prefill(tokens)                          # KV-cached stepping for the agent:
+    logits, state = wm.extend(state, more_tokens)       #   logits (B, n, 590) for the new positions
+
+Each VQ code's input embedding also gets a learned embedding of its cell in the frame (0..63): RoPE
+gives only relative positions, and pointing at a cell (ACT_LOC) needs the absolute one.
+
+A click's ACT_LOC logits also get a pointer score: after an ACT_TYPE token, the hidden state there
+(the query) is compared with the hidden states of the frame's 64 code positions (the keys), the way the
+policy's location head points. Through the LM head alone the tiny model learned only which cells are
+clicked often, whatever the board showed (qtgl: 465 of 510 val predictions were one of three cells).
+The pointer starts at zero, so a fresh model behaves exactly like its backbone.
+
+Checkpoint folder (`world_model/best`, `world_model/last`): `config.json` (backbone, source, vocab
+base, context, LoRA settings, tiny architecture, plus training info) and either `model.safetensors`
+(tiny: every weight) or `adapter.safetensors` (LoRA weights, the 590 new-token rows, the cell
+embedding and the location pointer only; the backbone itself is reloaded from its source).
+Checkpoints saved before the pointer existed load with it at zero (what they were trained without).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aria_cli.common import atomic
+from aria_cli.common.errors import CheckpointError
+from aria_cli.vocab import N_CELLS, N_CODES, N_SPECIAL, STEP_TOKENS, VOCAB_VERSION, Vocab
+from aria_cli.world_model.backbones import (
+    TINY,
+    Backbone,
+    LoraSettings,
+    TinyArch,
+    build_pretrained,
+    build_tiny,
+    init_new_tokens,
+)
+
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.safetensors"
+ADAPTER_FILE = "adapter.safetensors"
+CELL_KEY = "aria.cell_embedding"  # the cell embedding's tensor in an adapter file
+POINTER_PREFIX = "loc_pointer."  # the location pointer's tensors (module names; in an adapter file too)
+FORMAT = "aria-world-model"
+V0 = Vocab(0)
+
+
+@dataclass
+class WorldModelConfig:
+    backbone: str = TINY  # as given: "tiny", "smollm2-360m", a path or a hub id
+    source: str | None = None  # what was loaded (hub id or absolute path); None for tiny
+    base: int = 0
+    context_steps: int = 8
+    lora: dict | None = None  # LoraSettings fields
+    arch: dict | None = None  # TinyArch fields (tiny only)
+    tokenizer_fingerprint: str | None = None
+    vocab_version: int = VOCAB_VERSION
+
+    @property
+    def context_tokens(self) -> int:
+        """Longest window: GAME_START + context_steps steps (each with a possible LEVEL_COMPLETE) + the
+        next step's [FRAME] (aria_cli.world_model.data)."""
+        return 1 + self.context_steps * (STEP_TOKENS + 1) + 1
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Per-target-role loss weights (DESIGN.md). Targets are the *next* token at each position.
+
+    VQ codes 1.0, ACT_TYPE 3.0, ACT_LOC 3.0, LEVEL_COMPLETE 5.0. The FRAME that follows an action
+    directly (no level completed) is the other outcome of the same level decision and gets
+    `no_level` = 1.0; without it the model would only ever see positives and learn P(level) = 1.
+    The remaining structural targets — ACT after the 64th code, FRAME after LEVEL_COMPLETE — are
+    fixed by the layout (the agent writes them itself, never samples them) and get 0, as do
+    GAME_START (never a target) and padding.
+    """
+
+    vq: float = 1.0
+    act_type: float = 3.0
+    act_loc: float = 3.0
+    level: float = 5.0
+    no_level: float = 1.0
+
+
+def target_weights(inputs: torch.Tensor, targets: torch.Tensor, w: LossWeights = LossWeights()) -> torch.Tensor:
+    """Loss weight of predicting `targets` (the token after each of `inputs`); base-0 tensors, same shape."""
+    v = Vocab(0)
+    out = torch.zeros(targets.shape, dtype=torch.float32, device=targets.device)
+    out[(targets >= v.code0) & (targets < v.type0)] = w.vq
+    out[(targets >= v.type0) & (targets < v.loc0)] = w.act_type
+    out[(targets >= v.loc0) & (targets < v.frame)] = w.act_loc
+    out[targets == v.level_complete] = w.level
+    after_action = (inputs >= v.loc0) & (inputs < v.frame)
+    out[(targets == v.frame) & after_action] = w.no_level
+    return out
+
+
+@dataclass
+class WorldModelOutput:
+    logits: torch.Tensor  # (B, T, 590) float32, over aria's tokens
+    loss: torch.Tensor | None = None  # weighted mean NLL of the next token
+    weight_sum: torch.Tensor | None = None
+
+
+@dataclass
+class WMState:
+    """KV-cached context for incremental stepping. `extend` updates the cache in place; `copy()` to branch."""
+
+    cache: object  # transformers DynamicCache
+    length: int
+    logits: torch.Tensor  # (B, 590): prediction for the token after the last one fed
+    code_run: int = 0  # VQ codes at the end of the context (where the next code sits in its frame)
+    cells: torch.Tensor | None = None  # (B, 64, hidden): final hidden states of the latest frame's codes
+    # (B,) padding tokens at the start of each row (`prefill_left_padded`); None: every row is all real tokens
+    pad: torch.Tensor | None = None
+
+    def copy(self) -> WMState:
+        cells = None if self.cells is None else self.cells.clone()
+        return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone(), self.code_run, cells, self.pad)
+
+    def select(self, rows: torch.Tensor) -> WMState:
+        """A branch holding only these batch rows (repeats allowed), e.g. one context once per candidate.
+
+        Cheaper than `copy()`: the cache layers grow by concatenation and selecting rows makes new
+        tensors, so the branch shares nothing mutable with this state without a deep copy."""
+        cache = copy.copy(self.cache)
+        cache.layers = [copy.copy(layer) for layer in self.cache.layers]
+        cache.batch_select_indices(rows)
+        cells = None if self.cells is None else self.cells[rows]
+        pad = None if self.pad is None else self.pad[rows]
+        return WMState(cache, self.length, self.logits[rows], self.code_run, cells, pad)
+
+
+def cell_index(tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
+    """Each position's cell in its frame (0..63) for VQ codes, N_CELLS for every other token; base-0 (B, T).
+
+    A code's cell is how many codes precede it since the last non-code token (its [FRAME]); `code_run`
+    codes are already in the context before `tokens` (KV-cached stepping).
+    """
+    is_code = tokens < N_CODES
+    idx = torch.arange(tokens.shape[-1], device=tokens.device).expand_as(tokens)
+    last_other = torch.where(is_code, torch.full_like(idx, -1 - code_run), idx).cummax(dim=-1).values
+    cell = idx - last_other - 1
+    return torch.where(is_code & (cell < N_CELLS), cell, torch.full_like(cell, N_CELLS))
+
+
+class LocationPointer(torch.nn.Module):
+    """Scores of the 64 cells for a click's location: query from the hidden state after ACT_TYPE, keys
+    from the frame's 64 code states, scaled dot product. Zero query weights at the start: no scores."""
+
+    def __init__(self, hidden: int, dim: int = 64, device=None):
+        super().__init__()
+        self.query = torch.nn.Linear(hidden, dim, device=device)
+        self.key = torch.nn.Linear(hidden, dim, bias=False, device=device)
+        torch.nn.init.zeros_(self.query.weight)
+        torch.nn.init.zeros_(self.query.bias)
+        self.scale = dim**-0.5
+
+    def forward(self, query: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        """(N, h), (N, 64, h) → (N, 64)."""
+        q = self.query(query.to(self.query.weight.dtype))
+        k = self.key(cells.to(self.key.weight.dtype))
+        return torch.einsum("nd,ncd->nc", q, k).float() * self.scale
+
+
+class WorldModel(torch.nn.Module):
+    """The world model as a torch module (so Accelerate/DDP can wrap it) with save/load and stepping."""
+
+    def __init__(self, config: WorldModelConfig, model: torch.nn.Module, loss_weights: LossWeights | None = None):
+        super().__init__()
+        self.config = config
+        self.model = model  # LlamaForCausalLM (tiny) or a PeftModel around one
+        self.loss_weights = loss_weights or LossWeights()
+        # Which cell of its frame each VQ code sits in, added to the code's input embedding. RoPE only
+        # tells the model how far apart two tokens are; predicting a click's ACT_LOC_j (or anything tied to
+        # a place on the screen, like a HUD) needs the absolute cell. Zero at the start, so a fresh model
+        # behaves exactly like its backbone (the tiny preset's copy heads still predict the copy baseline).
+        emb = model.get_input_embeddings().weight
+        self.cell_embedding = torch.nn.Embedding(N_CELLS + 1, emb.shape[1], padding_idx=N_CELLS, device=emb.device)
+        torch.nn.init.zeros_(self.cell_embedding.weight)
+        self.loc_pointer = LocationPointer(emb.shape[1], device=emb.device)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_backbone(cls, bb: Backbone, context_steps: int, tokenizer_fingerprint: str | None = None) -> WorldModel:
+        cfg = WorldModelConfig(
+            backbone=bb.name,
+            source=bb.source,
+            base=bb.base,
+            context_steps=context_steps,
+            lora=asdict(bb.lora) if bb.lora is not None else None,
+            arch=bb.arch,
+            tokenizer_fingerprint=tokenizer_fingerprint,
+        )
+        return cls(cfg, bb.model)
+
+    @classmethod
+    def create(
+        cls,
+        backbone: str = TINY,
+        context_steps: int = 8,
+        lora: LoraSettings | None = None,
+        arch: TinyArch | None = None,
+        dtype: torch.dtype = torch.float32,
+        codebook: torch.Tensor | None = None,
+        cell_code_counts: np.ndarray | None = None,
+        tokenizer_fingerprint: str | None = None,
+        seed: int = 0,
+    ) -> WorldModel:
+        """A fresh world model: tiny from scratch, or a pretrained backbone with LoRA and new token rows."""
+        torch.manual_seed(seed)
+        bb = build_tiny(arch) if backbone == TINY else build_pretrained(backbone, lora or LoraSettings(), dtype)
+        init_new_tokens(bb, codebook, cell_code_counts, seed=seed)
+        return cls.from_backbone(bb, context_steps, tokenizer_fingerprint)
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab(self.config.base)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def hidden_size(self) -> int:
+        return self._lm().config.hidden_size
+
+    def _lm(self):
+        """The underlying *ForCausalLM (LoRA layers and trainable token rows are injected into it in place)."""
+        return self.model.get_base_model() if self.config.lora is not None else self.model
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    # ------------------------------------------------------------------ forward
+    def embed(self, tokens: torch.Tensor, cells: torch.Tensor | None = None) -> torch.Tensor:
+        """Input embeddings of base-0 tokens (B, T) → (B, T, hidden): the token's row plus its cell's
+        (`cells`: their `cell_index`, computed here when not given)."""
+        tok = self.model.get_input_embeddings()(tokens + self.config.base)
+        cells = cell_index(tokens) if cells is None else cells
+        return tok + self.cell_embedding(cells).to(tok.dtype)
+
+    def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Final-layer hidden states (after the final norm), (B, T, hidden), of base-0 tokens (B, T)."""
+        out = self._lm().get_decoder()(inputs_embeds=self.embed(tokens), use_cache=False)
+        return out.last_hidden_state
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Hidden states → logits over aria's 590 tokens (float32)."""
+        logits = self._lm().get_output_embeddings()(hidden)
+        base = self.config.base
+        return logits[..., base : base + N_SPECIAL].float()
+
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced next-token logits (B, T, 590) for base-0 tokens (B, T)."""
+        hidden = self.hidden_states(tokens)
+        return _add_scores(self.head(hidden), *self._pointer_scores(tokens, hidden))
+
+    def _pointer_scores(
+        self, tokens: torch.Tensor, hidden: torch.Tensor, cells: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The location pointer at every ACT_TYPE position of `tokens`: (rows, positions, (N, 64) scores).
+
+        The keys are the code states of the frame before it ([FRAME] 64 codes [ACT] TYPE, fixed offsets):
+        taken from `hidden` where the codes are among `tokens`, and from `cells` (the cached context's
+        latest frame, by cell) for codes fed before them. Without `cells` (a full forward) a type token
+        whose frame is not wholly in `tokens` (a window that starts mid-step) gets no scores."""
+        b, p = torch.nonzero(V0.is_type(tokens), as_tuple=True)
+        rel = p[:, None] - (N_CELLS + 1) + torch.arange(N_CELLS, device=tokens.device)  # the codes' positions
+        if cells is None:
+            whole = rel[:, 0] >= 1
+            whole &= tokens[b, (rel[:, 0] - 1).clamp_min(0)] == V0.frame
+            b, p, rel = b[whole], p[whole], rel[whole]
+        keys = hidden[b[:, None], rel.clamp_min(0)]
+        if cells is not None:
+            keys = torch.where((rel >= 0)[..., None], keys, cells[b].to(keys.dtype))
+        return b, p, self.loc_pointer(hidden[b, p], keys)
+
+    def forward(
+        self, tokens: torch.Tensor, valid: torch.Tensor | None = None, inputs: torch.Tensor | None = None
+    ) -> WorldModelOutput:
+        """Logits and the weighted next-token loss (see LossWeights) over a padded batch.
+
+        tokens: (B, T) base-0; valid: (B, T) bool, False on padding (padding sits after the real tokens,
+        so with a causal model it never influences them). `inputs` (same shape) is what the model reads
+        when it differs from the targets `tokens`: train-wm's action-masked windows.
+        """
+        logits = self.logits(tokens if inputs is None else inputs)
+        loss, wsum = weighted_loss(logits, tokens, valid, self.loss_weights)
+        return WorldModelOutput(logits, loss, wsum)
+
+    # ------------------------------------------------------------------ incremental stepping
+    @torch.no_grad()
+    def prefill(self, tokens: torch.Tensor) -> WMState:
+        """Run a context (B, T) or (T,) of base-0 tokens and keep its KV cache."""
+        return self.prefill_hidden(tokens)[1]
+
+    @torch.no_grad()
+    def extend(self, state: WMState, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
+        """Feed more tokens (B, n) or (n,) after `state`; logits (B, n, 590) for each new position."""
+        hidden, new_state, pointer = self._extend(state, tokens)
+        return _add_scores(self.head(hidden), *pointer), new_state
+
+    @torch.no_grad()
+    def prefill_hidden(self, tokens: torch.Tensor, pad: torch.Tensor | None = None) -> tuple[torch.Tensor, WMState]:
+        """`prefill`, also returning the final-layer hidden states (B, T, hidden) (the policy reads them).
+        `pad` (B,): padding tokens at the start of each row (see `prefill_left_padded`)."""
+        from transformers import DynamicCache
+
+        tokens = tokens if tokens.dim() == 2 else tokens[None]
+        cache = DynamicCache(config=self._lm().config)
+        return self.extend_hidden(WMState(cache, 0, torch.empty(0), pad=pad), tokens)
+
+    @torch.no_grad()
+    def prefill_left_padded(self, contexts: list[torch.Tensor]) -> WMState:
+        """`prefill` of contexts of different lengths as one batch: each row is padded on the left, and the
+        padding is masked out of attention and off the positions, so a row's logits are its own context's
+        (the contexts must end alike, e.g. all after an action). Decoding several contexts in one batch
+        costs little more than one where a step is bound by kernel launches (a GPU)."""
+        longest = max(len(c) for c in contexts)
+        tokens = torch.full((len(contexts), longest), V0.frame, dtype=torch.long, device=self.device)
+        for i, c in enumerate(contexts):
+            tokens[i, longest - len(c) :] = torch.as_tensor(c, dtype=torch.long, device=self.device)
+        pad = torch.tensor([longest - len(c) for c in contexts], device=self.device)
+        return self.prefill_hidden(tokens, pad)[1]
+
+    @torch.no_grad()
+    def extend_hidden(self, state: WMState, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
+        """`extend`, returning the final-layer hidden states (B, n, hidden) of the new positions."""
+        hidden, new_state, _ = self._extend(state, tokens)
+        return hidden, new_state
+
+    def _extend(self, state: WMState, tokens: torch.Tensor):
+        tokens = tokens if tokens.dim() == 2 else tokens[None]
+        n = tokens.shape[1]
+        pos = torch.arange(state.length, state.length + n, device=tokens.device)
+        cells = cell_index(tokens, state.code_run)
+        position_ids, attention_mask = pos[None].expand(tokens.shape[0], -1), None
+        if state.pad is not None:  # a row's first real token sits at position 0, as it would alone
+            position_ids = (position_ids - state.pad[:, None]).clamp_min(0)
+            seen = torch.arange(state.length + n, device=tokens.device)
+            attention_mask = (seen[None] >= state.pad[:, None]).long()
+        out = self._lm().get_decoder()(
+            inputs_embeds=self.embed(tokens, cells),
+            past_key_values=state.cache,
+            use_cache=True,
+            position_ids=position_ids,
+            attention_mask=attention_mask,
+            cache_position=pos,
+        )
+        hidden = out.last_hidden_state
+        pointer = self._pointer_scores(tokens, hidden, state.cells)
+        frame = state.cells if state.cells is not None else hidden.new_zeros(len(hidden), N_CELLS, hidden.shape[-1])
+        is_code = cells[0] < N_CELLS
+        if is_code.any():  # keep the latest frame's code states for a type token fed later
+            frame = frame.clone()
+            frame[:, cells[0, is_code]] = hidden[:, is_code]
+        b, p, scores = pointer
+        at_last = p == n - 1
+        last_logits = _add_scores(self.head(hidden[:, -1:]), b[at_last], p[at_last] - (n - 1), scores[at_last])
+        last = int(cells[0, -1])  # the context now ends with last + 1 codes, or none
+        run = last + 1 if last < N_CELLS else 0
+        new_state = WMState(out.past_key_values, state.length + n, last_logits[:, 0], run, frame, state.pad)
+        return hidden, new_state, pointer
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, folder: str | Path, extra: dict | None = None) -> None:
+        """Write config.json and the weights (atomically, file by file). `extra`: training info for config.json."""
+        from safetensors.torch import save_file, save_model
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.config.lora is None:
+            atomic.write_with(folder / MODEL_FILE, lambda p: save_model(self, str(p)))
+        else:
+            from peft import get_peft_model_state_dict
+
+            sd = get_peft_model_state_dict(self.model, save_embedding_layers=False)
+            sd[CELL_KEY] = self.cell_embedding.weight
+            sd.update({f"aria.{POINTER_PREFIX}{k}": v for k, v in self.loc_pointer.state_dict().items()})
+            sd = {k: v.detach().contiguous().cpu() for k, v in sd.items()}
+            atomic.write_with(folder / ADAPTER_FILE, lambda p: save_file(sd, str(p)))
+        atomic.write_json(folder / CONFIG_FILE, {"format": FORMAT, **asdict(self.config), **(extra or {})})
+
+    @staticmethod
+    def read_config(folder: str | Path) -> dict:
+        path = Path(folder) / CONFIG_FILE
+        if not path.is_file():
+            raise CheckpointError(f"no world model at {Path(folder)} (missing {CONFIG_FILE}); train one with `aria train-wm`")
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{path}: unreadable world-model config ({e}); retrain with `aria train-wm`") from None
+        if raw.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: not a world-model checkpoint; retrain with `aria train-wm`")
+        if raw.get("vocab_version") != VOCAB_VERSION:
+            raise CheckpointError(
+                f"{path}: trained with token layout v{raw.get('vocab_version')}, this aria uses v{VOCAB_VERSION}; "
+                "retrain with `aria train-wm`"
+            )
+        return raw
+
+    @classmethod
+    def load(
+        cls, folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+    ) -> WorldModel:
+        """Load a saved world model (tiny, or backbone + adapter) in eval mode on `device`."""
+        folder = Path(folder)
+        raw = cls.read_config(folder)
+        names = set(WorldModelConfig.__dataclass_fields__)
+        cfg = WorldModelConfig(**{k: v for k, v in raw.items() if k in names})
+        if dtype is None:
+            dtype = torch.bfloat16 if str(device).startswith("cuda") and cfg.lora is not None else torch.float32
+        if cfg.lora is None:
+            bb = build_tiny(TinyArch(**cfg.arch))
+        else:
+            bb = build_pretrained(cfg.source or cfg.backbone, LoraSettings(**cfg.lora), dtype)
+            if bb.base != cfg.base:
+                raise CheckpointError(
+                    f"{folder}: trained on a backbone with vocabulary size {cfg.base}, but {bb.source} has {bb.base}"
+                )
+        wm = cls(cfg, bb.model)
+        wm.load_weights(folder)
+        wm.to(device)
+        wm.eval()
+        return wm
+
+    def load_weights(self, folder: str | Path) -> None:
+        """Load the weights saved in `folder` into this (same-configuration) model."""
+        from safetensors.torch import load_file, load_model
+
+        folder = Path(folder)
+        path = folder / (MODEL_FILE if self.config.lora is None else ADAPTER_FILE)
+        try:
+            if self.config.lora is None:
+                missing, unexpected = load_model(self, str(path), strict=False, device=str(self.device))
+                missing = [k for k in missing if not k.startswith(POINTER_PREFIX)]  # saved before the pointer
+                if missing or unexpected:
+                    raise ValueError(f"missing {missing[:3]}, unexpected {sorted(unexpected)[:3]}")
+            else:
+                from peft import set_peft_model_state_dict
+
+                sd = load_file(str(path), device=str(self.device))
+                if CELL_KEY not in sd:
+                    raise ValueError(f"no {CELL_KEY}")
+                pointer = {k[len(f"aria.{POINTER_PREFIX}"):]: sd.pop(k) for k in list(sd)
+                           if k.startswith(f"aria.{POINTER_PREFIX}")}
+                with torch.no_grad():
+                    self.cell_embedding.weight.copy_(sd.pop(CELL_KEY))
+                if pointer:  # absent in adapters saved before the pointer: it stays at zero
+                    self.loc_pointer.load_state_dict(pointer)
+                res = set_peft_model_state_dict(self.model, sd)
+                if getattr(res, "unexpected_keys", None):
+                    raise CheckpointError(f"{path}: does not fit {self.config.source} (unexpected weights)")
+        except (OSError, RuntimeError, ValueError) as e:
+            msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise CheckpointError(f"{path}: cannot load ({msg}); retrain with `aria train-wm`") from None
+
+    def fingerprint(self) -> str:
+        """A hash of the trained weights and the configuration (what downstream caches, e.g. policy
+        features, key on). Only the trainable part is hashed: the frozen backbone is named by `source`."""
+        import hashlib
+
+        h = hashlib.sha256(json.dumps(asdict(self.config), sort_keys=True).encode())
+        for name, t in sorted(self.state_dict().items()):
+            if self.config.lora is None or "lora_" in name or "trainable_tokens_delta" in name or "cell_" in name \
+                    or name.startswith(POINTER_PREFIX):
+                h.update(name.encode())
+                h.update(t.detach().float().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+def _add_scores(logits: torch.Tensor, b: torch.Tensor, p: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Logits (B, T, 590) with the location pointer's scores added to the 64 ACT_LOC cells at (b, p)."""
+    if len(b) == 0:
+        return logits
+    logits = logits.clone()
+    logits[b, p, V0.loc0 : V0.loc0 + N_CELLS] += scores.to(logits.dtype)
+    return logits
+
+
+def weighted_loss(
+    logits: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor | None, w: LossWeights = LossWeights()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted mean cross-entropy of each next token; returns (loss, sum of weights)."""
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+    weights = target_weights(inputs, targets, w)
+    if valid is not None:
+        weights = weights * valid[:, 1:]
+    nll = F.cross_entropy(logits[:, :-1].reshape(-1, N_SPECIAL), targets.reshape(-1), reduction="none")
+    wsum = weights.sum()
+    return (nll * weights.reshape(-1)).sum() / wsum.clamp_min(1e-8), wsum

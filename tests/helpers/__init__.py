@@ -1,0 +1,1 @@
+"""Test helpers, imported as modules (`from helpers.recordings import write_recording`)."""

@@ -1,0 +1,209 @@
+"""Policy heads on masked contexts, their feature cache, and the decision gates."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers.world_model import rule_cache
+
+from aria_cli.common.errors import AriaError, CheckpointError
+from aria_cli.evaluation.gates import DEFAULT_GATES, check_gates, load_gates
+from aria_cli.policy.features import extract, load_or_extract, window_steps
+from aria_cli.policy.heads import CellPooling, PolicyConfig, PolicyHeads, policy_loss, restrict_types
+from aria_cli.vocab import CLICK, LOC_NULL, Vocab
+from aria_cli.world_model.backbones import TinyArch, build_tiny
+from aria_cli.world_model.model import WorldModel
+
+V0 = Vocab(0)
+
+
+def tiny_wm(seed=0, context_steps=4):
+    torch.manual_seed(seed)
+    bb = build_tiny(TinyArch(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64))
+    return WorldModel.from_backbone(bb, context_steps).eval()
+
+
+@pytest.mark.parametrize("attention_heads", [0, 4])
+def test_heads_give_8_type_logits_and_65_location_logits(attention_heads):
+    heads = PolicyHeads(PolicyConfig(hidden_size=32, type_attention_heads=attention_heads))
+    t, loc = heads(torch.randn(5, 32), torch.randn(5, 64, 32))
+    assert t.shape == (5, 8) and loc.shape == (5, 65)
+
+
+def test_type_head_pooling_is_multi_head_attention_over_the_cells():
+    torch.manual_seed(0)
+    pool = CellPooling(32, 4)
+    summary, cells = torch.randn(3, 32), torch.randn(3, 64, 32)
+
+    def split(x):  # (B, L, 32) -> (B, 4 heads, L, 8)
+        return x.view(x.shape[0], x.shape[1], 4, 8).transpose(1, 2)
+
+    q, k, v = split(pool.query(summary)[:, None]), split(pool.key(cells)), split(pool.value(cells))
+    reference = F.scaled_dot_product_attention(q, k, v).reshape(3, 32)
+    assert torch.allclose(pool(summary, cells), reference, atol=1e-5)
+    # The type depends on the cells (where things are), not on the summary alone.
+    heads = PolicyHeads(PolicyConfig(hidden_size=32, type_attention_heads=4)).eval()
+    assert not torch.allclose(heads(summary, cells)[0], heads(summary, torch.randn(3, 64, 32))[0])
+
+
+@pytest.mark.parametrize("attention_heads", [0, 4])
+def test_heads_read_the_previous_step_as_the_change_beside_the_states(attention_heads):
+    torch.manual_seed(0)
+    heads = PolicyHeads(PolicyConfig(hidden_size=32, type_attention_heads=attention_heads, previous_frame=True)).eval()
+    s, c, ps, pc = torch.randn(3, 32), torch.randn(3, 64, 32), torch.randn(3, 32), torch.randn(3, 64, 32)
+    # The heads never build [x_t, x_t - x_{t-1}]; here it is built, and read by the same heads.
+    pair_s, pair_c = torch.cat([s, s - ps], -1), torch.cat([c, c - pc], -1)
+    t, loc = heads(s, c, ps, pc)
+    assert torch.allclose(t, heads.type_head(pair_s, pair_c), atol=1e-5)
+    assert torch.allclose(loc, heads.loc_head(pair_s, pair_c), atol=1e-5)
+    # At a game's first step there is no previous step: the change is zero.
+    t0, loc0 = heads(s, c)
+    zero_s, zero_c = torch.cat([s, torch.zeros_like(s)], -1), torch.cat([c, torch.zeros_like(c)], -1)
+    assert torch.allclose(t0, heads.type_head(zero_s, zero_c), atol=1e-5)
+    assert torch.allclose(loc0, heads.loc_head(zero_s, zero_c), atol=1e-5)
+
+
+def test_loss_counts_location_only_for_clicks():
+    tl, ll = torch.zeros(2, 8), torch.zeros(2, 65)
+    no_click = policy_loss(tl, ll, torch.tensor([1, 2]), torch.tensor([LOC_NULL, LOC_NULL]))
+    clicks = policy_loss(tl, ll, torch.tensor([CLICK, CLICK]), torch.tensor([3, 4]))
+    assert torch.isclose(no_click, torch.log(torch.tensor(8.0)))
+    assert torch.isclose(clicks, torch.log(torch.tensor(8.0)) + torch.log(torch.tensor(65.0)))
+
+
+def test_unavailable_types_are_never_chosen():
+    logits = restrict_types(torch.tensor([0.0, 9, 0, 0, 0, 0, 0, 0]), [2, 6])
+    assert int(logits.argmax()) in (2, 6) and torch.isinf(logits[1])
+
+
+def test_masked_contexts_never_contain_real_action_tokens(tmp_path):
+    cache = rule_cache(tmp_path)
+    wm = tiny_wm()
+    seen = []
+    original = wm.hidden_states
+    wm.hidden_states = lambda tokens=None, **kw: seen.append(tokens.clone()) or original(tokens, **kw)
+    feats = extract(wm, cache, [0, 1])
+    assert seen, "the world model was never run"
+    for tokens in seen:
+        assert not V0.is_action_token(tokens.numpy()).any()
+        assert (tokens == V0.mask).any()
+    n_actions = sum(cache.episodes[i].n_actions for i in (0, 1))
+    assert len(feats) == n_actions
+    assert feats.cells.shape[1:] == (64, wm.hidden_size)
+
+
+def test_features_keep_the_true_labels_of_every_step(tmp_path):
+    cache = rule_cache(tmp_path)
+    feats = extract(tiny_wm(), cache, [0])
+    tok = cache.episode_tokens(0)
+    pos = window_steps(tok)
+    assert np.array_equal(feats.types, tok[pos + 66] - V0.type0)
+    assert np.array_equal(feats.locs, tok[pos + 67] - V0.loc0)
+    assert feats.prev_types[0] == -1 and np.array_equal(feats.prev_types[1:], feats.types[:-1])
+    assert feats.prev[0] == 0 and np.array_equal(feats.prev[1:], np.arange(len(feats) - 1))
+
+
+def test_previous_steps_stay_within_an_episode_and_survive_a_split(tmp_path):
+    cache = rule_cache(tmp_path)
+    feats = extract(tiny_wm(), cache, [0, 1])
+    first_of_second = int(np.flatnonzero(feats.episode == feats.episode[-1])[0])
+    assert feats.prev[first_of_second] == first_of_second  # no step before an episode's first
+    second = feats.take(np.flatnonzero(feats.episode == feats.episode[-1]))
+    assert second.prev[0] == 0 and np.array_equal(second.prev[1:], np.arange(len(second) - 1))
+    odd = feats.take(np.arange(1, len(feats), 2))  # predecessors left out: each step reads itself
+    assert np.array_equal(odd.prev, np.arange(len(odd)))
+
+
+def test_heads_read_the_change_from_the_previous_step():
+    torch.manual_seed(0)
+    heads = PolicyHeads(PolicyConfig(hidden_size=16, type_attention_heads=4, previous_frame=True)).eval()
+    s, c = torch.randn(3, 16), torch.randn(3, 64, 16)
+    same = heads(s, c, s, c)
+    assert all(torch.equal(a, b) for a, b in zip(heads(s, c), same, strict=True))  # no previous step: no change
+    moved = heads(s, c, torch.randn(3, 16), torch.randn(3, 64, 16))
+    assert not torch.allclose(same[0], moved[0]) and not torch.allclose(same[1], moved[1])
+
+
+def test_feature_cache_is_reused_until_the_world_model_changes(tmp_path):
+    cache = rule_cache(tmp_path)
+    wm = tiny_wm(seed=0)
+    wm_dir = tmp_path / "wm"
+    wm.save(wm_dir)
+    folder = tmp_path / "features"
+    first, reused = load_or_extract(wm, wm_dir, cache, folder)
+    assert not reused
+    again, reused = load_or_extract(wm, wm_dir, cache, folder)
+    assert reused and np.array_equal(again.summary, first.summary)
+    retrained = tiny_wm(seed=1)
+    retrained.save(wm_dir)
+    fresh, reused = load_or_extract(retrained, wm_dir, cache, folder)
+    assert not reused and fresh.key != first.key
+
+
+@pytest.mark.parametrize(("attention_heads", "previous_frame"), [(0, False), (4, False), (4, True)])
+def test_policy_checkpoint_round_trips(tmp_path, attention_heads, previous_frame):
+    heads = PolicyHeads(PolicyConfig(hidden_size=16, type_attention_heads=attention_heads,
+                                     previous_frame=previous_frame)).eval()
+    heads.save(tmp_path / "p")
+    back = PolicyHeads.load(tmp_path / "p")
+    s, c, ps, pc = torch.randn(3, 16), torch.randn(3, 64, 16), torch.randn(3, 16), torch.randn(3, 64, 16)
+    assert all(torch.allclose(a, b) for a, b in zip(heads(s, c, ps, pc), back(s, c, ps, pc), strict=True))
+
+
+def test_missing_policy_names_the_command_to_run(tmp_path):
+    with pytest.raises(CheckpointError, match="run `aria train-policy` first"):
+        PolicyHeads.load(tmp_path / "policy")
+
+
+def test_gates_default_to_the_design_thresholds_and_can_be_changed(tmp_path):
+    assert load_gates(None) == DEFAULT_GATES
+    f = tmp_path / "g.toml"
+    f.write_text("[gates]\nframe_acc = 0.9\n")
+    gates = load_gates(f)
+    assert gates["frame_acc"] == 0.9 and gates["policy_type_acc"] == 0.5
+
+
+def test_a_gates_file_with_an_unknown_metric_is_one_line(tmp_path):
+    f = tmp_path / "g.toml"
+    f.write_text("[gates]\nframe_accuracy = 0.9\n")
+    with pytest.raises(AriaError, match="unknown metric 'frame_accuracy'"):
+        load_gates(f)
+
+
+def test_location_gates_do_not_apply_to_games_without_clicks():
+    result = check_gates({"frame_acc": 0.9, "action_type_acc": 0.4, "action_loc_acc": None}, DEFAULT_GATES)
+    assert result["frame_acc"] is True and result["action_type_acc"] is False
+    assert result["action_loc_acc"] is None
+
+
+def test_train_policy_resumes_to_the_same_heads(pipeline, tmp_path):
+    """Two epochs, then --resume to four, equals four in one go (per-epoch order from the seed)."""
+    import shutil
+
+    from aria_cli.policy.train import PolicyTrainConfig, train_policy
+
+    runs = {}
+    for name, plan in {"straight": [(4, False)], "resumed": [(2, False), (4, True)]}.items():
+        ck = tmp_path / name
+        shutil.copytree(pipeline.checkpoints, ck, ignore=shutil.ignore_patterns("policy"))
+        for epochs, resume in plan:
+            metrics = train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=epochs,
+                                                     device="cpu", resume=resume))
+        runs[name] = (metrics["history"], torch.load(ck / "policy" / "train_state.pt", weights_only=False)["heads"])
+    (h1, w1), (h2, w2) = runs["straight"], runs["resumed"]
+    assert [e["epoch"] for e in h2] == [1, 2, 3, 4]
+    assert h1 == h2
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_train_policy_refuses_to_resume_other_heads(pipeline, tmp_path):
+    import shutil
+
+    from aria_cli.policy.train import PolicyTrainConfig, train_policy
+
+    ck = tmp_path / "ck"
+    shutil.copytree(pipeline.checkpoints, ck, ignore=shutil.ignore_patterns("policy"))
+    train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=1, device="cpu"))
+    with pytest.raises(CheckpointError, match="--type-attention-heads"):
+        train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=2, device="cpu", resume=True,
+                                       type_attention_heads=0))

@@ -1,0 +1,347 @@
+"""The frame tokenizer: model, checkpoint, `aria train-vqvae`, and the palette pictures it draws."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers.recordings import synthetic_frames, write_recording
+from PIL import Image
+from typer.testing import CliRunner
+
+from aria_cli.cli import app
+from aria_cli.common.errors import AriaError, CheckpointError
+from aria_cli.common.palette import PALETTE, frame_grid, frame_to_rgb
+from aria_cli.data.recordings import read_recording
+from aria_cli.tokenizer import model as vqvae
+from aria_cli.tokenizer.train import (
+    METRICS_FILE,
+    PICTURE_FILE,
+    CellSet,
+    FrameSet,
+    TrainVQVAEConfig,
+    collect_frames,
+    per_game,
+    train_vqvae,
+)
+
+runner = CliRunner()
+TINY = dict(codebook_size=32, code_dim=8, channels=(8, 8, 16), context_channels=8, context_blocks=1)
+
+
+def tiny_config(**kw) -> TrainVQVAEConfig:
+    return TrainVQVAEConfig(**{**TINY, "epochs": 2, "batch_size": 8, "lr": 1e-2, "min_steps_per_epoch": 8,
+                               "max_steps_per_epoch": 8, **kw})  # fmt: skip
+
+
+def tiny_model(seed: int = 0) -> vqvae.VQVAE:
+    torch.manual_seed(seed)
+    return vqvae.VQVAE(vqvae.VQVAEConfig(**TINY))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """(data, checkpoints, metrics) of a tokenizer trained for a few steps on recordings made here."""
+    root = tmp_path_factory.mktemp("trained")
+    data = root / "recordings"
+    for g, gid in enumerate(["tsta-0001", "tstb-0002"]):
+        for i in range(3):
+            write_recording(data / gid[:4] / f"ep{i}.jsonl", n_steps=24, game_id=gid, seed=10 * g + i)
+    result = train_vqvae(data, root / "ck", tiny_config(), device="cpu", quiet=True)
+    return data, root / "ck", result.metrics
+
+
+# --------------------------------------------------------------------------- model
+def test_encode_gives_64_codes_per_frame_and_decode_gives_frames():
+    tok = vqvae.FrameTokenizer(tiny_model())
+    frames = synthetic_frames(5)
+    codes = tok.encode(frames)
+    assert codes.shape == (5, 64) and codes.dtype == np.int64
+    assert codes.min() >= 0 and codes.max() < 32
+    decoded = tok.decode(codes)
+    assert decoded.shape == (5, 64, 64) and decoded.dtype == np.uint8
+
+
+def test_encode_matches_the_model_run_on_whole_frames():
+    model = tiny_model()
+    frames = synthetic_frames(4, seed=3)
+    with torch.no_grad():
+        direct = model.quantize(model.encode_latent(torch.from_numpy(frames))).reshape(4, 64).numpy()
+    assert np.array_equal(vqvae.FrameTokenizer(model).encode(frames), direct)
+
+
+def test_replaced_codes_are_what_the_decoder_sees():
+    model = tiny_model().eval()
+    frames = torch.from_numpy(synthetic_frames(2, seed=4))
+    with torch.no_grad():
+        codes = model(frames).codes
+        replace = torch.full_like(codes, -1)
+        replace[0, 3, 4], replace[1, 0, 0] = (codes[0, 3, 4] + 1) % 32, (codes[1, 0, 0] + 5) % 32
+        swapped = torch.where(replace >= 0, replace, codes)
+        out = model(frames, replace=replace)
+        assert torch.equal(out.codes, codes)  # the codes are the cells' own; only the decoder's view changes
+        assert torch.allclose(out.logits, model.decode_codes(swapped), atol=1e-5)
+
+
+def test_cells_whose_code_was_replaced_are_left_out_of_the_loss(tmp_path, recording_dir):
+    """With every code replaced there is no reconstruction loss at all, so the decoder does not move."""
+    import aria_cli.tokenizer.train as tv
+
+    data = collect_frames(recording_dir)
+
+    def decoder_moves(context_noise: float) -> bool:
+        cfg = tiny_config(context_noise=context_noise)
+        model = tiny_model()
+        batches = tv._Batches(data.train, tv.CellSet.from_frames(data.train), cfg, "cpu")
+        tv._init_codebook(model, batches.cells, np.random.default_rng(0))
+        before = {k: v.clone() for k, v in model.decoder.state_dict().items()}
+        params = [p for n, p in model.named_parameters() if not n.startswith("quantizer")]
+        tv._train_step(model, torch.optim.AdamW(params, lr=1e-2, weight_decay=0.0), batches, np.random.default_rng(0), cfg, 1)
+        return not all(torch.equal(before[k], v) for k, v in model.decoder.state_dict().items())
+
+    assert decoder_moves(0.0) and not decoder_moves(1.0)
+
+
+def test_model_outputs_16_logits_per_pixel_and_an_8x8_code_grid():
+    out = tiny_model()(torch.from_numpy(synthetic_frames(2)))
+    assert out.logits.shape == (2, 64, 64, 16)
+    assert out.codes.shape == (2, 8, 8)
+
+
+def test_encode_rejects_frames_of_the_wrong_shape():
+    with pytest.raises(ValueError, match="64, 64"):
+        vqvae.FrameTokenizer(tiny_model()).encode(np.zeros((2, 32, 32), np.uint8))
+
+
+# --------------------------------------------------------------------------- checkpoint
+def test_save_and_load_give_the_same_codes(tmp_path):
+    model = tiny_model()
+    vqvae.save_model(model, vqvae.vqvae_dir(tmp_path))
+    frames = synthetic_frames(6, seed=1)
+    loaded = vqvae.load_tokenizer(tmp_path)
+    assert np.array_equal(loaded.encode(frames), vqvae.FrameTokenizer(model).encode(frames))
+    assert torch.equal(loaded.codebook, model.codebook)
+    assert sorted(p.name for p in vqvae.vqvae_dir(tmp_path).iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_fingerprint_follows_the_checkpoint_files(tmp_path):
+    vqvae.save_model(tiny_model(0), vqvae.vqvae_dir(tmp_path))
+    first = vqvae.load_tokenizer(tmp_path).fingerprint
+    assert vqvae.tokenizer_fingerprint(tmp_path) == first
+    vqvae.save_model(tiny_model(1), vqvae.vqvae_dir(tmp_path))
+    assert vqvae.load_tokenizer(tmp_path).fingerprint != first
+
+
+def test_missing_tokenizer_says_to_run_train_vqvae(tmp_path):
+    assert not vqvae.tokenizer_exists(tmp_path)
+    with pytest.raises(CheckpointError, match="aria train-vqvae"):
+        vqvae.load_tokenizer(tmp_path)
+
+
+def test_corrupt_weights_name_the_file(tmp_path):
+    d = vqvae.vqvae_dir(tmp_path)
+    vqvae.save_model(tiny_model(), d)
+    (d / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        vqvae.load_tokenizer(tmp_path)
+
+
+def test_weights_that_do_not_fit_the_config_name_the_file(tmp_path):
+    d = vqvae.vqvae_dir(tmp_path)
+    vqvae.save_model(tiny_model(), d)
+    (d / "config.json").write_text(json.dumps({**json.loads((d / "config.json").read_text()), "code_dim": 12}))
+    with pytest.raises(CheckpointError, match="model.safetensors.*config.json"):
+        vqvae.load_tokenizer(tmp_path)
+
+
+def test_a_lone_config_names_the_missing_weights(tmp_path):
+    d = vqvae.vqvae_dir(tmp_path)
+    vqvae.save_model(tiny_model(), d)
+    (d / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors: missing"):
+        vqvae.load_tokenizer(tmp_path)
+
+
+# --------------------------------------------------------------------------- data
+def test_identical_frames_are_merged_with_their_counts(tmp_path):
+    write_recording(tmp_path / "g" / "a.jsonl", n_steps=10, game_id="tsta-1", seed=0)
+    write_recording(tmp_path / "g" / "b.jsonl", n_steps=10, game_id="tsta-1", seed=0)  # the same frames again
+    data = collect_frames(tmp_path)
+    both = np.concatenate([data.train.counts, data.val.counts])
+    assert data.train.total + data.val.total == 22
+    assert len(data.train.frames) == 11 and set(both.tolist()) == {1}  # one file each side
+
+
+def test_train_and_val_are_split_by_recording_file(tmp_path, recording_dir):
+    data = collect_frames(recording_dir)
+    assert set(data.train.files).isdisjoint(data.val.files)
+    assert {f.split("/")[0] for f in data.val.files} == {"tsta", "tstb"}  # every game has val files
+
+
+# --------------------------------------------------------------------------- training
+def test_training_writes_the_best_model_metrics_and_picture(trained):
+    _, ck, metrics = trained
+    d = vqvae.vqvae_dir(ck)
+    assert (d / "model.safetensors").is_file() and (d / "config.json").is_file()
+    on_disk = json.loads((d / METRICS_FILE).read_text())
+    for key in ("val_pixel_acc", "val_frame_exact", "codebook_used", "train_frames", "val_frames", "seconds"):
+        assert key in on_disk
+    assert on_disk == metrics
+    assert 0.0 <= metrics["val_pixel_acc"] <= 1.0 and 0.0 < metrics["codebook_used"] <= 1.0
+    assert metrics["train_frames"] + metrics["val_frames"] == 6 * 25
+
+
+def test_metrics_break_val_accuracy_down_by_game(trained):
+    data, ck, metrics = trained
+    games = metrics["games"]
+    assert sorted(games) == ["tsta", "tstb"]
+    assert sum(g["val_frames"] for g in games.values()) == metrics["val_frames"]
+    tok = vqvae.load_tokenizer(ck)
+    val_files = collect_frames(data).val.files
+    for game, m in games.items():
+        files = [data / f for f in val_files if f.startswith(f"{game}/")]
+        frames = np.concatenate([np.stack([s.frame for s in read_recording(f).steps]) for f in files])
+        assert m["val_pixel_acc"] == pytest.approx(float((tok.decode(tok.encode(frames)) == frames).mean()))
+        assert 0.0 <= m["val_frame_exact"] <= 1.0 and 0.0 <= m["val_cells_unseen"] <= 1.0
+
+
+def test_per_game_counts_the_val_cells_no_training_frame_has():
+    train = FrameSet.from_frames([np.zeros((2, 64, 64), np.uint8)], ["a"])
+    val = np.zeros((3, 64, 64), np.uint8)
+    val[0, :8, :8] = 5  # one new cell in one of three frames: 1 of 192 cells
+    val[1, :8, :8] = 5  # and the same frame again
+    out = per_game(tiny_model(), CellSet.from_frames(train), {"g": FrameSet.from_frames([val], ["b"])}, "cpu")
+    assert out["g"]["val_cells_unseen"] == pytest.approx(2 / 192)
+    assert out["g"]["val_frames"] == 3
+
+
+def test_reconstruction_picture_is_a_valid_png(trained):
+    with Image.open(vqvae.vqvae_dir(trained[1]) / PICTURE_FILE) as img:
+        img.verify()
+        assert img.format == "PNG" and img.width > 3 * 64
+
+
+def test_training_improves_on_the_untrained_model(trained):
+    data, ck, metrics = trained
+    frames = collect_frames(data).val.frames
+    before = vqvae.FrameTokenizer(tiny_model())
+    acc_before = float((before.decode(before.encode(frames)) == frames).mean())
+    assert metrics["val_pixel_acc"] > acc_before
+
+
+@pytest.mark.parametrize("context_noise", [0.0, 0.2])
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, recording_dir, monkeypatch, context_noise):
+    from safetensors.torch import load_file
+
+    import aria_cli.tokenizer.train as tv
+
+    config = tiny_config(epochs=3, patience=99, context_noise=context_noise)
+    train_vqvae(recording_dir, tmp_path / "straight", config, quiet=True)
+    real_step = tv._train_step
+
+    def interrupted(*args, **kwargs):
+        if args[-1] == 12:  # the fifth step of the second epoch
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(tv, "_train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_vqvae(recording_dir, tmp_path / "resumed", config, quiet=True)
+    monkeypatch.setattr(tv, "_train_step", real_step)
+    result = train_vqvae(recording_dir, tmp_path / "resumed", config, resume=True, quiet=True)
+    assert result.metrics["epochs"] == 3 and result.metrics["steps"] == 3 * 8
+    straight = load_file(vqvae.vqvae_dir(tmp_path / "straight") / "last.safetensors")
+    resumed = load_file(vqvae.vqvae_dir(tmp_path / "resumed") / "last.safetensors")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_patience_stops_a_stalled_run_and_zero_never_does():
+    from aria_cli.tokenizer.train import TrainState, stop_reason
+
+    stalled = TrainState(epoch=10, bad_epochs=3)
+    assert stop_reason(0.99, stalled, TrainVQVAEConfig(epochs=80, patience=3)) == "early stop"
+    assert stop_reason(0.99, stalled, TrainVQVAEConfig(epochs=80, patience=4)) == ""
+    assert stop_reason(0.99, TrainState(epoch=79, bad_epochs=70), TrainVQVAEConfig(epochs=80, patience=0)) == ""
+    assert stop_reason(0.99, TrainState(epoch=80, bad_epochs=70), TrainVQVAEConfig(epochs=80, patience=0)) == "epochs"
+    assert stop_reason(1.0, TrainState(epoch=1), TrainVQVAEConfig(patience=0)) == "perfect"
+
+
+def test_resume_of_a_finished_run_has_nothing_to_do(tmp_path, recording_dir):
+    first = train_vqvae(recording_dir, tmp_path, tiny_config(epochs=1, patience=99), quiet=True)
+    again = train_vqvae(recording_dir, tmp_path, tiny_config(epochs=1, patience=99), resume=True, quiet=True)
+    assert again.metrics == first.metrics
+
+
+def test_resume_without_a_run_says_so(tmp_path, recording_dir):
+    with pytest.raises(AriaError, match="nothing to resume"):
+        train_vqvae(recording_dir, tmp_path / "ck", tiny_config(), resume=True, quiet=True)
+
+
+# --------------------------------------------------------------------------- command line
+def _one_line_error(result, *needles: str) -> None:
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    for n in needles:
+        assert n in lines[0]
+
+
+def test_train_vqvae_command_trains_and_reports(tmp_path, recording_dir):
+    ck = tmp_path / "ck"
+    args = ["train-vqvae", "--data", str(recording_dir), "--checkpoints", str(ck), "--epochs", "1",
+            "--batch-size", "8", "--codebook-size", "16", "--patience", "0", "--device", "cpu"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "val pixel accuracy" in result.output
+    metrics = json.loads((ck / "vqvae" / METRICS_FILE).read_text())
+    assert metrics["codebook_size"] == 16
+    assert metrics["train_config"]["patience"] == 0
+
+
+def test_train_vqvae_without_recordings_says_where_it_looked(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["train-vqvae", "--data", str(tmp_path / "empty"), "--checkpoints", str(tmp_path)])
+    _one_line_error(result, "no recordings", str(tmp_path / "empty"))
+
+
+def test_corrupt_checkpoint_is_one_line_naming_the_file(tmp_path, recording_dir):
+    d = vqvae.vqvae_dir(tmp_path)
+    vqvae.save_model(tiny_model(), d)
+    (d / "model.safetensors").write_bytes(b"\x00" * 100)
+    result = runner.invoke(app, ["tokenize", "--data", str(recording_dir), "--checkpoints", str(tmp_path), "--device", "cpu"])
+    _one_line_error(result, "model.safetensors")
+
+
+def test_inspect_tokens_shows_codes_once_a_tokenizer_exists(tmp_path, recording_dir):
+    vqvae.save_model(tiny_model(), vqvae.vqvae_dir(tmp_path))
+    rec = recording_dir / "tsta" / "ep0.jsonl"
+    result = runner.invoke(app, ["inspect-tokens", str(rec), "--checkpoints", str(tmp_path), "--steps", "0:2"])
+    assert result.exit_code == 0, result.output
+    assert "VQ codes from" in result.output and "needs a tokenizer" not in result.output
+
+
+# --------------------------------------------------------------------------- palette
+def test_frames_are_drawn_in_the_toolkit_palette():
+    from arc_agi.rendering import COLOR_MAP
+
+    rgb = frame_to_rgb(np.array([[0, 9], [14, 5]]), scale=2)
+    assert rgb.shape == (4, 4, 3) and rgb.dtype == np.uint8
+    assert "#{:02X}{:02X}{:02X}".format(*rgb[0, 2]) == COLOR_MAP[9][:7]
+    assert (PALETTE[5] == rgb[3, 3]).all()
+
+
+def test_frame_grid_lays_out_labelled_rows_and_columns():
+    f = synthetic_frames(1)[0]
+    img = frame_grid([[f, f], [f, f], [f, f]], col_labels=["a", "b"], row_labels=["x", "y", "z"], scale=2)
+    assert isinstance(img, Image.Image)
+    assert img.height > 3 * 128 and img.width > 2 * 128
+
+
+def test_distinct_cells_are_found_exactly():
+    cells = vqvae.frames_to_cells(synthetic_frames(20, seed=2))
+    distinct, inverse = vqvae.unique_cells(cells)
+    assert np.array_equal(distinct[inverse], cells)
+    assert len({c.tobytes() for c in cells}) == len(distinct)
