@@ -20,7 +20,7 @@ is the run's: `--seed`, else a `-seed<N>` in the file name (what `aria record` w
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,15 +86,19 @@ def _play_level(session: GameSession, acts: list[Act], level: int) -> list[Act] 
     return None
 
 
-def _candidates(graphs: LevelGraphs, level: int, start) -> Iterator[tuple[str, list[Act]]]:
-    """Sequences worth replaying for this level, the shortest kinds first (computed as they are needed)."""
-    yield "shortest", graphs.shortest(level, start)
-    yield "shortest, raw frames", graphs.shortest(level, start, exact=True)
+def _candidates(graphs: LevelGraphs, level: int, start) -> list[tuple[str, list[Act]]]:
+    """Distinct sequences worth replaying for this level, shortest first (ties: the graph's first)."""
+    found = [("shortest", graphs.shortest(level, start)), ("shortest, raw frames", graphs.shortest(level, start, exact=True))]
     attempt = graphs.best_attempt(level)
     if attempt is not None:
-        yield "run's attempt, loop-erased", graphs.loop_erased(attempt)
-        yield "run's attempt", [act_of(a) for a in attempt.actions]
-    yield "run's actions", graphs.runs[level].stay
+        found += [("run's attempt, loop-erased", graphs.loop_erased(attempt)),
+                  ("run's attempt", [act_of(a) for a in attempt.actions])]  # fmt: skip
+    found.append(("run's actions", graphs.runs[level].stay))
+    unique: dict[tuple, tuple[str, list[Act]]] = {}
+    for method, acts in found:
+        if acts:
+            unique.setdefault(tuple(acts), (method, acts))
+    return sorted(unique.values(), key=lambda c: len(c[1]))
 
 
 class _Replay:
@@ -123,11 +127,7 @@ def _replay_levels(graphs: LevelGraphs, replay: _Replay, result: DistillResult) 
         result.levels.append(row)
         if not graphs.knows_start(level, session.last.frame):
             row.note = "the replay's level start was never seen in the run"
-        tried: set[tuple] = set()
         for method, acts in _candidates(graphs, level, session.last.frame):
-            if not acts or tuple(acts) in tried:
-                continue
-            tried.add(tuple(acts))
             session = session or replay.open(chosen)
             if session is None:
                 result.message = "levels won once did not win again on a fresh replay (a random game)"
