@@ -220,22 +220,19 @@ def distill(runs: list[Path], out_dir: Path, environments_dir: Path | None = Non
 
 def result_table(r: DistillResult) -> Table:
     """Per level: what the run spent, what the distilled replay needs, how it was found, whether it won."""
+    notes = any(row.note for row in r.levels)
     t = Table(title=f"{r.source.name} · {r.game} · seed {r.seed}", title_justify="left")
     for col, justify in (("level", "left"), ("run", "right"), ("distilled", "right"), ("from", "left"),
-                         ("replay", "left"), ("note", "left")):  # fmt: skip
+                         ("replay", "left"), ("note", "left"))[: 6 if notes else 5]:  # fmt: skip
         t.add_column(col, justify=justify)
     for row in r.levels:
-        t.add_row(
-            str(row.level + 1),
-            str(row.run_actions),
-            str(row.actions) if row.won else "—",
-            row.method or "—",
-            "[green]won[/]" if row.won else "[red]not won[/]",
-            row.note,
-        )
+        cells = [str(row.level + 1), str(row.run_actions), str(row.actions) if row.won else "—", row.method or "—",
+                 "[green]won[/]" if row.won else "[red]not won[/]", row.note]  # fmt: skip
+        t.add_row(*cells[: 6 if notes else 5])
     if r.levels:
         won = [row for row in r.levels if row.won]
         t.add_section()
-        t.add_row("total", str(sum(row.run_actions for row in won)), str(sum(row.actions for row in won)), "",
-                  f"{len(won)} of {len(r.levels)} levels", "")  # fmt: skip
+        total = ["total", str(sum(row.run_actions for row in won)), str(sum(row.actions for row in won)), "",
+                 f"{len(won)} of {len(r.levels)} levels", ""]  # fmt: skip
+        t.add_row(*total[: 6 if notes else 5])
     return t
