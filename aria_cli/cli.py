@@ -115,8 +115,9 @@ def distill(
     out: Annotated[Path, typer.Option("--out", help="Folder for the distilled recordings (<out>/<game>/...).")],
     environments_dir: EnvDirOpt = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed the runs were played with [default: -seed<N> in the file name, else 0].")
+        int | None, typer.Option("--seed", help="Seed the runs were played with (default: -seed<N> in the file name, else 0).")
     ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the per-level results as JSON.")] = None,
 ) -> None:
     """Turn recordings of play into clean demonstrations: the shortest observed way through each completed level, replayed."""
     from aria_cli.games.distill import distill as core
@@ -131,6 +132,11 @@ def distill(
             console.print(f"{r.source}: {r.message}; nothing written")
 
     results = core(runs, out, environments_dir=environments_dir, seed=seed, on_result=show)
+    if json_out is not None:
+        from aria_cli.common import atomic
+
+        atomic.write_json(json_out, [r.to_json() for r in results])
+        console.print(f"wrote {json_out}")
     written = [r for r in results if r.output is not None]
     if not written:
         raise AriaError(f"nothing distilled: none of the {len(results)} recordings has a level that replays to a win")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rich.table import Table
@@ -60,6 +60,16 @@ class DistillResult:
     @property
     def levels_won(self) -> int:
         return sum(r.won for r in self.levels)
+
+    def to_json(self) -> dict:
+        return {
+            "source": str(self.source),
+            "game": self.game,
+            "seed": self.seed,
+            "output": str(self.output) if self.output else None,
+            "message": self.message,
+            "levels": [{**asdict(row), "level": row.level + 1, "won": row.won} for row in self.levels],
+        }
 
 
 def seed_of(path: Path, seed: int | None) -> int:

@@ -3,6 +3,7 @@ real game (the bundled qmaz maze, whose demonstrator plans the shortest walk, so
 
 from __future__ import annotations
 
+import json
 import random
 
 import orjson
@@ -78,11 +79,15 @@ def test_detours_distil_to_the_shortest_route_whose_replay_wins(tmp_path):
 
 def test_cli_prints_a_table_per_recording(tmp_path):
     run, shortest = _record_detours(tmp_path / "runs", levels=2)
-    res = runner.invoke(app, ["distill", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    res = runner.invoke(app, ["distill", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                              "--json", str(tmp_path / "d.json")])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert run.name in res.output and "won" in res.output and "distilled 1 of 1" in res.output
     row = next(line for line in res.output.splitlines() if line.startswith("│ 1 "))
     assert [c.strip() for c in row.split("│")[3:6]] == [str(shortest[0]), "shortest", "won"]
+    [summary] = json.loads((tmp_path / "d.json").read_text())
+    assert [(lv["level"], lv["actions"], lv["won"]) for lv in summary["levels"]] == [(1, shortest[0], True), (2, shortest[1], True)]
+    assert summary["output"] == str(tmp_path / "out" / "qmaz" / f"{run.stem}-distilled.jsonl")
 
 
 def test_a_run_that_completes_no_level_writes_nothing(tmp_path):
@@ -137,3 +142,24 @@ def test_seed_comes_from_the_option_then_the_file_name(tmp_path):
     assert seed_of(tmp_path / "qmaz-v1-seed7-noise0.05.jsonl", None) == 7
     assert seed_of(tmp_path / "qmaz-v1-seed7-noise0.05.jsonl", 3) == 3
     assert seed_of(tmp_path / "qmaz-v1-1234.jsonl", None) == 0
+
+
+def test_a_route_that_diverges_on_replay_falls_back_to_the_runs_own_attempt(tmp_path):
+    # Hidden state looks like this in a recording: one screen, two game states. Here the frame after the
+    # dead end's first action is swapped for the one before the winning move, so the graph holds a
+    # two-action "route" that the real game does not follow.
+    run, _ = _record_detours(tmp_path / "runs", levels=1)
+    lines = [orjson.loads(line) for line in run.read_bytes().splitlines()]
+    lines[1]["data"]["frame"] = lines[-2]["data"]["frame"]
+    forged = tmp_path / "forged.jsonl"
+    forged.write_bytes(b"".join(orjson.dumps(obj) + b"\n" for obj in lines))
+    attempt = len(lines) - 1 - next(i for i in range(len(lines) - 1, 0, -1) if lines[i]["data"]["action_input"]["id"] == "RESET")
+
+    rec = read_recording(forged)
+    assert len(LevelGraphs(rec).shortest(0, rec.steps[0].frame)) == 2  # the forged route, tried first
+
+    [r] = distill([forged], tmp_path / "out")
+    [row] = r.levels
+    assert row.won and row.method == "run's attempt, loop-erased" and row.actions == attempt
+    demo = read_recording(r.output)
+    assert len(demo.steps) == 1 + attempt and demo.steps[-1].levels_completed == 1  # no trace of the failed try
