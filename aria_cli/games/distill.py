@@ -137,6 +137,7 @@ def _replay_levels(graphs: LevelGraphs, replay: _Replay, result: DistillResult) 
         result.levels.append(row)
         if not graphs.knows_start(level, session.last.frame):
             row.note = "the replay's level start was never seen in the run"
+        failed: list[str] = []
         for method, acts in _candidates(graphs, level, session.last.frame):
             session = session or replay.open(chosen)
             if session is None:
@@ -147,8 +148,11 @@ def _replay_levels(graphs: LevelGraphs, replay: _Replay, result: DistillResult) 
                 chosen.append(used)
                 row.actions, row.method = len(used), method
                 break
+            failed.append(f"{method} ({len(acts)})")
             session.close(keep_recording=False)  # a failed try never reaches the output
             session = None
+        if failed:
+            row.note = "; ".join(filter(None, [row.note, "did not win on replay: " + ", ".join(failed)]))
         if not row.won:
             row.note = row.note or "no sequence the run observed wins it on replay"
             break

@@ -161,5 +161,6 @@ def test_a_route_that_diverges_on_replay_falls_back_to_the_runs_own_attempt(tmp_
     [r] = distill([forged], tmp_path / "out")
     [row] = r.levels
     assert row.won and row.method == "run's attempt, loop-erased" and row.actions == attempt
+    assert row.note == "did not win on replay: shortest (2)"
     demo = read_recording(r.output)
     assert len(demo.steps) == 1 + attempt and demo.steps[-1].levels_completed == 1  # no trace of the failed try
