@@ -4,5 +4,8 @@
 - `catalog`: the games aria can run (`aria games`);
 - `demonstrators`: scripted players for the bundled games;
 - `record`: `aria record`, demonstrator episodes written through the toolkit's recorder;
+- `level_graphs`: what a recording observed, per level: the explorer's state graphs rebuilt offline;
+- `distill`: `aria distill`, recordings of play cut to the shortest observed route per level, replayed
+  through the toolkit's recorder;
 - `environments/`: the four bundled games, in the toolkit's folder layout.
 """
