@@ -98,7 +98,9 @@ def _play_level(session: GameSession, acts: list[Act], level: int) -> list[Act] 
 
 def _candidates(graphs: LevelGraphs, level: int, start) -> list[tuple[str, list[Act]]]:
     """Distinct sequences worth replaying for this level, shortest first (ties: the graph's first)."""
-    found = [("shortest", graphs.shortest(level, start)), ("shortest, raw frames", graphs.shortest(level, start, exact=True))]
+    found = [(f"shortest{where}{keys}", graphs.shortest(level, start, exact=exact, any_start=any_start))
+             for exact, keys in ((False, ""), (True, ", raw frames"))
+             for any_start, where in ((False, ""), (True, " from any level start"))]  # fmt: skip
     attempt = graphs.best_attempt(level)
     if attempt is not None:
         found += [("run's attempt, loop-erased", graphs.loop_erased(attempt)),

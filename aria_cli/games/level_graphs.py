@@ -16,6 +16,7 @@ the level (RESETs included) verbatim.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,28 @@ class LevelRun:
     level: int
     run_actions: int  # from reaching the level to completing it, RESETs included
     stay: list[Act]  # those actions (a full restart of the game starts the count again)
+
+
+def _bfs(graph: StateGraph, sources: list[bytes]) -> list[Act] | None:
+    """Fewest actions from any source state to a level completion, over every outcome an action had."""
+    parent: dict[bytes, tuple[bytes, ActionKey] | None] = {s: None for s in sources if s in graph.nodes}
+    queue = deque(parent)
+    while queue:
+        key = queue.popleft()
+        node = graph.nodes[key]
+        win = node.level_up_action()
+        if win is not None:
+            path = [win]
+            while parent[key] is not None:
+                key, action = parent[key]
+                path.append(action)
+            return [act_of(a) for a in reversed(path)]
+        for action, edge in node.edges.items():
+            for nxt in edge.outcomes:
+                if nxt not in parent:
+                    parent[nxt] = (key, action)
+                    queue.append(nxt)
+    return None
 
 
 def _completes(prev: Step, step: Step) -> bool:
@@ -160,24 +183,20 @@ class LevelGraphs:
             out.append(len(out))
         return out
 
-    def shortest(self, level: int, start_frame: np.ndarray, exact: bool = False) -> list[Act] | None:
-        """Shortest observed action sequence from this start frame (or, if the run never saw it, from the
-        level starts the run saw) to the level's completion."""
+    def shortest(self, level: int, start_frame: np.ndarray, exact: bool = False,
+                 any_start: bool = False) -> list[Act] | None:  # fmt: skip
+        """Shortest observed action sequence from this start frame to the level's completion; with
+        `any_start` (or when the run never saw this frame) from whichever level start the run saw is
+        closest (RESET leads to the level start, which may look different each time)."""
         graph = (self.exact_graphs if exact else self.graphs).get(level)
         if graph is None:
             return None
         store = self.exact if exact else self.masked
         here = store.key(store.add(start_frame))
-        sources = [here] if here in graph.nodes else [store.key(f) for f in graph.start_frames]
-        best = None
-        for src in dict.fromkeys(sources):
-            found = graph.path(src, lambda n: n.level_up_action() is not None)
-            if found is not None and (best is None or len(found[1]) < len(best[1])):
-                best = found
-        if best is None:
-            return None
-        node, steps = best
-        return [act_of(a) for _, a in steps] + [act_of(node.level_up_action())]
+        sources = [here] if here in graph.nodes else []
+        if any_start or not sources:
+            sources += [store.key(f) for f in graph.start_frames]
+        return _bfs(graph, list(dict.fromkeys(sources)))
 
     def knows_start(self, level: int, start_frame: np.ndarray) -> bool:
         graph = self.graphs.get(level)
