@@ -8,10 +8,11 @@ start. Keys come in two strengths: `masked` (the explorer's keys, volatile pixel
 only a step counter tells apart close) and `exact` (raw frames: safer where the mask merged states the
 game tells apart).
 
-`LevelRoutes` then offers, for each level the run completed, the action sequences worth replaying,
-shortest first: the shortest path over the masked graph, over the exact graph, the run's shortest
-completing attempt loop-erased over exact frames, that attempt verbatim, and the run's whole stay in
-the level (RESETs included) verbatim.
+`LevelGraphs` then answers, for each level the run completed, with the action sequences worth
+replaying: the shortest path over the masked graph and over the exact one (breadth-first over every
+outcome an action had, from the replay's level start or from any level start the run saw: a RESET's
+level start may look different each time), the run's shortest completing attempt loop-erased over
+exact frames, that attempt verbatim, and the run's whole stay in the level (RESETs included).
 """
 
 from __future__ import annotations
@@ -94,7 +95,6 @@ class LevelGraphs:
         self.exact_graphs: dict[int, StateGraph] = {}
         self.attempts: list[Attempt] = []
         self.runs: dict[int, LevelRun] = {}
-        self.win_levels = rec.steps[0].win_levels
         self._read(rec.steps)
 
     # ------------------------------------------------------------------ reading
