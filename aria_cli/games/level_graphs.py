@@ -25,10 +25,8 @@ import numpy as np
 from aria_cli.data.recordings import Recording, Step
 from aria_cli.explore.frame_hash import FrameStore
 from aria_cli.explore.state_graph import ActionKey, StateGraph, Transition
-from aria_cli.vocab import CLICK
-
-RESET = 0
-Act = tuple[int, int | None, int | None]  # (action, x, y): x, y only for ACTION6
+from aria_cli.games.planners import Act
+from aria_cli.vocab import CLICK, RESET
 
 
 def action_key(step: Step) -> ActionKey:
