@@ -172,7 +172,7 @@ def train_vqvae(
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 24,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 32,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 5e-3,
-    codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=512, help="Codes in the codebook (the token layout has 512 code slots).")] = 512,
+    codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=4096, help="Codes in the codebook; above 512 the token layout grows with it (and a world model must be trained on it).")] = 512,
     patience: Annotated[
         int, typer.Option("--patience", min=0, help="Stop after this many epochs without a better val accuracy; 0: never stop early.")
     ] = 3,

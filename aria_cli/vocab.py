@@ -1,12 +1,18 @@
 """The token layout: the one module that knows which token ID means what.
 
 IDs are offsets from `base`, the backbone's own vocabulary size (49152 for SmolLM2, 0 for the tiny
-from-scratch model), exactly as in DESIGN.md:
+from-scratch model). The layout follows the tokenizer's codebook: `n_codes` code slots first, the
+other token kinds after them. With the default 512 (any codebook of up to 512 codes) it is exactly
+DESIGN.md's:
 
-    base+0   .. base+511   VQ codes
+    base+0   .. base+511   VQ codes                         (base+0 .. base+n_codes-1)
     base+512 .. base+519   ACT_TYPE_0..7   (RESET, ACTION1..ACTION7)
     base+520 .. base+584   ACT_LOC_0..63, ACT_LOC_NULL (=64)
     base+585 FRAME, base+586 ACT, base+587 LEVEL_COMPLETE, base+588 GAME_START, base+589 MASK
+
+A codebook of 1024 codes (`aria train-vqvae --codebook-size 1024`) moves ACT_TYPE_0 to base+1024,
+FRAME to base+1097, and so on. Everything that builds or reads tokens takes its `Vocab` from the
+checkpoint it works with (`layout_codes(codebook_size)`, recorded by the world model as `n_codes`).
 
 An episode is
 
@@ -23,10 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aria_cli.common.errors import CheckpointError
+
 # Bump when the layout changes: every cache keyed on the vocabulary is then rebuilt by itself.
 VOCAB_VERSION = 2
 
-N_CODES = 512
+DEFAULT_CODES = 512  # code slots of the seed's layout; smaller codebooks leave the rest unused
+MAX_CODES = 4096
 N_TYPES = 8
 N_CELLS = 64
 LOC_NULL = 64
@@ -37,11 +46,29 @@ CELL_PIXELS = FRAME_SIZE // GRID
 FRAME_TOKENS = 1 + N_CELLS  # [FRAME] + 64 codes
 ACTION_TOKENS = 3  # [ACT] <TYPE> <LOC>
 STEP_TOKENS = FRAME_TOKENS + ACTION_TOKENS  # 69
-N_SPECIAL = N_CODES + N_TYPES + N_LOCS + 5  # 590
+SPECIALS = ("FRAME", "ACT", "LEVEL_COMPLETE", "GAME_START", "MASK")  # after the codes, types and locs
 
 ACTION_NAMES = ("RESET", "ACTION1", "ACTION2", "ACTION3", "ACTION4", "ACTION5", "ACTION6", "ACTION7")
 RESET = 0  # restarts the level; an agent answers GAME_OVER with it
 CLICK = 6  # ACTION6 is the only action with coordinates
+
+
+def layout_codes(codebook_size: int) -> int:
+    """Code slots of the layout for a tokenizer of `codebook_size` codes: at least the seed's 512, so
+    every codebook up to 512 keeps the original IDs."""
+    if not 2 <= codebook_size <= MAX_CODES:
+        raise ValueError(f"codebook size must be 2..{MAX_CODES}, got {codebook_size}")
+    return max(DEFAULT_CODES, int(codebook_size))
+
+
+def check_layout(world_model_codes: int, tokenizer_codes: int, world_model_at, tokenizer_at) -> None:
+    """A world model reads only the token layout it was trained on (the code slots of its tokenizer):
+    refuse, in one line naming what to retrain, a tokenizer (or token cache) of another."""
+    if world_model_codes != tokenizer_codes:
+        raise CheckpointError(
+            f"{world_model_at}: trained on a token layout of {world_model_codes} code slots, but {tokenizer_at} "
+            f"gives {tokenizer_codes}; retrain the world model on this tokenizer (`aria train-wm`, then `aria train-policy`)"
+        )
 
 
 def action_name(action_type: int) -> str:
@@ -60,9 +87,14 @@ def cell_to_pixel(cell: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Vocab:
-    """Token IDs for a given `base`. `size` is the embedding rows a model needs."""
+    """Token IDs for a given `base` and number of code slots. `size` is the embedding rows a model needs."""
 
     base: int = 0
+    n_codes: int = DEFAULT_CODES
+
+    def __post_init__(self) -> None:
+        if not DEFAULT_CODES <= self.n_codes <= MAX_CODES:
+            raise ValueError(f"a layout has {DEFAULT_CODES}..{MAX_CODES} code slots, got {self.n_codes}")
 
     @property
     def code0(self) -> int:
@@ -70,35 +102,44 @@ class Vocab:
 
     @property
     def type0(self) -> int:
-        return self.base + N_CODES
+        return self.base + self.n_codes
 
     @property
     def loc0(self) -> int:
-        return self.base + N_CODES + N_TYPES
+        return self.type0 + N_TYPES
 
     @property
     def frame(self) -> int:
-        return self.base + 585
+        return self.loc0 + N_LOCS
 
     @property
     def act(self) -> int:
-        return self.base + 586
+        return self.frame + 1
 
     @property
     def level_complete(self) -> int:
-        return self.base + 587
+        return self.frame + 2
 
     @property
     def game_start(self) -> int:
-        return self.base + 588
+        return self.frame + 3
 
     @property
     def mask(self) -> int:
-        return self.base + 589
+        return self.frame + 4
+
+    @property
+    def n_special(self) -> int:
+        """aria's own tokens: codes, types, locs and the five specials (590 in the default layout)."""
+        return self.n_codes + N_TYPES + N_LOCS + len(SPECIALS)
 
     @property
     def size(self) -> int:
-        return self.base + N_SPECIAL
+        return self.base + self.n_special
+
+    def at(self, base: int) -> Vocab:
+        """The same layout at another base."""
+        return Vocab(base, self.n_codes)
 
     def code(self, c: int) -> int:
         return self.code0 + c
@@ -111,7 +152,7 @@ class Vocab:
 
     # Vectorised role tests: used for loss weights, masks and metrics.
     def is_code(self, ids: np.ndarray) -> np.ndarray:
-        return (ids >= self.code0) & (ids < self.code0 + N_CODES)
+        return (ids >= self.code0) & (ids < self.type0)
 
     def is_type(self, ids: np.ndarray) -> np.ndarray:
         return (ids >= self.type0) & (ids < self.type0 + N_TYPES)
@@ -125,17 +166,17 @@ class Vocab:
 
     def name(self, token: int) -> str:
         """Readable name of one of aria's tokens (IDs below `base` are the backbone's own)."""
-        t = int(token) - self.base
-        if t < 0 or t >= N_SPECIAL:
-            return f"<backbone:{int(token)}>"
-        if t < N_CODES:
-            return f"VQ_{t}"
-        if t < N_CODES + N_TYPES:
-            return f"ACT_TYPE_{t - N_CODES}"
-        if t < N_CODES + N_TYPES + N_LOCS:
-            loc = t - N_CODES - N_TYPES
+        t = int(token)
+        if t < self.base or t >= self.size:
+            return f"<backbone:{t}>"
+        if t < self.type0:
+            return f"VQ_{t - self.code0}"
+        if t < self.loc0:
+            return f"ACT_TYPE_{t - self.type0}"
+        if t < self.frame:
+            loc = t - self.loc0
             return "ACT_LOC_NULL" if loc == LOC_NULL else f"ACT_LOC_{loc}"
-        return ("FRAME", "ACT", "LEVEL_COMPLETE", "GAME_START", "MASK")[t - 585]
+        return SPECIALS[t - self.frame]
 
     def names(self, tokens) -> list[str]:
         return [self.name(t) for t in tokens]

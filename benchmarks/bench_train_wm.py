@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from aria_cli.common.devices import make_accelerator
 from aria_cli.data.token_cache import EpisodeEntry, TokenCache
-from aria_cli.vocab import CLICK, LOC_NULL, N_SPECIAL, Vocab, episode_tokens
+from aria_cli.vocab import CLICK, LOC_NULL, Vocab, episode_tokens
 from aria_cli.world_model.data import collate, epoch_order, epoch_windows
 from aria_cli.world_model.model import WorldModel
 from aria_cli.world_model.train import TINY_DEFAULTS, TrainWMConfig, lr_lambda, train_step, train_world_model
@@ -83,7 +83,7 @@ def measure(steps: int, warmup: int) -> dict:
         """The same model and batch, collated beforehand, plain cross-entropy, no clipping."""
         b = collated[i]
         logits = lm(input_ids=b.tokens, use_cache=False).logits
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, N_SPECIAL), b.tokens[:, 1:].reshape(-1))
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, Vocab().n_special), b.tokens[:, 1:].reshape(-1))
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -5,7 +5,6 @@ import pytest
 
 from aria_cli.vocab import (
     LOC_NULL,
-    N_SPECIAL,
     STEP_TOKENS,
     Vocab,
     cell_to_pixel,
@@ -26,7 +25,7 @@ def test_ids_at_smollm2_base_match_the_design_table():
 
 def test_tiny_base_starts_at_zero_and_has_590_tokens():
     v = Vocab(base=0)
-    assert v.code(0) == 0 and v.mask == 589 and v.size == N_SPECIAL == 590
+    assert v.code(0) == 0 and v.mask == 589 and v.size == Vocab().n_special == 590
 
 
 @pytest.mark.parametrize("x,y,cell", [(0, 0, 0), (7, 7, 0), (8, 0, 1), (63, 63, 63), (4, 60, 56), (33, 17, 20)])

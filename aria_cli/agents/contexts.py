@@ -28,9 +28,8 @@ import torch
 from aria_cli.common.devices import torch_threads
 from aria_cli.common.errors import CheckpointError
 from aria_cli.policy.heads import cell_logits, restrict_types
-from aria_cli.vocab import CLICK, N_CELLS, N_CODES, N_TYPES, Vocab
+from aria_cli.vocab import CLICK, N_CELLS, N_TYPES, check_layout
 
-V0 = Vocab(0)
 FULL, MASKED = 0, 1  # the two rows of ModelContexts.context
 
 __all__ = ["FULL", "MASKED", "LearnedModels", "ModelContexts", "TokenContext"]
@@ -63,6 +62,7 @@ class LearnedModels:
                                   "(or `make quickstart` for the whole pipeline)")
         tokenizer = vqvae.load_tokenizer(checkpoints, device=device)
         wm = WorldModel.load(world_model_folder(checkpoints), device=device)
+        check_layout(wm.config.n_codes, tokenizer.vocab.n_codes, world_model_folder(checkpoints), vqvae.vqvae_dir(checkpoints))
         heads = PolicyHeads.load(policy_dir(checkpoints), device=device)
         return cls(tokenizer, wm, heads, device, threads if device == "cpu" else None)
 
@@ -101,7 +101,7 @@ class TokenContext:
     def reset(self) -> None:
         self.steps: list[np.ndarray] = []  # committed steps, (rows, tokens of the step)
         self.pending: list[np.ndarray] = []  # token blocks of the step in progress
-        self._unfed = np.full((self.rows, 1), V0.game_start, dtype=np.int64)  # in the context, not yet in the cache
+        self._unfed = np.full((self.rows, 1), self.wm.v0.game_start, dtype=np.int64)  # in the context, not yet in the cache
         self.pending.append(self._unfed)
         self.state = None
 
@@ -169,6 +169,7 @@ class ModelContexts:
 
     def __init__(self, models: LearnedModels):
         self.m = models
+        self.v = models.wm.v0  # the token layout the world model reads (base 0)
         ctx = models.wm.config.context_steps
         # Training windows hold `ctx` steps: at most ctx - 1 committed ones plus the step being decided.
         # Re-prefilling a quarter of the window every (ctx - keep) actions costs a third of a step per action
@@ -198,14 +199,14 @@ class ModelContexts:
     def begin_frame(self, frame: np.ndarray, available: tuple[int, ...]) -> None:
         """Encode the frame, feed both contexts up to the action slot, and read the policy."""
         codes = self.m.tokenizer.encode(frame[None])[0]
-        block = [V0.frame, *(V0.code0 + codes).tolist()]
+        block = [self.v.frame, *(self.v.code0 + codes).tolist()]
         # Where clicks are possible, one look-ahead CLICK type token rides along in the same call: the
         # world model's click-cell guess is the logits after it (its location pointer), and the token is
         # then taken back out, at a fraction of the cost of a separate call on a branch of the context.
         look = CLICK in available
-        hidden = self.context.feed([[*block, V0.act, *[V0.type0 + CLICK] * look], [*block, V0.mask, *[V0.mask] * look]])
+        hidden = self.context.feed([[*block, self.v.act, *[self.v.type0 + CLICK] * look], [*block, self.v.mask, *[self.v.mask] * look]])
         if look:
-            self.wm_cell_logp = _log_softmax(self.context.state.logits[FULL, V0.loc0 : V0.loc0 + N_CELLS])
+            self.wm_cell_logp = _log_softmax(self.context.state.logits[FULL, self.v.loc0 : self.v.loc0 + N_CELLS])
             self.context.retract(hidden[:, -2])
             hidden = hidden[:, :-1]
         self._score_foresight(codes, hidden[FULL])
@@ -214,7 +215,7 @@ class ModelContexts:
         type_logits, loc_logits = self.m.heads(*states, *self._policy_states)
         self._policy_states = states
         self.type_logp = _type_logp(type_logits[0], available)
-        self.wm_type_logp = _type_logp(self.context.state.logits[FULL, V0.type0 : V0.type0 + N_TYPES], available)
+        self.wm_type_logp = _type_logp(self.context.state.logits[FULL, self.v.type0 : self.v.type0 + N_TYPES], available)
         self.cell_logp = _log_softmax(cell_logits(loc_logits[0]))
 
     def _score_foresight(self, codes: np.ndarray, hidden: torch.Tensor) -> None:
@@ -225,7 +226,7 @@ class ModelContexts:
             return
         changed = codes != previous
         if changed.any():
-            code_logits = self.m.wm.head(hidden[:N_CELLS][changed])[:, V0.code0 : V0.code0 + N_CODES]
+            code_logits = self.m.wm.head(hidden[:N_CELLS][changed])[:, self.v.code0 : self.v.type0]
             self.changed_cells += int(changed.sum())
             self.changed_right += int((code_logits.argmax(-1).cpu().numpy() == codes[changed]).sum())
 
@@ -241,17 +242,17 @@ class ModelContexts:
             return np.zeros(0)
         rows = torch.full((len(actions),), FULL, dtype=torch.long, device=self.m.wm.device)
         branch = self.context.state.select(rows)
-        toks = torch.tensor([[V0.type0 + t, V0.loc0 + loc] for t, loc in actions], device=self.m.wm.device)
+        toks = torch.tensor([[self.v.type0 + t, self.v.loc0 + loc] for t, loc in actions], device=self.m.wm.device)
         logits, _ = self.m.wm.extend(branch, toks)
         last = torch.log_softmax(logits[:, -1].float(), dim=-1)
         # After ACT_LOC the layout allows LEVEL_COMPLETE or the next FRAME: renormalise over the two.
-        two = torch.stack([last[:, V0.level_complete], last[:, V0.frame]], dim=-1)
+        two = torch.stack([last[:, self.v.level_complete], last[:, self.v.frame]], dim=-1)
         return (two[:, 0] - torch.logsumexp(two, dim=-1)).cpu().numpy()
 
     @_on_play_threads
     def end_action(self, action: int, loc: int, level_up: bool) -> None:
         """The action was taken and its outcome is known: finish the step in both contexts. Nothing reads
         the logits after the action, so its tokens go through the model with the next frame's."""
-        lvl = [V0.level_complete] if level_up else []
-        self.context.defer([[V0.type0 + action, V0.loc0 + loc, *lvl], [V0.mask, V0.mask, *lvl]])
+        lvl = [self.v.level_complete] if level_up else []
+        self.context.defer([[self.v.type0 + action, self.v.loc0 + loc, *lvl], [self.v.mask, self.v.mask, *lvl]])
         self.context.commit_step()

@@ -57,6 +57,7 @@ def inspect_recording(path: Path, checkpoints: Path, skip_bad: bool = False, dev
     if has_tokenizer:
         tok = vqvae.load_tokenizer(checkpoints, device=device)
         codes = tok.encode(ep.frames)
+        vocab = tok.vocab  # its layout follows the codebook size
         tokens, offsets = episode_tokens(vocab, codes, ep.action_types, ep.action_cells, ep.level_up)
         note = f"VQ codes from {checkpoints / 'vqvae'}"
     return Inspection(rec, vocab, codes, tokens, offsets, note, ep)

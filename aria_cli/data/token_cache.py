@@ -4,7 +4,8 @@
     for i in cache.split("train"):
         tokens = cache.episode_tokens(i) + base     # base-0 layout: add the world model's own base
 
-The cache key is a fingerprint of the vocabulary version, the tokenizer checkpoint's files and the
+The cache key is a fingerprint of the vocabulary version and layout (which follows the tokenizer's
+codebook size, aria_cli.vocab), the tokenizer checkpoint's files and the
 content (SHA-256) of every input file. Whatever changes, the next call rebuilds by itself; nothing is
 ever deleted first. Each file's encoded episode is also kept on its own, keyed by the file's content
 and the tokenizer, so a rebuild only encodes the files that changed.
@@ -14,7 +15,7 @@ Layout under `checkpoints/world_model/cache/`:
     index.json                         fingerprint, inputs and one entry per episode (file, game, split,
                                        token span, steps, levels, action types, click cells)
     cache-<fp>.npz                     tokens (int32, episodes concatenated), frame_offsets, spans
-    entries/<tokenizer>-v<vocab>/<sha256 of file>.npz   one file's encoded episode
+    entries/<tokenizer>-v<vocab>-c<code slots>/<sha256 of file>.npz   one file's encoded episode
 
 `index.json` is written last and names its arrays file, so a crash mid-write leaves the previous
 cache intact (or none): a reader never sees a half-built cache.
@@ -38,7 +39,7 @@ from aria_cli.common import atomic, ui
 from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.data.recordings import Recording, find_recordings, read_recording
 from aria_cli.data.splits import assign_split
-from aria_cli.vocab import CLICK, VOCAB_VERSION, Vocab, episode_tokens
+from aria_cli.vocab import CLICK, DEFAULT_CODES, VOCAB_VERSION, Vocab, episode_tokens
 
 INDEX_FILE = "index.json"
 INDEX_FORMAT = 1
@@ -114,13 +115,19 @@ class EpisodeEntry:
 
 @dataclass
 class TokenCache:
-    tokens: np.ndarray  # int32, base-0 layout (aria_cli.vocab with base=0), episodes concatenated
+    tokens: np.ndarray  # int32, base-0 layout (`vocab`), episodes concatenated
     episodes: list[EpisodeEntry]
     fingerprint: str
     path: Path  # the cache folder
     encoded_files: list[str] = field(default_factory=list)  # files this call had to encode
     reused: bool = False  # the whole cache was already up to date
     skipped: list[str] = field(default_factory=list)  # unusable files (with --skip-bad)
+    n_codes: int = DEFAULT_CODES  # code slots of the layout: the tokenizer's (aria_cli.vocab)
+
+    @property
+    def vocab(self) -> Vocab:
+        """The base-0 layout of `tokens`."""
+        return Vocab(0, self.n_codes)
 
     def episode_tokens(self, i: int) -> np.ndarray:
         e = self.episodes[i]
@@ -150,7 +157,7 @@ def _encode_recordings(recs: list[Recording], tokenizer) -> list[_Encoded]:
     out, at = [], 0
     for rec, ep in zip(recs, episodes, strict=True):
         n = len(ep.frames)
-        tokens, offsets = episode_tokens(Vocab(base=0), codes[at : at + n], ep.action_types, ep.action_cells, ep.level_up)
+        tokens, offsets = episode_tokens(tokenizer.vocab, codes[at : at + n], ep.action_types, ep.action_cells, ep.level_up)
         at += n
         clicks = sorted({int(c) for t, c in zip(ep.action_types, ep.action_cells, strict=True) if t == CLICK})
         meta = {
@@ -186,8 +193,9 @@ def _load_entry(path: Path) -> _Encoded | None:
 
 
 # --------------------------------------------------------------------------- the whole cache
-def _fingerprint(tokenizer_fp: str, files: list[tuple[str, str]]) -> str:
-    key = json.dumps({"vocab_version": VOCAB_VERSION, "index_format": INDEX_FORMAT, "tokenizer": tokenizer_fp, "files": files})
+def _fingerprint(tokenizer_fp: str, n_codes: int, files: list[tuple[str, str]]) -> str:
+    key = json.dumps({"vocab_version": VOCAB_VERSION, "n_codes": n_codes, "index_format": INDEX_FORMAT,
+                      "tokenizer": tokenizer_fp, "files": files})
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -204,7 +212,8 @@ def _load_cache(d: Path, fingerprint: str) -> TokenCache | None:
         ]
         if len(tokens) != index["n_tokens"]:
             return None
-        return TokenCache(tokens, episodes, fingerprint, d, reused=True, skipped=index.get("skipped", []))
+        return TokenCache(tokens, episodes, fingerprint, d, reused=True, skipped=index.get("skipped", []),
+                          n_codes=int(index["n_codes"]))
     except Exception:  # missing, partial or from another version: rebuild
         return None
 
@@ -231,6 +240,7 @@ def _write_cache(cache: TokenCache) -> None:
         "fingerprint": cache.fingerprint,
         "vocab_version": VOCAB_VERSION,
         "vocab_base": 0,
+        "n_codes": cache.n_codes,
         "arrays": arrays,
         "n_tokens": int(len(cache.tokens)),
         "skipped": cache.skipped,
@@ -254,8 +264,9 @@ def build_token_cache(
     if not vqvae.tokenizer_exists(checkpoints):
         raise AriaError(f"no frame tokenizer under {vqvae.vqvae_dir(checkpoints)}: run `aria train-vqvae` first")
     tok_fp = vqvae.tokenizer_fingerprint(checkpoints)
+    n_codes = vqvae.tokenizer_vocab(checkpoints).n_codes
     files = [(relative_key(p, data_dir), p, file_sha256(p)) for p in paths]
-    fingerprint = _fingerprint(tok_fp, [(k, h) for k, _, h in files])
+    fingerprint = _fingerprint(tok_fp, n_codes, [(k, h) for k, _, h in files])
     d = cache_dir(checkpoints)
 
     cached = _load_cache(d, fingerprint)
@@ -265,7 +276,7 @@ def build_token_cache(
             ui.print_warning(f"skipped {msg}")
         return cached
 
-    entry_dir = d / "entries" / f"{tok_fp[:16]}-v{VOCAB_VERSION}"
+    entry_dir = d / "entries" / f"{tok_fp[:16]}-v{VOCAB_VERSION}-c{n_codes}"
     tokenizer = None
     encoded: dict[str, _Encoded] = {}
     encoded_files: list[str] = []
@@ -323,7 +334,7 @@ def build_token_cache(
         )  # fmt: skip
         start += n
     tokens = np.concatenate([enc.tokens for _, _, enc in parts]).astype(np.int32)
-    cache = TokenCache(tokens, episodes, fingerprint, d, encoded_files=encoded_files, skipped=skipped)
+    cache = TokenCache(tokens, episodes, fingerprint, d, encoded_files=encoded_files, skipped=skipped, n_codes=n_codes)
     try:
         _write_cache(cache)
     except OSError as e:

@@ -24,9 +24,8 @@ from rich.table import Table
 from aria_cli.common import atomic, ui
 from aria_cli.common.errors import AriaError
 from aria_cli.evaluation.gates import check_gates, load_gates
-from aria_cli.vocab import FRAME_TOKENS, N_CELLS, N_CODES, Vocab
+from aria_cli.vocab import FRAME_TOKENS, N_CELLS
 
-V0 = Vocab(0)
 SPLITS = ("val", "train", "all")
 # Demo-replay contexts decoded together: where steps are bound by kernel launches (a GPU), a batch costs
 # little more than one context (SmolLM2-360M's shape on an H100: 16 contexts in 9.2 s, one in 3.3 s).
@@ -53,12 +52,13 @@ def _episodes(cache, split: str, games: list[str]) -> list[int]:
 
 
 @torch.no_grad()
-def greedy_next_frames(wm, contexts: list[np.ndarray], n_codes: int = N_CODES) -> np.ndarray:
+def greedy_next_frames(wm, contexts: list[np.ndarray], n_codes: int | None = None) -> np.ndarray:
     """The world model's greedy 64 codes after each context (base-0 tokens ending where a [FRAME] goes, i.e.
     after an action), decoded as one left-padded batch: [FRAME] is written, then each code is the argmax
-    over the tokenizer's `n_codes` codes (a codebook may use fewer than the layout's 512 slots; the rest
-    can never be decoded). (B, 64) int64."""
-    ctx = [torch.as_tensor(np.append(c, V0.frame), dtype=torch.long) for c in contexts]
+    over the tokenizer's `n_codes` codes (a codebook may use fewer than the layout's slots; the rest
+    can never be decoded; default: every slot). (B, 64) int64."""
+    n_codes = n_codes or wm.v0.n_codes
+    ctx = [torch.as_tensor(np.append(c, wm.v0.frame), dtype=torch.long) for c in contexts]
     state = wm.prefill_left_padded(ctx)
     codes = torch.empty(len(ctx), N_CELLS, dtype=torch.long, device=wm.device)
     logits = state.logits
@@ -82,7 +82,7 @@ def demo_replay(wm, tokenizer, cache, data_dir: Path, episode_ids: list[int], n_
     cands = []
     for w in range(len(windows)):
         tok = cache.tokens[windows.start[w] : windows.end[w]]
-        pos = np.flatnonzero(tok == V0.frame)
+        pos = np.flatnonzero(tok == wm.v0.frame)
         for p, q in zip(pos[:-1], pos[1:], strict=True):  # a whole next frame must follow in the window
             if q + FRAME_TOKENS <= len(tok):
                 cands.append((w, int(p), int(q)))
@@ -101,7 +101,7 @@ def demo_replay(wm, tokenizer, cache, data_dir: Path, episode_ids: list[int], n_
         tok = cache.tokens[windows.start[w] : windows.end[w]]
         # The context runs up to the next [FRAME]: the true action and level outcome are part of it.
         contexts.append(tok[:q])
-        truths.append(tok[q + 1 : q + FRAME_TOKENS] - V0.code0)  # the next frame's codes, after its [FRAME]
+        truths.append(tok[q + 1 : q + FRAME_TOKENS] - wm.v0.code0)  # the next frame's codes, after its [FRAME]
         frame_idx = int(np.searchsorted(entry.frame_offsets, abs_pos - entry.start))
         pairs.append((frames_by_ep[ep][frame_idx], frames_by_ep[ep][frame_idx + 1]))
     predicted_codes = np.concatenate([

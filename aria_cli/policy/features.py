@@ -25,7 +25,6 @@ from aria_cli.common import atomic
 from aria_cli.vocab import FRAME_TOKENS, N_CELLS, Vocab, mask_actions
 
 FEATURES_VERSION = 2
-V0 = Vocab(0)
 
 
 def checkpoint_fingerprint(folder: Path) -> str:
@@ -80,9 +79,9 @@ def previous_rows(episode: np.ndarray) -> np.ndarray:
 _ARRAYS = ("summary", "cells", "types", "locs", "prev_types", "prev_locs", "episode")
 
 
-def window_steps(tokens: np.ndarray) -> np.ndarray:
-    """Positions of the [FRAME] tokens in a base-0 window that are followed by a whole frame and an action."""
-    pos = np.flatnonzero(tokens == V0.frame)
+def window_steps(tokens: np.ndarray, v: Vocab = Vocab()) -> np.ndarray:
+    """Positions of the [FRAME] tokens in a base-0 window (of layout `v`) followed by a whole frame and an action."""
+    pos = np.flatnonzero(tokens == v.frame)
     return pos[pos + FRAME_TOKENS + 2 < len(tokens)]
 
 
@@ -97,20 +96,20 @@ def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=Non
     task = progress.add_task("policy features", total=len(windows)) if progress is not None else None
     for w0, batch in zip(range(0, len(windows), batch_size), batches(cache, windows, batch_size), strict=True):
         tok = batch.tokens.numpy()
-        masked = torch.from_numpy(mask_actions(V0, tok)).to(wm.device)
+        masked = torch.from_numpy(mask_actions(wm.v0, tok)).to(wm.device)
         hidden = wm.hidden_states(masked).float().cpu().numpy()
         for r in range(len(tok)):
             n = int(batch.valid[r].sum())
             row = tok[r, :n]
-            pos = window_steps(row)
+            pos = window_steps(row, wm.v0)
             pos = pos[pos >= windows.scored[w0 + r]]  # the steps before are the previous window's
             if len(pos) == 0:
                 continue
             act = pos + FRAME_TOKENS  # the masked [ACT] slot: it has seen the whole frame
             out["summary"].append(hidden[r, act].astype(np.float16))
             out["cells"].append(hidden[r, pos[:, None] + 1 + np.arange(N_CELLS)].astype(np.float16))
-            out["types"].append(row[act + 1] - V0.type0)
-            out["locs"].append(row[act + 2] - V0.loc0)
+            out["types"].append(row[act + 1] - wm.v0.type0)
+            out["locs"].append(row[act + 2] - wm.v0.loc0)
             out["episode"].append(np.full(len(pos), windows.episode[w0 + r]))
         if task is not None:
             progress.advance(task, len(tok))

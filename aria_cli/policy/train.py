@@ -23,7 +23,7 @@ from aria_cli.common import atomic, ui
 from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.policy.features import StepFeatures, load_or_extract
 from aria_cli.policy.heads import TYPE_ATTENTION_HEADS, PolicyConfig, PolicyHeads, policy_loss
-from aria_cli.vocab import CLICK, N_TYPES
+from aria_cli.vocab import CLICK, N_TYPES, check_layout
 
 ALL = "all"
 
@@ -188,6 +188,7 @@ def load_features(cfg: PolicyTrainConfig, device: str):
     wm_folder = world_model_folder(cfg.checkpoints)
     cache = build_token_cache(cfg.data, cfg.checkpoints, skip_bad=cfg.skip_bad, device=device)
     wm = WorldModel.load(wm_folder, device=device)
+    check_layout(wm.config.n_codes, cache.n_codes, wm_folder, f"the tokenizer under {Path(cfg.checkpoints) / 'vqvae'}")
     for p in wm.parameters():
         p.requires_grad_(False)
     with ui.progress(transient=True) as prog:

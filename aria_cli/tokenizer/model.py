@@ -34,7 +34,7 @@ from torch import nn
 from aria_cli.common import atomic
 from aria_cli.common.devices import torch_threads
 from aria_cli.common.errors import CheckpointError
-from aria_cli.vocab import CELL_PIXELS, FRAME_SIZE, GRID, N_CELLS, N_CODES
+from aria_cli.vocab import CELL_PIXELS, FRAME_SIZE, GRID, MAX_CODES, N_CELLS, Vocab, layout_codes
 
 N_COLOURS = 16
 CONFIG_FILE = "config.json"
@@ -59,8 +59,12 @@ class VQVAEConfig:
         self.channels = tuple(int(c) for c in self.channels)
         if len(self.channels) != 3:
             raise ValueError("channels needs three widths (32x32, 16x16, 8x8 levels)")
-        if not 2 <= self.codebook_size <= N_CODES:
-            raise ValueError(f"codebook_size must be 2..{N_CODES} (the token layout's code slots), got {self.codebook_size}")
+        if not 2 <= self.codebook_size <= MAX_CODES:
+            raise ValueError(f"codebook_size must be 2..{MAX_CODES}, got {self.codebook_size}")
+
+    def vocab(self, base: int = 0) -> Vocab:
+        """The token layout this tokenizer's codes go into (aria_cli.vocab)."""
+        return Vocab(base, layout_codes(self.codebook_size))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -411,6 +415,12 @@ def tokenizer_fingerprint(checkpoints: Path) -> str:
     return _fingerprint(_read(d / CONFIG_FILE), _read(d / MODEL_FILE))
 
 
+def tokenizer_vocab(checkpoints: Path) -> Vocab:
+    """The token layout (base 0) of the tokenizer in `checkpoints`, read from its config alone."""
+    path = vqvae_dir(checkpoints) / CONFIG_FILE
+    return config_from_bytes(_read(path), path).vocab()
+
+
 class FrameTokenizer:
     """A trained VQ-VAE ready to turn frames into codes and back (no gradients, batched)."""
 
@@ -426,6 +436,11 @@ class FrameTokenizer:
     def codebook(self) -> torch.Tensor:
         """(codebook_size, code_dim) code vectors."""
         return self.model.codebook
+
+    @property
+    def vocab(self) -> Vocab:
+        """The token layout (base 0) its codes go into: follows the codebook size."""
+        return self.config.vocab()
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """uint8 (N, 64, 64) → int64 (N, 64). Each distinct cell goes through the network once."""

@@ -1,10 +1,10 @@
 """Backbones for the world model: `--backbone tiny | smollm2-360m | <path or hub id>`.
 
 - `tiny`: a small Llama config trained from scratch (the CPU default). Its whole vocabulary is aria's
-  590 tokens (base = 0) and every weight trains.
+  tokens (590 in the default layout, aria_cli.vocab; base = 0) and every weight trains.
 - `smollm2-360m` (the GPU default) and any other Llama-family causal LM given by local path or hub id:
   loaded through `transformers` (local Hugging Face cache first, then the hub), bf16 on a GPU, its
-  vocabulary extended by aria's 590 tokens at IDs base..base+589 (base = the backbone's vocabulary
+  vocabulary extended by aria's tokens at IDs base..base+589 in the default layout (base = the backbone's vocabulary
   size, 49152 for SmolLM2), LoRA adapters on q/k/v/o through `peft`, and only the new tokens'
   embedding and output rows trainable besides LoRA (peft's `trainable_token_indices`), so an adapter
   checkpoint is a few MB. The backbone's own embedding rows stay frozen.
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from aria_cli.common.errors import AriaError
-from aria_cli.vocab import LOC_NULL, N_CELLS, N_CODES, N_SPECIAL, STEP_TOKENS, Vocab
+from aria_cli.vocab import DEFAULT_CODES, LOC_NULL, N_CELLS, STEP_TOKENS, Vocab
 
 TINY = "tiny"
 PRESETS = {"smollm2-360m": "HuggingFaceTB/SmolLM2-360M"}
@@ -63,11 +63,11 @@ class TinyArch:
     zero_init_residual: bool = True
     attention_dropout: float = 0.1  # regularises: held-out frame accuracy peaked higher and later with it
 
-    def llama_config(self):
+    def llama_config(self, n_tokens: int = Vocab().n_special):
         from transformers import LlamaConfig
 
         cfg = LlamaConfig(
-            vocab_size=N_SPECIAL,
+            vocab_size=n_tokens,
             hidden_size=self.hidden_size,
             intermediate_size=self.intermediate_size,
             num_hidden_layers=self.num_hidden_layers,
@@ -104,10 +104,11 @@ class Backbone:
     model: torch.nn.Module
     lora: LoraSettings | None
     arch: dict | None  # TinyArch fields, for tiny
+    n_codes: int = DEFAULT_CODES  # code slots of the token layout (aria_cli.vocab)
 
     @property
     def vocab(self) -> Vocab:
-        return Vocab(self.base)
+        return Vocab(self.base, self.n_codes)
 
 
 def default_backbone(device: str) -> str:
@@ -126,13 +127,13 @@ def resolve_source(name: str) -> str:
     return name
 
 
-def build_tiny(arch: TinyArch | None = None) -> Backbone:
+def build_tiny(arch: TinyArch | None = None, n_codes: int = DEFAULT_CODES) -> Backbone:
     from transformers import LlamaForCausalLM
 
     arch = arch or TinyArch()
-    model = LlamaForCausalLM(arch.llama_config())
+    model = LlamaForCausalLM(arch.llama_config(Vocab(0, n_codes).n_special))
     init_copy_heads(model, arch.copy_heads, zero_init_residual=arch.zero_init_residual)
-    return Backbone(TINY, None, 0, model, None, asdict(arch))
+    return Backbone(TINY, None, 0, model, None, asdict(arch), n_codes)
 
 
 @torch.no_grad()
@@ -232,7 +233,9 @@ def _module_names(model: torch.nn.Module) -> set[str]:
     return {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
 
 
-def build_pretrained(name: str, lora: LoraSettings, dtype: torch.dtype = torch.float32) -> Backbone:
+def build_pretrained(
+    name: str, lora: LoraSettings, dtype: torch.dtype = torch.float32, n_codes: int = DEFAULT_CODES
+) -> Backbone:
     """Load, extend the vocabulary by aria's tokens, wrap in LoRA with trainable new-token rows."""
     source, model = load_pretrained(name, dtype)
     missing = [t for t in lora.target_modules if t not in _module_names(model)]
@@ -241,9 +244,9 @@ def build_pretrained(name: str, lora: LoraSettings, dtype: torch.dtype = torch.f
             f"--backbone {name}: {type(model).__name__} is not a Llama-family model (no {', '.join(missing)} "
             f"modules for LoRA); {FIX}"
         )
-    base = model.get_input_embeddings().num_embeddings
-    model.resize_token_embeddings(base + N_SPECIAL, mean_resizing=False)
-    return Backbone(name, source, base, wrap_lora(model, base, lora), lora, None)
+    vocab = Vocab(model.get_input_embeddings().num_embeddings, n_codes)
+    model.resize_token_embeddings(vocab.size, mean_resizing=False)
+    return Backbone(name, source, vocab.base, wrap_lora(model, vocab, lora), lora, None, n_codes)
 
 
 def _tied(model) -> bool:
@@ -251,11 +254,11 @@ def _tied(model) -> bool:
     return out is not None and out.weight is model.get_input_embeddings().weight
 
 
-def wrap_lora(model, base: int, lora: LoraSettings):
+def wrap_lora(model, vocab: Vocab, lora: LoraSettings):
     """LoRA on the target projections; the new tokens' embedding (and untied output) rows trainable."""
     from peft import LoraConfig, get_peft_model
 
-    new_ids = list(range(base, base + N_SPECIAL))
+    new_ids = list(range(vocab.base, vocab.size))
     embed_name = next(n for n, m in model.named_modules() if m is model.get_input_embeddings()).rsplit(".", 1)[-1]
     if _tied(model):
         # peft wraps the tied output layer with the same delta rows.
@@ -297,10 +300,10 @@ def init_new_tokens(
     cell_code_counts: np.ndarray | None = None,
     seed: int = 0,
 ) -> None:
-    """Initialise aria's 590 rows (see the module docstring). codebook: (512, d) from the frame tokenizer;
-    cell_code_counts: (64, 512) how often code k was seen at cell j in the training frames."""
+    """Initialise aria's rows (see the module docstring). codebook: (codebook size, d) from the frame
+    tokenizer; cell_code_counts: (64, code slots) how often code k was seen at cell j in the training frames."""
     model = backbone.model
-    base = backbone.base
+    base, v = backbone.base, backbone.vocab.at(0)
     emb = model.get_input_embeddings()
     weight = emb.weight if not hasattr(emb, "token_adapter") else emb.token_adapter.base_layer.weight
     hidden = weight.shape[1]
@@ -310,21 +313,20 @@ def init_new_tokens(
         mean, std = old.mean(0), old.std().item()
     else:
         mean, std = torch.zeros(hidden), float(getattr(model.config, "initializer_range", 0.02))
-    rows = torch.randn(N_SPECIAL, hidden, generator=g) * std + mean
+    rows = torch.randn(v.n_special, hidden, generator=g) * std + mean
     if codebook is not None:
         cb = codebook.detach().float().cpu()
         proj = torch.randn(cb.shape[1], hidden, generator=g) / cb.shape[1] ** 0.5
         x = (cb - cb.mean(0)) @ proj
-        # A tokenizer may use fewer than the 512 code slots (train-vqvae --codebook-size); the rest keep random rows.
-        rows[: len(cb)] = x[:N_CODES] / x.std().clamp_min(1e-8) * std + mean
+        # A tokenizer may use fewer than the layout's code slots (train-vqvae --codebook-size); the rest keep random rows.
+        rows[: len(cb)] = x[: v.n_codes] / x.std().clamp_min(1e-8) * std + mean
     if cell_code_counts is not None:
         counts = torch.as_tensor(np.asarray(cell_code_counts), dtype=torch.float32)
         seen = counts.sum(1) > 0
         w = counts / counts.sum(1, keepdim=True).clamp_min(1)
-        loc = w @ rows[:N_CODES]
+        loc = w @ rows[: v.n_codes]
         # A little noise keeps cells with identical content distinguishable from the first step.
         loc += 0.1 * std * torch.randn(N_CELLS, hidden, generator=g)
-        v = Vocab(0)
         rows[v.loc0 : v.loc0 + N_CELLS][seen] = loc[seen]
     assert LOC_NULL == N_CELLS  # ACT_LOC_NULL keeps its random row
     targets = new_token_rows(model) if backbone.lora is not None else [weight]
@@ -333,4 +335,4 @@ def init_new_tokens(
         if out is not None and out.weight is not weight:
             targets.append(out.weight)
     for t in targets:
-        t[-N_SPECIAL:] = rows.to(t.dtype).to(t.device)
+        t[-v.n_special :] = rows.to(t.dtype).to(t.device)

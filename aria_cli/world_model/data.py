@@ -156,19 +156,20 @@ def batches(cache, windows: Windows, batch_size: int, order: np.ndarray | None =
         yield collate(cache, windows.take(order[i : i + batch_size]))
 
 
-def mask_some_windows(tokens: torch.Tensor, share: float, rng: np.random.Generator) -> torch.Tensor | None:
+def mask_some_windows(tokens: torch.Tensor, share: float, rng: np.random.Generator, v=None) -> torch.Tensor | None:
     """The model's input for a batch in which a random `share` of windows have every action token replaced
     by MASK — exactly the policy's view (aria_cli.vocab.mask_actions). Training on some masked windows
     teaches the MASK embedding and makes the policy's contexts ones the backbone has seen; there the
     model must predict each action from the frames alone, which is the policy's task. The targets stay
     the true tokens. None when no window is drawn (the input is then the targets themselves).
+    `v`: the tokens' base-0 layout (aria_cli.vocab.Vocab; default: the seed's).
     """
     rows = np.flatnonzero(rng.random(tokens.shape[0]) < share)
     if share <= 0 or len(rows) == 0:
         return None
     from aria_cli.vocab import Vocab
 
-    v = Vocab(0)
+    v = v or Vocab()
     out = tokens.clone()
     sub = out[rows]
     is_action = v.is_action_token(sub)
@@ -177,10 +178,10 @@ def mask_some_windows(tokens: torch.Tensor, share: float, rng: np.random.Generat
 
 
 def cell_code_counts(cache, episode_ids) -> np.ndarray:
-    """(64, 512): how often each VQ code appears at each cell over the given episodes' frames."""
-    from aria_cli.vocab import N_CELLS, N_CODES
+    """(64, code slots): how often each VQ code appears at each cell over the given episodes' frames."""
+    from aria_cli.vocab import N_CELLS
 
-    counts = np.zeros((N_CELLS, N_CODES), dtype=np.int64)
+    counts = np.zeros((N_CELLS, cache.vocab.n_codes), dtype=np.int64)
     for i in episode_ids:
         entry = cache.episodes[i]
         fo = np.asarray(entry.frame_offsets, dtype=np.int64)

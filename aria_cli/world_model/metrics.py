@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import torch
 
-from aria_cli.vocab import CLICK, N_CELLS, N_CODES, N_LOCS, N_TYPES, Vocab
+from aria_cli.vocab import CLICK, N_CELLS, N_LOCS, N_TYPES, Vocab
 from aria_cli.world_model.model import LossWeights, target_weights
 
 METRIC_KEYS = (
@@ -103,9 +103,10 @@ class Counts:
 class WMMetrics:
     """Accumulates Counts per game from (tokens, logits) batches. `result()` → {"games": {...}, "all": {...}}."""
 
-    def __init__(self, loss_weights: LossWeights | None = None):
+    def __init__(self, loss_weights: LossWeights | None = None, vocab: Vocab = Vocab()):
         self.games: dict[str, Counts] = {}
         self.loss_weights = loss_weights or LossWeights()
+        self.vocab = vocab  # the world model's layout at base 0
 
     @torch.no_grad()
     def update(
@@ -118,15 +119,15 @@ class WMMetrics:
     ) -> None:
         """tokens (B, T) base-0, logits (B, T, 590) from the same forward, valid (B, T), one game per row;
         scored (B, T): the input positions whose predictions count (default: every valid one)."""
-        v = Vocab(0)
+        v = self.vocab
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
         lg = logits[:, :-1].float()
         tvalid = valid[:, 1:]
         logp = torch.log_softmax(lg, dim=-1)
         nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        w = target_weights(inputs, targets, self.loss_weights) * tvalid
+        w = target_weights(inputs, targets, self.loss_weights, v) * tvalid
         # Role-constrained predictions, as the agent decodes.
-        pred_code = lg[..., v.code0 : v.code0 + N_CODES].argmax(-1)
+        pred_code = lg[..., v.code0 : v.type0].argmax(-1)
         pred_type = lg[..., v.type0 : v.type0 + N_TYPES].argmax(-1)
         pred_loc = lg[..., v.loc0 : v.loc0 + N_LOCS].argmax(-1)
         level_pred = lg[..., v.level_complete] > lg[..., v.frame]
@@ -225,7 +226,7 @@ def evaluate_world_model(wm, cache, windows, batch_size: int = 16, device=None) 
     device = device or wm.device
     was_training = wm.training
     wm.eval()
-    m = WMMetrics(wm.loss_weights)
+    m = WMMetrics(wm.loss_weights, wm.v0)
     for batch in batches(cache, windows, batch_size):
         batch = batch.to(device)
         logits = wm.logits(batch.tokens)

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from aria_cli.common import atomic
 from aria_cli.common.errors import CheckpointError
-from aria_cli.vocab import N_CELLS, N_CODES, N_SPECIAL, STEP_TOKENS, VOCAB_VERSION, Vocab
+from aria_cli.vocab import DEFAULT_CODES, N_CELLS, STEP_TOKENS, VOCAB_VERSION, Vocab
 from aria_cli.world_model.backbones import (
     TINY,
     Backbone,
@@ -56,7 +56,6 @@ ADAPTER_FILE = "adapter.safetensors"
 CELL_KEY = "aria.cell_embedding"  # the cell embedding's tensor in an adapter file
 POINTER_PREFIX = "loc_pointer."  # the location pointer's tensors (module names; in an adapter file too)
 FORMAT = "aria-world-model"
-V0 = Vocab(0)
 
 
 @dataclass
@@ -69,6 +68,7 @@ class WorldModelConfig:
     arch: dict | None = None  # TinyArch fields (tiny only)
     tokenizer_fingerprint: str | None = None
     vocab_version: int = VOCAB_VERSION
+    n_codes: int = DEFAULT_CODES  # code slots of the token layout: follows the tokenizer's codebook size
 
     @property
     def context_tokens(self) -> int:
@@ -96,9 +96,10 @@ class LossWeights:
     no_level: float = 1.0
 
 
-def target_weights(inputs: torch.Tensor, targets: torch.Tensor, w: LossWeights = LossWeights()) -> torch.Tensor:
-    """Loss weight of predicting `targets` (the token after each of `inputs`); base-0 tensors, same shape."""
-    v = Vocab(0)
+def target_weights(
+    inputs: torch.Tensor, targets: torch.Tensor, w: LossWeights = LossWeights(), v: Vocab = Vocab()
+) -> torch.Tensor:
+    """Loss weight of predicting `targets` (the token after each of `inputs`); base-0 tensors of layout `v`."""
     out = torch.zeros(targets.shape, dtype=torch.float32, device=targets.device)
     out[(targets >= v.code0) & (targets < v.type0)] = w.vq
     out[(targets >= v.type0) & (targets < v.loc0)] = w.act_type
@@ -145,13 +146,13 @@ class WMState:
         return WMState(cache, self.length, self.logits[rows], self.code_run, cells, pad)
 
 
-def cell_index(tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
+def cell_index(tokens: torch.Tensor, code_run: int = 0, n_codes: int = DEFAULT_CODES) -> torch.Tensor:
     """Each position's cell in its frame (0..63) for VQ codes, N_CELLS for every other token; base-0 (B, T).
 
     A code's cell is how many codes precede it since the last non-code token (its [FRAME]); `code_run`
-    codes are already in the context before `tokens` (KV-cached stepping).
+    codes are already in the context before `tokens` (KV-cached stepping); `n_codes`: the layout's code slots.
     """
-    is_code = tokens < N_CODES
+    is_code = tokens < n_codes
     idx = torch.arange(tokens.shape[-1], device=tokens.device).expand_as(tokens)
     last_other = torch.where(is_code, torch.full_like(idx, -1 - code_run), idx).cummax(dim=-1).values
     cell = idx - last_other - 1
@@ -198,6 +199,7 @@ class WorldModel(torch.nn.Module):
     @classmethod
     def from_backbone(cls, bb: Backbone, context_steps: int, tokenizer_fingerprint: str | None = None) -> WorldModel:
         cfg = WorldModelConfig(
+            n_codes=bb.n_codes,
             backbone=bb.name,
             source=bb.source,
             base=bb.base,
@@ -220,16 +222,26 @@ class WorldModel(torch.nn.Module):
         cell_code_counts: np.ndarray | None = None,
         tokenizer_fingerprint: str | None = None,
         seed: int = 0,
+        n_codes: int = DEFAULT_CODES,
     ) -> WorldModel:
-        """A fresh world model: tiny from scratch, or a pretrained backbone with LoRA and new token rows."""
+        """A fresh world model: tiny from scratch, or a pretrained backbone with LoRA and new token rows.
+        `n_codes`: the token layout's code slots (the tokenizer's `vocab().n_codes`)."""
         torch.manual_seed(seed)
-        bb = build_tiny(arch) if backbone == TINY else build_pretrained(backbone, lora or LoraSettings(), dtype)
+        if backbone == TINY:
+            bb = build_tiny(arch, n_codes)
+        else:
+            bb = build_pretrained(backbone, lora or LoraSettings(), dtype, n_codes)
         init_new_tokens(bb, codebook, cell_code_counts, seed=seed)
         return cls.from_backbone(bb, context_steps, tokenizer_fingerprint)
 
     @property
     def vocab(self) -> Vocab:
-        return Vocab(self.config.base)
+        return Vocab(self.config.base, self.config.n_codes)
+
+    @property
+    def v0(self) -> Vocab:
+        """Its layout at base 0: what its token arguments and logits are in."""
+        return Vocab(0, self.config.n_codes)
 
     @property
     def device(self) -> torch.device:
@@ -251,7 +263,7 @@ class WorldModel(torch.nn.Module):
         """Input embeddings of base-0 tokens (B, T) → (B, T, hidden): the token's row plus its cell's
         (`cells`: their `cell_index`, computed here when not given)."""
         tok = self.model.get_input_embeddings()(tokens + self.config.base)
-        cells = cell_index(tokens) if cells is None else cells
+        cells = cell_index(tokens, n_codes=self.config.n_codes) if cells is None else cells
         return tok + self.cell_embedding(cells).to(tok.dtype)
 
     def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -260,15 +272,14 @@ class WorldModel(torch.nn.Module):
         return out.last_hidden_state
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Hidden states → logits over aria's 590 tokens (float32)."""
+        """Hidden states → logits over aria's tokens (float32; 590 in the default layout)."""
         logits = self._lm().get_output_embeddings()(hidden)
-        base = self.config.base
-        return logits[..., base : base + N_SPECIAL].float()
+        return logits[..., self.vocab.base : self.vocab.size].float()
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher-forced next-token logits (B, T, 590) for base-0 tokens (B, T)."""
         hidden = self.hidden_states(tokens)
-        return _add_scores(self.head(hidden), *self._pointer_scores(tokens, hidden))
+        return _add_scores(self.v0, self.head(hidden), *self._pointer_scores(tokens, hidden))
 
     def _pointer_scores(
         self, tokens: torch.Tensor, hidden: torch.Tensor, cells: torch.Tensor | None = None
@@ -279,11 +290,11 @@ class WorldModel(torch.nn.Module):
         taken from `hidden` where the codes are among `tokens`, and from `cells` (the cached context's
         latest frame, by cell) for codes fed before them. Without `cells` (a full forward) a type token
         whose frame is not wholly in `tokens` (a window that starts mid-step) gets no scores."""
-        b, p = torch.nonzero(V0.is_type(tokens), as_tuple=True)
+        b, p = torch.nonzero(self.v0.is_type(tokens), as_tuple=True)
         rel = p[:, None] - (N_CELLS + 1) + torch.arange(N_CELLS, device=tokens.device)  # the codes' positions
         if cells is None:
             whole = rel[:, 0] >= 1
-            whole &= tokens[b, (rel[:, 0] - 1).clamp_min(0)] == V0.frame
+            whole &= tokens[b, (rel[:, 0] - 1).clamp_min(0)] == self.v0.frame
             b, p, rel = b[whole], p[whole], rel[whole]
         keys = hidden[b[:, None], rel.clamp_min(0)]
         if cells is not None:
@@ -300,7 +311,7 @@ class WorldModel(torch.nn.Module):
         when it differs from the targets `tokens`: train-wm's action-masked windows.
         """
         logits = self.logits(tokens if inputs is None else inputs)
-        loss, wsum = weighted_loss(logits, tokens, valid, self.loss_weights)
+        loss, wsum = weighted_loss(logits, tokens, valid, self.loss_weights, self.v0)
         return WorldModelOutput(logits, loss, wsum)
 
     # ------------------------------------------------------------------ incremental stepping
@@ -313,7 +324,7 @@ class WorldModel(torch.nn.Module):
     def extend(self, state: WMState, tokens: torch.Tensor) -> tuple[torch.Tensor, WMState]:
         """Feed more tokens (B, n) or (n,) after `state`; logits (B, n, 590) for each new position."""
         hidden, new_state, pointer = self._extend(state, tokens)
-        return _add_scores(self.head(hidden), *pointer), new_state
+        return _add_scores(self.v0, self.head(hidden), *pointer), new_state
 
     @torch.no_grad()
     def prefill_hidden(self, tokens: torch.Tensor, pad: torch.Tensor | None = None) -> tuple[torch.Tensor, WMState]:
@@ -332,7 +343,7 @@ class WorldModel(torch.nn.Module):
         (the contexts must end alike, e.g. all after an action). Decoding several contexts in one batch
         costs little more than one where a step is bound by kernel launches (a GPU)."""
         longest = max(len(c) for c in contexts)
-        tokens = torch.full((len(contexts), longest), V0.frame, dtype=torch.long, device=self.device)
+        tokens = torch.full((len(contexts), longest), self.v0.frame, dtype=torch.long, device=self.device)
         for i, c in enumerate(contexts):
             tokens[i, longest - len(c) :] = torch.as_tensor(c, dtype=torch.long, device=self.device)
         pad = torch.tensor([longest - len(c) for c in contexts], device=self.device)
@@ -348,7 +359,7 @@ class WorldModel(torch.nn.Module):
         tokens = tokens if tokens.dim() == 2 else tokens[None]
         n = tokens.shape[1]
         pos = torch.arange(state.length, state.length + n, device=tokens.device)
-        cells = cell_index(tokens, state.code_run)
+        cells = cell_index(tokens, state.code_run, self.config.n_codes)
         position_ids, attention_mask = pos[None].expand(tokens.shape[0], -1), None
         if state.pad is not None:  # a row's first real token sits at position 0, as it would alone
             position_ids = (position_ids - state.pad[:, None]).clamp_min(0)
@@ -371,7 +382,7 @@ class WorldModel(torch.nn.Module):
             frame[:, cells[0, is_code]] = hidden[:, is_code]
         b, p, scores = pointer
         at_last = p == n - 1
-        last_logits = _add_scores(self.head(hidden[:, -1:]), b[at_last], p[at_last] - (n - 1), scores[at_last])
+        last_logits = _add_scores(self.v0, self.head(hidden[:, -1:]), b[at_last], p[at_last] - (n - 1), scores[at_last])
         last = int(cells[0, -1])  # the context now ends with last + 1 codes, or none
         run = last + 1 if last < N_CELLS else 0
         new_state = WMState(out.past_key_values, state.length + n, last_logits[:, 0], run, frame, state.pad)
@@ -426,9 +437,9 @@ class WorldModel(torch.nn.Module):
         if dtype is None:
             dtype = torch.bfloat16 if str(device).startswith("cuda") and cfg.lora is not None else torch.float32
         if cfg.lora is None:
-            bb = build_tiny(TinyArch(**cfg.arch))
+            bb = build_tiny(TinyArch(**cfg.arch), cfg.n_codes)
         else:
-            bb = build_pretrained(cfg.source or cfg.backbone, LoraSettings(**cfg.lora), dtype)
+            bb = build_pretrained(cfg.source or cfg.backbone, LoraSettings(**cfg.lora), dtype, cfg.n_codes)
             if bb.base != cfg.base:
                 raise CheckpointError(
                     f"{folder}: trained on a backbone with vocabulary size {cfg.base}, but {bb.source} has {bb.base}"
@@ -484,23 +495,24 @@ class WorldModel(torch.nn.Module):
         return h.hexdigest()[:16]
 
 
-def _add_scores(logits: torch.Tensor, b: torch.Tensor, p: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """Logits (B, T, 590) with the location pointer's scores added to the 64 ACT_LOC cells at (b, p)."""
+def _add_scores(v: Vocab, logits: torch.Tensor, b: torch.Tensor, p: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Logits (B, T, 590) of layout `v` (base 0) with the location pointer's scores added to the 64 ACT_LOC cells at (b, p)."""
     if len(b) == 0:
         return logits
     logits = logits.clone()
-    logits[b, p, V0.loc0 : V0.loc0 + N_CELLS] += scores.to(logits.dtype)
+    logits[b, p, v.loc0 : v.loc0 + N_CELLS] += scores.to(logits.dtype)
     return logits
 
 
 def weighted_loss(
-    logits: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor | None, w: LossWeights = LossWeights()
+    logits: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor | None, w: LossWeights = LossWeights(),
+    v: Vocab = Vocab(),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted mean cross-entropy of each next token; returns (loss, sum of weights)."""
+    """Weighted mean cross-entropy of each next token (base-0 layout `v`); returns (loss, sum of weights)."""
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
-    weights = target_weights(inputs, targets, w)
+    weights = target_weights(inputs, targets, w, v)
     if valid is not None:
         weights = weights * valid[:, 1:]
-    nll = F.cross_entropy(logits[:, :-1].reshape(-1, N_SPECIAL), targets.reshape(-1), reduction="none")
+    nll = F.cross_entropy(logits[:, :-1].reshape(-1, v.n_special), targets.reshape(-1), reduction="none")
     wsum = weights.sum()
     return (nll * weights.reshape(-1)).sum() / wsum.clamp_min(1e-8), wsum

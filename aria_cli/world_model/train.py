@@ -407,6 +407,7 @@ def train_world_model(
         cell_code_counts=cell_code_counts(cache, train_ids),
         tokenizer_fingerprint=tokenizer_fingerprint,
         seed=cfg.seed,
+        n_codes=cache.vocab.n_codes,
     )
     if state is not None:
         wm.load_weights(last_dir)
@@ -528,7 +529,7 @@ def train_world_model(
                     # the same masks as an uninterrupted one, whatever the number of processes.
                     seed_now = step_seed(cfg.seed, global_step, rank)
                     torch.manual_seed(seed_now)
-                    inputs = mask_some_windows(batch.tokens, run["action_mask"], np.random.default_rng(seed_now))
+                    inputs = mask_some_windows(batch.tokens, run["action_mask"], np.random.default_rng(seed_now), wm.v0)
                     out = train_step(acc, model, optimizer, scheduler, batch, run["grad_clip"], inputs)
                     global_step += 1
                     pos = (epoch, step + 1)

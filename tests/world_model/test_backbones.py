@@ -9,7 +9,7 @@ from helpers.world_model import save_tiny_llama
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from aria_cli.common.errors import AriaError
-from aria_cli.vocab import N_CELLS, N_CODES, N_SPECIAL, Vocab
+from aria_cli.vocab import DEFAULT_CODES, N_CELLS, Vocab
 from aria_cli.world_model.backbones import (
     LoraSettings,
     TinyArch,
@@ -35,7 +35,7 @@ def test_tiny_is_the_cpu_default_and_smollm2_the_gpu_default():
 def test_tiny_backbone_has_only_arias_vocabulary_and_trains_every_weight():
     bb = build_tiny(SMALL)
     assert bb.base == 0
-    assert bb.model.get_input_embeddings().num_embeddings == N_SPECIAL
+    assert bb.model.get_input_embeddings().num_embeddings == Vocab().n_special
     assert all(p.requires_grad for p in bb.model.parameters())
 
 
@@ -43,7 +43,7 @@ def test_pretrained_backbone_gets_arias_tokens_after_its_own_vocabulary(tmp_path
     bb = build_pretrained(str(save_tiny_llama(tmp_path / "llama", vocab_size=300)), LoraSettings(rank=4, alpha=8))
     assert bb.base == 300
     assert bb.vocab.code(0) == 300 and bb.vocab.mask == 300 + 589
-    assert bb.model.get_input_embeddings().weight.shape[0] == 300 + N_SPECIAL
+    assert bb.model.get_input_embeddings().weight.shape[0] == 300 + Vocab().n_special
 
 
 @pytest.mark.parametrize("tie", [True, False])
@@ -68,13 +68,13 @@ def test_training_leaves_the_backbones_own_embedding_rows_untouched(tmp_path, ti
         return emb, head
 
     def effective_new_rows():
-        x = torch.arange(N_SPECIAL)[None]
+        x = torch.arange(Vocab().n_special)[None]
         return wm.embed(x).detach().clone()
 
     emb0, head0 = base_rows()
     new0 = effective_new_rows()
     opt = torch.optim.AdamW(wm.trainable_parameters(), lr=1e-2)
-    x = torch.randint(0, N_SPECIAL, (2, 40))
+    x = torch.randint(0, Vocab().n_special, (2, 40))
     for _ in range(3):
         wm(x).loss.backward()
         opt.step()
@@ -86,9 +86,9 @@ def test_training_leaves_the_backbones_own_embedding_rows_untouched(tmp_path, ti
 
 def test_code_embeddings_start_from_the_codebook_and_locations_from_their_cells():
     bb = build_tiny(SMALL)
-    codebook = torch.randn(N_CODES, 8)
+    codebook = torch.randn(DEFAULT_CODES, 8)
     codebook[1] = codebook[0]  # two identical code vectors get identical embeddings
-    counts = np.zeros((N_CELLS, N_CODES))
+    counts = np.zeros((N_CELLS, DEFAULT_CODES))
     counts[5, 3] = 10  # cell 5 always shows code 3
     init_new_tokens(bb, codebook, counts, seed=0)
     emb = bb.model.get_input_embeddings().weight.detach()
@@ -96,7 +96,7 @@ def test_code_embeddings_start_from_the_codebook_and_locations_from_their_cells(
     assert torch.allclose(emb[0], emb[1])
     assert not torch.allclose(emb[0], emb[2])
     loc5 = emb[v.act_loc(5)]
-    others = emb[v.code0 : v.code0 + N_CODES]
+    others = emb[v.code0 : v.code0 + DEFAULT_CODES]
     assert torch.argmax(torch.nn.functional.cosine_similarity(others, loc5[None])) == 3
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_SPECIAL, Vocab, episode_tokens
+from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, Vocab, episode_tokens
 from aria_cli.world_model.metrics import ALL, WMMetrics, metrics_table
 
 V = Vocab(0)
@@ -29,7 +29,7 @@ def window(clicks: bool = True):
 
 def logits_for(predicted: torch.Tensor) -> torch.Tensor:
     """Logits (1, T, 590) whose argmax at position j is predicted[j] (the prediction of token j+1)."""
-    lg = torch.zeros(1, len(predicted), N_SPECIAL)
+    lg = torch.zeros(1, len(predicted), Vocab().n_special)
     lg[0, torch.arange(len(predicted)), predicted] = 20.0
     return lg
 
@@ -104,7 +104,7 @@ def test_predictions_are_read_within_the_role_of_the_position():
 def test_level_completion_is_predicted_when_it_beats_the_next_frame():
     tokens, _ = window()
     decisions = (tokens[:-1] >= V.loc0) & (tokens[:-1] < V.frame)  # positions right after each ACT_LOC
-    lg = torch.zeros(1, len(tokens), N_SPECIAL)
+    lg = torch.zeros(1, len(tokens), Vocab().n_special)
     lg[0, decisions.nonzero().flatten(), V.code(0)] = 10.0  # the overall argmax is neither option
     lg[0, decisions.nonzero().flatten(), V.level_complete] = 2.0
     lg[0, decisions.nonzero().flatten(), V.frame] = 1.0  # P(LEVEL_COMPLETE) > P(FRAME) after every action
@@ -118,17 +118,17 @@ def test_level_completion_is_predicted_when_it_beats_the_next_frame():
 
 def test_perplexity_is_the_exponent_of_the_mean_nll_over_trained_targets():
     tokens, _ = window()
-    lg = torch.zeros(1, len(tokens), N_SPECIAL)  # uniform: every target has probability 1/590
+    lg = torch.zeros(1, len(tokens), Vocab().n_special)  # uniform: every target has probability 1/590
     m = WMMetrics()
     m.update(tokens[None], lg, torch.ones(1, len(tokens), dtype=torch.bool), ["g"])
-    assert m.result()["games"]["g"]["perplexity"] == pytest.approx(N_SPECIAL, rel=1e-4)
+    assert m.result()["games"]["g"]["perplexity"] == pytest.approx(Vocab().n_special, rel=1e-4)
 
 
 def test_padding_is_ignored():
     tokens, _ = window()
     pred = perfect(tokens)
     padded = torch.cat([tokens, torch.zeros(30, dtype=torch.long)])
-    lg = torch.cat([logits_for(pred), torch.zeros(1, 30, N_SPECIAL)], dim=1)
+    lg = torch.cat([logits_for(pred), torch.zeros(1, 30, Vocab().n_special)], dim=1)
     valid = torch.zeros(1, len(padded), dtype=torch.bool)
     valid[0, : len(tokens)] = True
     m = WMMetrics()

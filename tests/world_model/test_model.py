@@ -7,7 +7,7 @@ import torch
 from helpers.world_model import rule_episode, save_tiny_llama
 
 from aria_cli.common.errors import CheckpointError
-from aria_cli.vocab import CLICK, N_CELLS, N_CODES, N_SPECIAL, Vocab, episode_tokens
+from aria_cli.vocab import CLICK, DEFAULT_CODES, N_CELLS, Vocab, episode_tokens
 from aria_cli.world_model.backbones import LoraSettings, TinyArch
 from aria_cli.world_model.model import (
     ADAPTER_FILE,
@@ -70,7 +70,7 @@ def test_padding_after_a_window_does_not_change_its_loss():
 
 def test_logits_cover_exactly_arias_tokens():
     wm = WorldModel.create("tiny", arch=SMALL)
-    assert wm.logits(episode(2)[None]).shape[-1] == N_SPECIAL
+    assert wm.logits(episode(2)[None]).shape[-1] == Vocab().n_special
 
 
 def test_kv_cached_steps_give_the_same_logits_as_one_full_forward():
@@ -187,7 +187,7 @@ def test_lora_checkpoint_holds_only_the_adapter_and_new_token_rows(tmp_path):
     wm.save(tmp_path / "wm")
     size = (tmp_path / "wm" / ADAPTER_FILE).stat().st_size
     backbone_embedding = 5000 * 64 * 4
-    new_rows = N_SPECIAL * 64 * 4
+    new_rows = Vocab().n_special * 64 * 4
     assert not (tmp_path / "wm" / MODEL_FILE).exists()
     assert new_rows < size < new_rows + 100_000 < backbone_embedding
 
@@ -204,7 +204,7 @@ def test_every_code_knows_its_cell_in_the_frame_and_other_tokens_have_none():
     frames = torch.nonzero(x == V.frame).flatten()
     for f in frames:
         assert torch.equal(cells[f + 1 : f + 1 + N_CELLS], torch.arange(N_CELLS))
-    is_code = x < V.code0 + N_CODES
+    is_code = x < V.code0 + DEFAULT_CODES
     assert bool((cells[~is_code] == N_CELLS).all())
     assert torch.equal(cell_index(x[None, 10:20], code_run=9)[0], torch.arange(9, 19))  # mid-frame stepping
 
