@@ -44,6 +44,7 @@ from aria_cli.common.palette import diff_to_rgb, frame_grid, save_png
 from aria_cli.data.recordings import find_recordings
 from aria_cli.data.splits import assign_split
 from aria_cli.data.token_cache import read_usable, relative_key
+from aria_cli.tokenizer.metrics import cells_new_share, reconstruction_scores
 from aria_cli.tokenizer.model import (
     VQVAE,
     VQVAEConfig,
@@ -175,6 +176,7 @@ class Evaluation:
     pixel_acc: float  # over every frame (duplicates counted)
     frame_exact: float  # share of frames with zero wrong pixels (duplicates counted)
     pixel_acc_distinct: float  # over distinct frames
+    foreground_acc: float | None  # over pixels that are not their frame's most common colour (tokenizer.metrics)
     codebook_used: float  # share of the codebook used by these frames
     wrong_per_frame: np.ndarray  # (U,) wrong pixels of each distinct frame
     reconstructions: np.ndarray  # (U, 64, 64)
@@ -188,11 +190,12 @@ def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) 
     codes = encode_cells(model, cells.cells, device)[cells.frame_cells]  # (U, 64)
     decoded = decode_frames(model, codes, device)
     model.train(was_training)
-    wrong_frame = (decoded != fs.frames).sum(axis=(1, 2))
-    total = max(fs.total, 1)
+    scores = reconstruction_scores(decoded, fs.frames, fs.counts)
+    wrong_frame = scores.wrong_per_frame
     return Evaluation(
-        pixel_acc=1.0 - float((wrong_frame * fs.counts).sum()) / (FRAME_PIXELS * total),
-        frame_exact=float(fs.counts[wrong_frame == 0].sum()) / total,
+        pixel_acc=scores.pixel_acc,
+        frame_exact=scores.frame_exact,
+        foreground_acc=scores.foreground_acc,
         pixel_acc_distinct=1.0 - float(wrong_frame.sum()) / (FRAME_PIXELS * max(len(wrong_frame), 1)),
         codebook_used=len(np.unique(codes)) / model.config.codebook_size,
         wrong_per_frame=wrong_frame,
@@ -212,12 +215,12 @@ def per_game(model: VQVAE, train_cells: CellSet, by_game: dict[str, FrameSet], d
     for game, fs in by_game.items():
         cells = CellSet.from_frames(fs)
         _, ids = unique_cells(np.concatenate([train_cells.cells, cells.cells]))  # one id per distinct cell
-        new = ~np.isin(ids[n_train:], ids[:n_train])
         ev = evaluate_tokenizer(model, cells, fs, device)
         out[game] = {
             "val_pixel_acc": ev.pixel_acc,
             "val_frame_exact": ev.frame_exact,
-            "val_cells_unseen": float(cells.counts[new].sum()) / max(int(cells.counts.sum()), 1),
+            "val_foreground_pixel_acc": ev.foreground_acc,
+            "val_cells_unseen": cells_new_share(ids[:n_train], ids[n_train:], cells.counts),
             "val_frames": fs.total,
         }
     return out
@@ -480,6 +483,8 @@ def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> Trai
     metrics = {
         "val_pixel_acc": val.pixel_acc,
         "val_frame_exact": val.frame_exact,
+        "val_foreground_pixel_acc": val.foreground_acc,
+        "val_cells_unseen": _cells_unseen(train_cells, val_cells) if not data.val_is_train else 0.0,
         "val_pixel_acc_distinct_frames": val.pixel_acc_distinct,
         "codebook_used": val.codebook_used,
         "codebook_used_train": train.codebook_used,
@@ -509,6 +514,7 @@ def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> Trai
     if not quiet:
         ui.console.print(
             f"val pixel accuracy {ui.pct(val.pixel_acc, 3)}, frames exact {ui.pct(val.frame_exact, 1)}, "
+            f"non-background pixels {_pct(val.foreground_acc, 3)}, "
             f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {state.stop_reason}, "
             f"{state.seconds:.0f} s) → {d} (model, {METRICS_FILE}, {PICTURE_FILE})"
         )
@@ -518,11 +524,23 @@ def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> Trai
 
 def games_table(games: dict[str, dict], split: str) -> Table:
     t = Table(title=f"tokenizer per game ({split} frames)", title_justify="left")
-    for name in ("game", "frames", "pixel acc", "frames exact", "cells new to training"):
+    for name in ("game", "frames", "pixel acc", "frames exact", "non-background acc", "cells new to training"):
         t.add_column(name, justify="left" if name == "game" else "right")
     for game, m in games.items():
         new = "—" if split == "train" else ui.pct(m["val_cells_unseen"], 2)
-        t.add_row(game, str(m["val_frames"]), ui.pct(m["val_pixel_acc"], 3), ui.pct(m["val_frame_exact"], 1), new)
+        t.add_row(game, str(m["val_frames"]), ui.pct(m["val_pixel_acc"], 3), ui.pct(m["val_frame_exact"], 1),
+                  _pct(m["val_foreground_pixel_acc"], 3), new)
     return t
+
+
+def _pct(x: float | None, digits: int) -> str:
+    return "—" if x is None else ui.pct(x, digits)
+
+
+def _cells_unseen(train_cells: CellSet, val_cells: CellSet) -> float:
+    """Share of val cell occurrences that no training frame contains."""
+    _, ids = unique_cells(np.concatenate([train_cells.cells, val_cells.cells]))
+    n = len(train_cells.cells)
+    return cells_new_share(ids[:n], ids[n:], val_cells.counts)
 
 

@@ -187,7 +187,8 @@ def test_training_writes_the_best_model_metrics_and_picture(trained):
     d = vqvae.vqvae_dir(ck)
     assert (d / "model.safetensors").is_file() and (d / "config.json").is_file()
     on_disk = json.loads((d / METRICS_FILE).read_text())
-    for key in ("val_pixel_acc", "val_frame_exact", "codebook_used", "train_frames", "val_frames", "seconds"):
+    for key in ("val_pixel_acc", "val_frame_exact", "val_foreground_pixel_acc", "val_cells_unseen", "codebook_used",
+                "train_frames", "val_frames", "seconds"):
         assert key in on_disk
     assert on_disk == metrics
     assert 0.0 <= metrics["val_pixel_acc"] <= 1.0 and 0.0 < metrics["codebook_used"] <= 1.0
@@ -206,6 +207,7 @@ def test_metrics_break_val_accuracy_down_by_game(trained):
         frames = np.concatenate([np.stack([s.frame for s in read_recording(f).steps]) for f in files])
         assert m["val_pixel_acc"] == pytest.approx(float((tok.decode(tok.encode(frames)) == frames).mean()))
         assert 0.0 <= m["val_frame_exact"] <= 1.0 and 0.0 <= m["val_cells_unseen"] <= 1.0
+        assert 0.0 <= m["val_foreground_pixel_acc"] <= 1.0
 
 
 def test_per_game_counts_the_val_cells_no_training_frame_has():

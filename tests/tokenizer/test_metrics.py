@@ -1,0 +1,60 @@
+"""The tokenizer's reconstruction metrics on frames with known errors (expected numbers worked out by hand)."""
+
+import numpy as np
+import pytest
+
+from aria_cli.tokenizer.metrics import background_colours, cells_new_share, reconstruction_scores
+
+
+def _frames() -> tuple[np.ndarray, np.ndarray]:
+    """Two 4x4 frames and their reconstructions.
+
+    Frame 0: background 0, a 2x2 sprite of colour 3 (4 non-background pixels); the decoder gets one
+    sprite pixel and one background pixel wrong. Frame 1: background 7, one pixel of colour 2; decoded
+    exactly.
+    """
+    true = np.zeros((2, 4, 4), np.uint8)
+    true[0, 1:3, 1:3] = 3
+    true[1] = 7
+    true[1, 0, 0] = 2
+    decoded = true.copy()
+    decoded[0, 1, 1] = 0  # a sprite pixel lost to the background
+    decoded[0, 3, 3] = 5  # a background pixel painted
+    return true, decoded
+
+
+def test_background_is_each_frames_most_common_colour():
+    true, _ = _frames()
+    assert background_colours(true).tolist() == [0, 7]
+
+
+def test_scores_on_frames_with_known_errors():
+    true, decoded = _frames()
+    s = reconstruction_scores(decoded, true)
+    assert s.pixel_acc == pytest.approx(1 - 2 / 32)  # 2 wrong of 2 x 16 pixels
+    assert s.frame_exact == pytest.approx(1 / 2)
+    assert s.foreground_acc == pytest.approx(1 - 1 / 5)  # 4 + 1 non-background pixels, 1 wrong
+    assert s.wrong_per_frame.tolist() == [2, 0]
+
+
+def test_frame_counts_weight_every_score():
+    true, decoded = _frames()
+    s = reconstruction_scores(decoded, true, counts=np.array([3, 1]))
+    assert s.pixel_acc == pytest.approx(1 - 6 / 64)
+    assert s.frame_exact == pytest.approx(1 / 4)
+    assert s.foreground_acc == pytest.approx(1 - 3 / 13)  # 3 x 4 + 1 non-background pixels, 3 wrong
+
+
+def test_a_plain_frame_has_no_non_background_pixels_to_score():
+    plain = np.full((1, 4, 4), 2, np.uint8)
+    assert reconstruction_scores(plain, plain).foreground_acc is None
+
+
+def test_cells_new_to_training_count_their_occurrences():
+    # val cells with ids 1 (seen, 6 occurrences) and 9 (new, 2 occurrences)
+    assert cells_new_share(np.array([0, 1, 2]), np.array([1, 9]), np.array([6, 2])) == pytest.approx(2 / 8)
+
+
+def test_mismatched_shapes_are_refused():
+    with pytest.raises(ValueError, match="same"):
+        reconstruction_scores(np.zeros((1, 4, 4)), np.zeros((2, 4, 4)))
