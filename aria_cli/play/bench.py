@@ -172,6 +172,7 @@ def _worker(wid: int, inbox, outbox, opts: dict) -> None:
         if task is None:
             return
         game, agent, seed = task
+        outbox.put((wid, run_key(game, agent, seed), None))  # started: the run's timeout counts from here
         t0 = time.perf_counter()
         r = run_one(game, agent, seed, opts["max_actions"], opts["env_dir"], opts["record_dir"], factories)
         line = asdict(r) | {"wall_s": round(time.perf_counter() - t0, 3), "worker": wid,
@@ -196,7 +197,7 @@ class _Pool:
         wid, self.next_id = self.next_id, self.next_id + 1
         p = self.ctx.Process(target=_worker, args=(wid, inbox, self.results, self.opts), daemon=True)
         p.start()
-        self.workers[wid] = {"proc": p, "inbox": inbox, "task": None, "since": 0.0}
+        self.workers[wid] = {"proc": p, "inbox": inbox, "task": None, "since": None}
 
     def _replace(self, wid: int) -> None:
         w = self.workers.pop(wid)
@@ -211,7 +212,7 @@ class _Pool:
             while pending or any(w["task"] for w in self.workers.values()):
                 for w in self.workers.values():
                     if w["task"] is None and pending:
-                        w["task"], w["since"] = pending.pop(), time.monotonic()
+                        w["task"], w["since"] = pending.pop(), None  # `since` is set when the worker starts it
                         w["inbox"].put(w["task"])
                 yield from self._collect()
                 yield from self._failures()
@@ -230,8 +231,11 @@ class _Pool:
             wid, key, line = item
             w = self.workers.get(wid)
             if w is not None and w["task"] is not None and run_key(*w["task"]) == key:
-                w["task"] = None
-                yield line
+                if line is None:
+                    w["since"] = time.monotonic()
+                else:
+                    w["task"] = None
+                    yield line
             try:
                 item = self.results.get_nowait()
             except queue.Empty:
@@ -242,7 +246,7 @@ class _Pool:
             if w["task"] is None:
                 continue
             game, agent, seed = w["task"]
-            if time.monotonic() - w["since"] > self.run_timeout:
+            if w["since"] is not None and time.monotonic() - w["since"] > self.run_timeout:
                 error = f"timed out after {self.run_timeout:g} s (--run-timeout); the run was stopped"
             elif not w["proc"].is_alive():
                 error = f"the worker process died (exit code {w['proc'].exitcode})"
