@@ -23,6 +23,7 @@ import os
 import queue
 import re
 import resource
+import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -151,6 +152,7 @@ def run_one(game: str, agent: str, seed: int, max_actions: int, env_dir: Path | 
 
 def _worker(wid: int, inbox, outbox, opts: dict) -> None:
     """A worker process: one torch thread, models loaded once, runs until told to stop or orphaned."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the bench's to handle: it stops the workers
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"  # before torch loads: N workers on N cores, not N x N threads
     from aria_cli.play.run import LEARNED_AGENTS, PlayConfig, agent_factories

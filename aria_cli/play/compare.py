@@ -8,8 +8,9 @@
 Each run plays one game through the game adapter from its first frame until WIN or `max_actions`
 actions (RESETs count as actions). Per run: levels completed of win_levels, the actions used on each
 completed level and the running total when it was completed, RESETs, the agent's milliseconds per
-action (act + observe; the game's own step time is reported apart), whether it won, and the error if
-the game raised one (the run then ends there and the comparison goes on). Agents come by name from
+action (act + observe; the game's own step time is reported apart), whether it won, the official
+score (aria_cli.play.score; per game and agent the best seed's, as the toolkit keeps it), and the
+error if the game raised one (the run then ends there and the comparison goes on). Agents come by name from
 `aria_cli.agents.base` or from `extra_agents` ({"world-model": seed -> agent}).
 """
 
@@ -90,6 +91,7 @@ class ComparisonResult:
                         "mean_levels": float(np.mean([r.levels_completed for r in runs])),
                         "score": best,  # the toolkit keeps a game's best run over seeds
                         "score_seed": runs[best_i].seed if best_i is not None else None,
+                        "baseline_levels": max(len(r.baseline_actions) for r in runs),
                         "mean_score": float(np.mean([r.score for r in runs])) if best is not None else None,
                         "levels": [r.levels_completed for r in runs],
                         "win_levels": win_levels,
@@ -205,6 +207,8 @@ def _summary_row(s: dict[str, Any], best_levels: bool, n_seeds: int, show_errors
     score = fmt_score(s["score"])
     if n_seeds > 1 and s["score"] is not None:
         score += f" (seed {s['score_seed']})"
+    if s["score"] is not None and s["baseline_levels"] < s["win_levels"]:
+        score += f" ({s['baseline_levels']} baselines for {s['win_levels']} levels)"  # the toolkit then scores 0
     err = f" [red]{len(s['errors'])} error(s)[/]" if s["errors"] and not show_errors else ""
     row = [s["game"], s["agent"], levels, f"{s['wins']}/{s['runs']}", score, (to_level or "—") + err,
            f"{s['mean_resets']:.1f}", f"{s['ms_per_action']:.2f}"]  # fmt: skip

@@ -6,7 +6,7 @@
 
 One game with one agent and one seed: a live view (the frame in the ARC palette, level, action with
 its probability, ms/action), then a summary table (levels, actions per level beside the game's
-baseline, resets, ms/action); the run is saved as a toolkit recording (so it can become training
+baseline with each level's official score and the game's, resets, ms/action); the run is saved as a toolkit recording (so it can become training
 data), optionally as a GIF and JSON. Several games, agents or seeds: one comparison table
 (aria_cli.play.compare), every run recorded the same way. A game that raises mid-run, or Ctrl-C, ends the
 run cleanly: the recording and the summary are still written and the error is named.

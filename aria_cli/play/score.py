@@ -26,7 +26,8 @@ def official_score(
     """(score, per-level scores) of one run; (None, []) for a game without baselines.
 
     `level_actions`: actions spent on each completed level, in order; `actions`: all actions of the run.
-    A game with more completed levels than baselines scores 0, as the toolkit's scorecard does.
+    A game with more completed levels than baselines scores 0, as the toolkit's scorecard does
+    ("Human baseline actions size mismatch"); the tables say so beside the score.
     """
     if not baseline_actions:
         return None, []
