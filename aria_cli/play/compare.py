@@ -153,8 +153,10 @@ class ComparisonResult:
     def table(self, show_errors: bool = False) -> Table:
         """One table: levels per game and agent, score, actions to each level, resets, ms/action; then
         totals. Over several seeds the score is the best run's (as the toolkit keeps it), with its seed.
-        `show_errors`: a column with each row's first error (`aria bench`)."""
+        `show_errors`: a column with each row's first error when any run has one (`aria bench`)."""
         n_seeds = len(self.seeds)
+        summary = self.summary()
+        show_errors = show_errors and any(s["errors"] for s in summary)
         t = Table(
             title=f"{len(self.agents)} agents × {len(self.games)} games × {n_seeds} seed"
             f"{'s' if n_seeds != 1 else ''}, ≤ {self.max_actions} actions",
@@ -170,7 +172,6 @@ class ComparisonResult:
         t.add_column("ms/action", justify="right")
         if show_errors:
             t.add_column("error", style="red", overflow="fold")
-        summary = self.summary()
         best: dict[str, float] = {}
         for s in summary:
             best[s["game"]] = max(best.get(s["game"], 0.0), s["mean_levels"])

@@ -55,4 +55,4 @@ def best_score(scores: Sequence[float | None]) -> tuple[float | None, int | None
 
 
 def fmt_score(score: float | None) -> str:
-    return "—" if score is None else f"{score:.1f}"
+    return "—" if score is None else f"{score:.2f}"
