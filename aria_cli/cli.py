@@ -359,7 +359,9 @@ def bench(
     merge: Annotated[
         list[Path] | None, typer.Option("--merge", help="Join these shard results folders into --out (repeatable).")
     ] = None,
-    run_timeout: Annotated[float, typer.Option("--run-timeout", help="Seconds before a run is stopped as hung.")] = 1800.0,
+    run_timeout: Annotated[
+        float, typer.Option("--run-timeout", help="Seconds before a run is stopped as hung (what it played is kept).")
+    ] = 600.0,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Save each run as a toolkit recording.")] = True,
     checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
     device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto, for the learned agents.")] = "cpu",

@@ -33,7 +33,8 @@ from aria_cli.common.errors import AriaError
 from aria_cli.play.compare import ComparisonResult, RunResult
 
 BENCH_SCHEMA = 1
-DEFAULT_RUN_TIMEOUT = 1800.0  # seconds: far above a 2000-action run of any real game on a slow core
+DEFAULT_RUN_TIMEOUT = 600.0  # seconds: 2000 actions at 300 ms each; what a run played by then is kept
+KILL_GRACE = 30.0  # a run that ignores its alarm (stuck in C code) is killed with its worker this much later
 _RUN_FIELDS = {f.name for f in fields(RunResult)}
 
 
@@ -125,29 +126,54 @@ def plan(games: list[str], agents: list[str], seeds: list[int], shard: tuple[int
 
 
 # --------------------------------------------------------------------------- one run (in a worker)
+class RunTimeout(BaseException):
+    """Raised by a run's alarm; a BaseException, so neither the toolkit nor play_one takes it for a game error."""
+
+
+def _on_alarm(signum, frame):
+    raise RunTimeout
+
+
 def run_one(game: str, agent: str, seed: int, max_actions: int, env_dir: Path | None,
-            record_dir: Path | None, factories: dict) -> RunResult:  # fmt: skip
-    """One run, never raising: a game that cannot load or an agent that breaks is the run's error."""
+            record_dir: Path | None, factories: dict, timeout: float | None = None) -> RunResult:  # fmt: skip
+    """One run, never raising: a game that cannot load, an agent that breaks or a run past `timeout`
+    seconds (an alarm, so what was played is kept) is the run's error. Call it from a main thread."""
+    result = RunResult(game=game, agent=agent, seed=seed)
+    previous = signal.signal(signal.SIGALRM, _on_alarm) if timeout else None
+    try:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        _play_run(result, max_actions, env_dir, record_dir, factories)
+    except RunTimeout:
+        result.error = f"timed out after {timeout:g} s (--run-timeout); stopped there"
+    finally:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    result.ms_per_action = round(result.ms_per_action, 3)
+    result.game_ms_per_action = round(result.game_ms_per_action, 3)
+    return result
+
+
+def _play_run(result: RunResult, max_actions: int, env_dir: Path | None, record_dir: Path | None,
+              factories: dict) -> None:  # fmt: skip
     from aria_cli.agents.base import make_agent
     from aria_cli.play.compare import game_sessions, play_one
 
-    result = RunResult(game=game, agent=agent, seed=seed)
+    game, agent, seed = result.game, result.agent, result.seed
     try:
         session = game_sessions(env_dir, False, record_dir)(game, seed)
     except Exception as e:  # noqa: BLE001 — a game that fails to load is a row of the bench
         result.error = f"{type(e).__name__}: {e}"
-        return result
+        return
     session.recording_name = f"{game}-{agent}-seed{seed}.jsonl"  # a rerun (--resume) overwrites, never piles up
     try:
         play_one(session, make_agent(agent, seed, factories), game, seed, max_actions, agent, result=result)
     except Exception as e:  # noqa: BLE001 — an agent that breaks mid-run keeps what it played
         result.error = f"{type(e).__name__}: {e}"
-    finally:
+    finally:  # also on a timeout: the recording of what was played lands
         session.close()
-    result.recording = str(session.recording_path) if session.recording_path else None
-    result.ms_per_action = round(result.ms_per_action, 3)
-    result.game_ms_per_action = round(result.game_ms_per_action, 3)
-    return result
+        result.recording = str(session.recording_path) if session.recording_path else None
 
 
 def _worker(wid: int, inbox, outbox, opts: dict) -> None:
@@ -176,8 +202,9 @@ def _worker(wid: int, inbox, outbox, opts: dict) -> None:
         game, agent, seed = task
         outbox.put((wid, run_key(game, agent, seed), None))  # started: the run's timeout counts from here
         t0 = time.perf_counter()
-        r = run_one(game, agent, seed, opts["max_actions"], opts["env_dir"], opts["record_dir"], factories)
-        line = asdict(r) | {"wall_s": round(time.perf_counter() - t0, 3), "worker": wid,
+        r = run_one(game, agent, seed, opts["max_actions"], opts["env_dir"], opts["record_dir"], factories,
+                    opts["run_timeout"])
+        line = asdict(r) | {"wall_s": round(time.perf_counter() - t0, 3), "ended_at": time.time(), "worker": wid,
                             "worker_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
         outbox.put((wid, run_key(game, agent, seed), line))
 
@@ -248,8 +275,8 @@ class _Pool:
             if w["task"] is None:
                 continue
             game, agent, seed = w["task"]
-            if w["since"] is not None and time.monotonic() - w["since"] > self.run_timeout:
-                error = f"timed out after {self.run_timeout:g} s (--run-timeout); the run was stopped"
+            if w["since"] is not None and time.monotonic() - w["since"] > self.run_timeout + KILL_GRACE:
+                error = f"timed out after {self.run_timeout:g} s (--run-timeout) and did not stop: its worker was killed"
             elif not w["proc"].is_alive():
                 error = f"the worker process died (exit code {w['proc'].exitcode})"
             else:
@@ -337,7 +364,7 @@ def _execute(cfg: BenchConfig, out: Path, todo: list[tuple[str, str, int]], plan
         return
     jobs = max(1, min(cfg.jobs or os.cpu_count() or 1, len(todo)))
     opts = {"agents": cfg.agents, "checkpoints": cfg.checkpoints, "device": cfg.device,
-            "max_actions": cfg.max_actions, "env_dir": cfg.env_dir,
+            "max_actions": cfg.max_actions, "env_dir": cfg.env_dir, "run_timeout": cfg.run_timeout,
             "record_dir": out / "recordings" if cfg.record else None}  # fmt: skip
     bar = progress() if cfg.show_progress else None
     task = bar.add_task(f"bench · {jobs} jobs", total=planned, completed=planned - len(todo)) if bar else None
