@@ -342,18 +342,18 @@ def play(
 @command("bench")
 def bench(
     env_dir: Annotated[
-        Path | None, typer.Argument(help="An environments folder (<game>/<version>/...) [default: the bundled games].")
+        Path | None, typer.Argument(help="An environments folder (<game>/<version>/...) \\[default: the bundled games].")
     ] = None,
     game: Annotated[list[str] | None, typer.Option("--game", help="Only this game (repeatable).")] = None,
     games_file: Annotated[Path | None, typer.Option("--games-file", help="Only the games in this file, one a line.")] = None,
     agent: Annotated[
-        list[str] | None, typer.Option("--agent", help="explore | random | world-model | policy (repeatable) [default: explore].")
+        list[str] | None, typer.Option("--agent", help="explore | random | world-model | policy (repeatable) \\[default: explore].")
     ] = None,
-    seed: Annotated[list[int] | None, typer.Option("--seed", help="Random seed (repeatable) [default: 0].")] = None,
+    seed: Annotated[list[int] | None, typer.Option("--seed", help="Random seed (repeatable) \\[default: 0].")] = None,
     seeds: Annotated[str | None, typer.Option("--seeds", help="Seeds as a range or list: 0-4, or 0,3,7.")] = None,
     max_actions: Annotated[int, typer.Option("--max-actions", help="Action budget per run (RESETs count).")] = 1000,
-    jobs: Annotated[int, typer.Option("--jobs", min=0, help="Worker processes [default: the machine's cores].")] = 0,
-    out: Annotated[Path | None, typer.Option("--out", help="Results folder [default: runs/bench-<UTC time>].")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", min=0, show_default=False, help="Worker processes \\[default: the machine's cores].")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Results folder \\[default: runs/bench-<UTC time>].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish the bench in --out, skipping the runs it has.")] = False,
     shard: Annotated[str | None, typer.Option("--shard", help="I/N: run only share I (0-based) of N of the runs.")] = None,
     merge: Annotated[
