@@ -189,3 +189,15 @@ def test_games_file_seeds_and_shards_plan_every_run_once(tmp_path):
     runs = plan(["a", "b", "c"], ["x", "y"], [0, 1, 2], (0, 1))
     shards = [plan(["a", "b", "c"], ["x", "y"], [0, 1, 2], (i, 4)) for i in range(4)]
     assert sorted(r for s in shards for r in s) == sorted(runs) and len(runs) == 18
+
+
+def test_learned_agents_play_in_the_workers_from_the_checkpoints(tmp_path, pipeline):
+    """The tiny trained pipeline (tests/helpers/pipeline.py) loads once per worker; both learned agents play."""
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["bench", "--game", "qtgl", "--agent", "policy", "--agent", "world-model",
+                            "--max-actions", "4", "--jobs", "1", "--no-record", "--checkpoints",
+                            str(pipeline.checkpoints), "--out", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    runs = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()]
+    assert {d["agent"] for d in runs} == {"policy", "world-model"}
+    assert all(d["error"] is None and d["actions"] == 4 and d["recording"] is None for d in runs)
