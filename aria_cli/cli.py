@@ -176,6 +176,10 @@ def train_vqvae(
     patience: Annotated[
         int, typer.Option("--patience", min=0, help="Stop after this many epochs without a better val accuracy; 0: never stop early.")
     ] = 3,
+    foreground_weight: Annotated[float, typer.Option(
+        "--foreground-weight", min=1.0,
+        help="Loss weight of pixels unlike their frame's most common colour (1: all alike); trades a little pixel accuracy for the non-background pixels.",
+    )] = 1.0,
     device: DeviceOpt = "auto",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted run with its own settings (only --epochs can change).")
@@ -189,7 +193,7 @@ def train_vqvae(
     from aria_cli.tokenizer.train import train_vqvae as core
 
     config = TrainVQVAEConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, patience=patience,
-                              seed=seed)
+                              seed=seed, foreground_weight=foreground_weight)
     core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)
 
 

@@ -11,6 +11,8 @@ pixels change, which keeps them predictable for the world model. It also means f
 by cell, and game frames repeat cells a lot: `FrameTokenizer.encode` runs the encoder once per
 *distinct* cell. The decoder sees a 5x5-cell neighbourhood of codes, so cells that share a code can
 still be told apart by their surroundings: 512 codes go further than 512 patches.
+`codebook_size` may be 2..4096; the token layout has at least 512 code slots and grows with a bigger
+codebook (`VQVAEConfig.vocab`, aria_cli.vocab), so a world model is trained for one codebook size.
 
 Checkpoint: `checkpoints/vqvae/{config.json, model.safetensors}` (never pickle).
 

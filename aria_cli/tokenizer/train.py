@@ -86,6 +86,9 @@ class TrainVQVAEConfig:
     # pixels are left out of the loss): the other cells must still decode right, so one unfamiliar cell
     # (a code meant for something else) does not spoil its neighbours.
     context_noise: float = 0.1
+    # Loss weight of pixels that are not their frame's most common colour (most pixels of a real frame
+    # are background; the few others are what a world model needs right). 1: every pixel alike.
+    foreground_weight: float = 1.0
 
 
 # --------------------------------------------------------------------------- data
@@ -453,7 +456,10 @@ def _train_step(model: VQVAE, optimizer, batches: _Batches, rng, cfg: TrainVQVAE
         keep = (~noisy).repeat_interleave(CELL_PIXELS, 1).repeat_interleave(CELL_PIXELS, 2).reshape(-1).float()
     out = model(frames, z_e=z_e, replace=replace)
     ce = F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]), frames.reshape(-1).long(), reduction="none")
-    ce_mean = ce.mean() if keep is None else (ce * keep).sum() / keep.sum().clamp(min=1.0)
+    weight = _pixel_weights(frames, cfg.foreground_weight)
+    if keep is not None:
+        weight = keep if weight is None else weight * keep
+    ce_mean = ce.mean() if weight is None else (ce * weight).sum() / weight.sum().clamp(min=1.0)
     loss = ce_mean + model.config.commitment * out.commit_loss.mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -472,6 +478,15 @@ def _train_step(model: VQVAE, optimizer, batches: _Batches, rng, cfg: TrainVQVAE
     with torch.no_grad():
         acc = (out.logits.argmax(-1) == frames).float().mean()
     return float(loss.detach()), float(acc)
+
+
+def _pixel_weights(frames: torch.Tensor, foreground_weight: float) -> torch.Tensor | None:
+    """(B*64*64,) loss weights: `foreground_weight` for pixels unlike their frame's most common colour, else 1."""
+    if foreground_weight == 1.0:
+        return None
+    flat = frames.reshape(len(frames), -1)
+    background = flat.long().mode(dim=1).values[:, None]
+    return torch.where(flat.long() != background, foreground_weight, 1.0).reshape(-1).float()
 
 
 def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> TrainResult:

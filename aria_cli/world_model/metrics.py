@@ -4,7 +4,7 @@ Each metric scores the model's prediction of a token from the true tokens before
 over aria_cli.world_model.data's evaluation windows: they overlap by one step, which is context only, so every
 step is scored once and with the step before it in view (as the agent, whose context slides, always
 has it; the "repeat the previous action" baseline has it too). Predictions are constrained to the token role the layout puts
-at that position (argmax over the 512 codes at a code position, the 8 types at a type position, the 65
+at that position (argmax over the layout's codes at a code position, the 8 types at a type position, the 65
 locations at a location position), which is how the agent decodes.
 
 - frame_acc: top-1 accuracy on the 64 VQ codes of every frame after an episode's first (its first frame

@@ -58,3 +58,15 @@ def test_cells_new_to_training_count_their_occurrences():
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="same"):
         reconstruction_scores(np.zeros((1, 4, 4)), np.zeros((2, 4, 4)))
+
+
+def test_foreground_weight_weighs_the_pixels_unlike_their_frames_background():
+    import torch
+
+    from aria_cli.tokenizer.train import _pixel_weights
+
+    true, _ = _frames()
+    w = _pixel_weights(torch.from_numpy(true), 4.0).reshape(true.shape).numpy()
+    assert w[0, 1:3, 1:3].tolist() == [[4.0, 4.0], [4.0, 4.0]] and w[0].sum() == 12 + 4 * 4
+    assert w[1, 0, 0] == 4.0 and w[1].sum() == 15 + 4
+    assert _pixel_weights(torch.from_numpy(true), 1.0) is None  # off: plain mean, as before
