@@ -12,9 +12,11 @@ from helpers.pipeline import VQVAE_CONFIG, WM_ARCH
 from typer.testing import CliRunner
 
 from aria_cli.cli import app
+from aria_cli.common.errors import CheckpointError
 from aria_cli.policy.train import PolicyTrainConfig, load_features
 from aria_cli.stack import stale_stages
 from aria_cli.tokenizer.train import train_vqvae
+from aria_cli.world_model.model import WorldModel
 from aria_cli.world_model.train import TrainWMConfig, train_world_model
 
 runner = CliRunner()
@@ -87,10 +89,12 @@ def test_a_truncated_world_model_is_one_line_naming_the_file_in_eval_play_and_tr
         pipeline, checkpoints, tmp_path):
     weights = checkpoints / "world_model" / "best" / "model.safetensors"
     _truncate(weights)
-    r = runner.invoke(app, ["train-policy", "--data", str(pipeline.data), "--checkpoints", str(checkpoints),
-                            "--epochs", "1", "--device", "cpu"])
-    for r in (_eval(pipeline, checkpoints, tmp_path), _play(checkpoints), r):
+    train = runner.invoke(app, ["train-policy", "--data", str(pipeline.data), "--checkpoints", str(checkpoints),
+                                "--epochs", "1", "--device", "cpu"])
+    for r in (_eval(pipeline, checkpoints, tmp_path), _play(checkpoints), train):
         _one_line(r, f"{weights}: cannot load", "`aria train-wm`")
+    with pytest.raises(CheckpointError, match=f"^{weights}: cannot load .*; retrain with `aria train-wm`$"):
+        WorldModel.load(weights.parent)  # the loader itself, for callers that skip the stack check
 
 
 def test_a_world_model_config_without_arch_names_the_file(pipeline, checkpoints, tmp_path):
