@@ -29,9 +29,13 @@ _WRITE_FAILURES = ("unexpected pos", "write failed", "No space left", "File too 
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
+    try:  # Linux says it without changing it (os.umask can only read it by setting it, process-wide)
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
 
 
 def _write_error(path: Path, e: BaseException) -> WriteError | None:
