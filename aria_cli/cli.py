@@ -130,9 +130,13 @@ def distill(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the per-level results as JSON.")] = None,
 ) -> None:
     """Turn recordings of play into clean demonstrations: the shortest observed way through each completed level, replayed."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.games.distill import distill as core
     from aria_cli.games.distill import result_table
 
+    check_writable(out, "--out", folder=True)
+    if json_out is not None:
+        check_writable(json_out, "--json")
     def show(r) -> None:
         if r.levels:
             console.print(result_table(r))

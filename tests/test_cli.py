@@ -45,6 +45,8 @@ def test_every_command_checks_its_outputs_before_it_starts(tmp_path, blocked, re
         (["play", "qtgl", "--render", "none", *ck, "--record-dir", str(out)], "--record-dir"),
         (["inspect-tokens", str(rec), *ck, "--json", str(out)], "--json"),
         (["record", "qtgl", "--episodes", "1", "--out", str(out)], "--out"),
+        (["distill", str(rec), "--out", str(out)], "--out"),
+        (["distill", str(rec), "--out", str(tmp_path / "distilled"), "--json", str(out)], "--json"),
         (["train-vqvae", "--data", str(recording_dir), "--checkpoints", str(out)], "--checkpoints"),
         (["tokenize", "--data", str(recording_dir), "--checkpoints", str(out)], "--checkpoints"),
         (["train-wm", "--data", str(recording_dir), "--checkpoints", str(out)], "--checkpoints"),
