@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from aria_cli.cli import app
 from aria_cli.common.errors import CheckpointError
 from aria_cli.data.token_cache import build_token_cache
+from aria_cli.stack import check_stack
 from aria_cli.tokenizer import model as vqvae
 from aria_cli.tokenizer.train import TrainVQVAEConfig, train_vqvae
 from aria_cli.vocab import LOC_NULL, Vocab, episode_tokens
@@ -74,6 +75,8 @@ def test_a_world_model_refuses_a_tokenizer_of_another_layout(tmp_path, recording
 
     with pytest.raises(CheckpointError, match=r"512 code slots.*1024.*aria train-wm"):
         load_features(PolicyTrainConfig(data=recording_dir, checkpoints=ck), "cpu")
+    with pytest.raises(CheckpointError, match="1024"):  # --force cannot help: the codes do not fit the model
+        check_stack(ck, force=True)
     result = runner.invoke(app, ["train-policy", "--data", str(recording_dir), "--checkpoints", str(ck), "--device", "cpu"])
     assert result.exit_code != 0 and "Traceback" not in result.output
     lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
