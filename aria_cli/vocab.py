@@ -202,6 +202,8 @@ def episode_tokens(
         raise ValueError(f"codes must be (frames, 64), got {codes.shape}")
     if n_actions != n_frames - 1 or len(action_locs) != n_actions or len(level_up) != n_actions:
         raise ValueError(f"need one action per frame but the last: {n_frames} frames, {n_actions} actions")
+    if codes.size and (codes.min() < 0 or codes.max() >= vocab.n_codes):
+        raise ValueError(f"codes must be 0..{vocab.n_codes - 1} in this layout, got up to {codes.max()}")
     level_up = np.asarray(level_up, dtype=bool)
     step_len = np.full(n_frames, FRAME_TOKENS, dtype=np.int64)
     step_len[:-1] += ACTION_TOKENS + level_up

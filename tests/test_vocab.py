@@ -94,3 +94,19 @@ def test_episode_tokens_rejects_misaligned_actions():
     codes, types, locs, level = _episode(3)
     with pytest.raises(ValueError):
         episode_tokens(Vocab(), codes[:-1], types, locs, level)
+
+
+def test_the_layout_follows_the_code_slots():
+    v = Vocab(base=100, n_codes=2048)
+    assert (v.code(2047), v.act_type(0), v.act_loc(0), v.frame, v.mask, v.size) == (2147, 2148, 2156, 2221, 2225, 2226)
+    assert v.names([2147, 2148, 2220, 2221, 99]) == ["VQ_2047", "ACT_TYPE_0", "ACT_LOC_NULL", "FRAME", "<backbone:99>"]
+    assert v.at(0) == Vocab(0, 2048)
+
+
+def test_codes_beyond_the_layout_are_refused():
+    codes, types, locs, level = _episode(1)
+    codes[0, 0] = 512
+    with pytest.raises(ValueError, match="0..511"):
+        episode_tokens(Vocab(), codes, types, locs, level)
+    with pytest.raises(ValueError, match="code slots"):
+        Vocab(n_codes=4097)
