@@ -134,7 +134,7 @@ def inspect_tokens(
 def train_vqvae(
     data: DataOpt = DEFAULT_DATA,
     checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
-    # The defaults are TrainVQVAEConfig's (a test checks they agree; importing it here would slow --help).
+    # The defaults are TokenizerTrainConfig's (a test checks they agree; importing it here would slow --help).
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 24,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 32,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 5e-3,
@@ -151,10 +151,10 @@ def train_vqvae(
 ) -> None:
     """Train the frame tokenizer (VQ-VAE) on every frame of the recordings; best model → CHECKPOINTS/vqvae."""
     from aria_cli.common.devices import resolve_device
-    from aria_cli.tokenizer.train import TrainVQVAEConfig
+    from aria_cli.tokenizer.train import TokenizerTrainConfig
     from aria_cli.tokenizer.train import train_vqvae as core
 
-    config = TrainVQVAEConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, patience=patience,
+    config = TokenizerTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, patience=patience,
                               seed=seed)
     core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)
 
@@ -228,9 +228,9 @@ def train_wm(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Train the world model on token trajectories; best and last → CHECKPOINTS/world_model."""
-    from aria_cli.world_model.train import TrainWMConfig, train_world_model
+    from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
-    config = TrainWMConfig(
+    config = WorldModelTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, backbone=backbone, context_steps=context_steps,
         batch_size=batch_size, lr=lr, lora_rank=lora_rank, time_budget=time_budget, action_mask=action_mask,
         device=device, resume=resume, seed=seed, skip_bad=skip_bad,

@@ -21,7 +21,7 @@ from rich.rule import Rule
 from rich.table import Table
 
 from aria_cli.common import atomic, ui
-from aria_cli.tokenizer.train import TrainVQVAEConfig
+from aria_cli.tokenizer.train import TokenizerTrainConfig
 from aria_cli.world_model.backbones import TINY, TinyArch
 
 # Episodes per game: the click game's episodes are short, so it gets more of them. Recording is cheap and the
@@ -52,7 +52,7 @@ class QuickstartConfig:
     runs_dir: Path = Path("runs")
     # Sizes, for calling the pipeline from Python at another scale (the tests run it in miniature).
     episodes: dict[str, int] | None = None  # game → episodes; None: QUICK_EPISODES (FULL_EPISODES with full)
-    vqvae: TrainVQVAEConfig | None = None  # None: train-vqvae's defaults
+    vqvae: TokenizerTrainConfig | None = None  # None: train-vqvae's defaults
     wm_arch: TinyArch | None = None  # None: the tiny preset
     # None: `tiny` for the quick run on any device, so a GPU machine without SmolLM2 in its Hugging Face cache
     # also runs it offline; with `full`, train-wm's default for the device (smollm2-360m on a GPU).
@@ -122,7 +122,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     from aria_cli.policy.train import PolicyTrainConfig, policy_dir, train_policy
     from aria_cli.tokenizer import model as vqvae
     from aria_cli.tokenizer.train import train_vqvae
-    from aria_cli.world_model.train import TrainWMConfig, train_world_model
+    from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
     device = resolve_device(cfg.device)
     state = _load_state(cfg)
@@ -138,7 +138,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     if vqvae.tokenizer_exists(cfg.checkpoints) and state.get("vqvae") == rec_fp:
         ui.console.print("tokenizer is up to date (same recordings) — reused")
     else:
-        train_vqvae(cfg.data, cfg.checkpoints, cfg.vqvae or TrainVQVAEConfig(seed=cfg.seed), device=device)
+        train_vqvae(cfg.data, cfg.checkpoints, cfg.vqvae or TokenizerTrainConfig(seed=cfg.seed), device=device)
         state["vqvae"] = rec_fp
         _save_state(cfg, state)
     times["train-vqvae"] = time.time() - t
@@ -154,7 +154,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     if (wm_best / "config.json").exists() and state.get("world_model") == wm_key:
         ui.console.print("world model is up to date (same token cache) — reused")
     else:
-        train_world_model(TrainWMConfig(
+        train_world_model(WorldModelTrainConfig(
             data=cfg.data, checkpoints=cfg.checkpoints, device=cfg.device, seed=cfg.seed,
             time_budget=0 if cfg.full else cfg.wm_minutes, epochs=cfg.wm_epochs, arch=cfg.wm_arch,
             backbone=cfg.wm_backbone,
