@@ -138,19 +138,11 @@ def replay_picture(examples, path: Path, n: int = 4) -> None:
 
 def evaluate(cfg: EvalConfig) -> dict:
     from aria_cli.common.devices import resolve_device, torch_threads
+    from aria_cli.policy.features import load_features, world_model_folder
     from aria_cli.policy.heads import PolicyHeads
-    from aria_cli.policy.train import (
-        ALL,
-        PolicyTrainConfig,
-        allowed_mask,
-        load_features,
-        most_frequent_types,
-        policy_dir,
-        policy_metrics,
-        predict,
-        world_model_folder,
-    )
+    from aria_cli.policy.metrics import ALL, allowed_mask, most_frequent_types, policy_metrics, predict
     from aria_cli.tokenizer import model as vqvae
+    from aria_cli.training.checkpoints import policy_dir
     from aria_cli.world_model.data import eval_windows
     from aria_cli.world_model.metrics import evaluate as wm_evaluate
 
@@ -161,9 +153,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     device = resolve_device(cfg.device)
     world_model_folder(cfg.checkpoints)  # fail fast, naming what to run
     PolicyHeads.load(policy_dir(cfg.checkpoints))
-    cache, wm, feats, _, action_sets = load_features(
-        PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, skip_bad=cfg.skip_bad), device
-    )
+    cache, wm, feats, _, action_sets = load_features(cfg.data, cfg.checkpoints, device, cfg.skip_bad)
     known = cache.games()
     unknown = [g for g in cfg.games if g not in known]
     if unknown:

@@ -7,6 +7,7 @@
                       train_state.pt), cache/ (token cache), metrics.json, metrics.jsonl, curves.png
       policy/         config.json, model.safetensors (best), metrics.json, metrics.jsonl, features/
       policy/last/    config.json, model.safetensors, train_state.pt
+      quickstart.json which inputs each stage of `aria quickstart` was trained on
 
 A checkpoint folder (`last/`, `best/`) changes as one unit: `save_folder` writes every file into
 `.NAME.partial/`, renames that to `.NAME.complete/` once all are on disk, and only then swaps it in for
@@ -36,6 +37,7 @@ MODEL_FILE = "model.safetensors"
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.json"
 METRICS_LOG = "metrics.jsonl"
+QUICKSTART_FILE = "quickstart.json"  # which inputs each stage of `aria quickstart` was trained on
 
 # Test hook: the n-th save of a folder named `last` in this process stops between two of its files (or,
 # with stage "swap", after the new folder is complete but before it is swapped in), writes READY_FILE

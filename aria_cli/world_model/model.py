@@ -374,7 +374,9 @@ class WorldModel(torch.nn.Module):
                 res = set_peft_model_state_dict(self.model, sd)
                 if getattr(res, "unexpected_keys", None):
                     raise CheckpointError(f"{path}: does not fit {self.config.source} (unexpected weights)")
-        except (OSError, RuntimeError, ValueError) as e:
+        except CheckpointError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a damaged file (safetensors has its own error type) or a mismatch
             msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             raise CheckpointError(f"{path}: cannot load ({msg}); retrain with `aria train-wm`") from None
 

@@ -35,5 +35,5 @@ def build_pipeline(root: Path) -> Pipeline:
     train_vqvae(data, ck, VQVAE_CONFIG, quiet=True)
     train_world_model(WorldModelTrainConfig(data=data, checkpoints=ck, epochs=1, context_steps=4, batch_size=4,
                                     arch=WM_ARCH, show=False, time_budget=0, device="cpu"))
-    metrics = train_policy(PolicyTrainConfig(data=data, checkpoints=ck, epochs=3, device="cpu"))
+    metrics = train_policy(PolicyTrainConfig(data=data, checkpoints=ck, epochs=3, device="cpu")).metrics
     return Pipeline(data, ck, metrics)
