@@ -108,6 +108,7 @@ def train_policy(cfg: PolicyTrainConfig, on_epoch: Callable[[int], None] | None 
     t0 = time.time()
     out_dir = ck.policy_dir(cfg.checkpoints)
     ck.recover(ck.last_dir(out_dir))
+    saved = resumable.load(ck.last_dir(out_dir), "train-policy") if cfg.resume else None  # before the long work
     cache, wm, feats, reused, action_sets = load_features(cfg.data, cfg.checkpoints, device, cfg.skip_bad)
     ui.console.print(
         f"features: {len(feats)} steps from {len(cache.episodes)} recordings "
@@ -121,8 +122,8 @@ def train_policy(cfg: PolicyTrainConfig, on_epoch: Callable[[int], None] | None 
     opt = torch.optim.AdamW(heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, len(train.feats)))
     run = _Run(cfg, out_dir, heads, opt, sched, feats.key, device)
-    if cfg.resume:
-        run.restore()
+    if saved is not None:
+        run.restore(saved)
     log = EpochLog(out_dir, cfg.report_to, "train-policy", _fixed(cfg), run.history)
     try:
         run.fit(train, val, most_frequent, log, on_epoch)
@@ -160,9 +161,8 @@ class _Run:
         self.epoch, self.best, self.since_best, self.history = 0, -1.0, 0, []
         self.best_epoch: int | None = None
 
-    def restore(self) -> None:
+    def restore(self, st: dict) -> None:
         last = ck.last_dir(self.out_dir)
-        st = resumable.load(last, "train-policy")
         saved = {k: st.get("config", {}).get(k, "constant" if k == "lr_schedule" else None) for k in _FIXED}
         if st.get("features_key") != self.features_key or saved != _fixed(self.cfg):
             raise CheckpointError(f"--resume: {last} is from another world model, data, batch size, "

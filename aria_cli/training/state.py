@@ -61,5 +61,5 @@ def load(folder: Path, command: str) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - a damaged file fails in many ways; say which file
-        msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        msg = str(e).splitlines()[0].split(". ")[0][:120] if str(e) else type(e).__name__
         raise CheckpointError(f"--resume: {path} does not load ({msg}); start afresh without --resume") from None

@@ -229,20 +229,19 @@ def train_world_model(
     device = resolve_device(cfg.device)
     _check_options(cfg)
     acc = make_accelerator(device)
-    if cache is None:
-        cache, codebook, tokenizer_fingerprint = _load_inputs(cfg, acc, device)
-    train_ids, val_ids = cache.split("train"), cache.split("val")
-    _check_data(cache, train_ids, val_ids)
-    run = _resolved(cfg, acc.device.type, acc.num_processes, cache)
     out_dir = ck.world_model_dir(cfg.checkpoints)
     last_dir, best_dir = out_dir / ck.LAST, out_dir / ck.BEST
     if acc.is_main_process:
         ck.recover(last_dir)
         ck.recover(best_dir)
     acc.wait_for_everyone()
-    state = None
-    if cfg.resume:
-        state = load_training_state(last_dir)
+    state = load_training_state(last_dir) if cfg.resume else None  # before the long work
+    if cache is None:
+        cache, codebook, tokenizer_fingerprint = _load_inputs(cfg, acc, device)
+    train_ids, val_ids = cache.split("train"), cache.split("val")
+    _check_data(cache, train_ids, val_ids)
+    run = _resolved(cfg, acc.device.type, acc.num_processes, cache)
+    if state is not None:
         _check_resume(state["run"], run, last_dir)
     wm = _build_model(run, cache, train_ids, codebook, tokenizer_fingerprint, device, cfg.seed)
     if state is not None:
