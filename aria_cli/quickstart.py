@@ -159,7 +159,7 @@ def _train_stages(cfg: QuickstartConfig, device: str, times: dict[str, float]) -
 
 def quickstart(cfg: QuickstartConfig) -> dict:
     from aria_cli.common.devices import resolve_device
-    from aria_cli.evaluation.evaluate import EvalConfig, evaluate, print_report
+    from aria_cli.evaluation.evaluate import EvalConfig, evaluate_pipeline, print_report
     from aria_cli.play.run import PlayConfig, agent_factories, play_single
 
     device = resolve_device(cfg.device)
@@ -172,7 +172,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     _train_stages(cfg, device, times)
 
     t = _stage(cfg, "6/7 evaluate: decision gates on the val split (eval --all-games)")
-    result = evaluate(EvalConfig(data=cfg.data, checkpoints=cfg.checkpoints, out_dir=cfg.eval_dir, device=cfg.device))
+    result = evaluate_pipeline(EvalConfig(data=cfg.data, checkpoints=cfg.checkpoints, out_dir=cfg.eval_dir, device=cfg.device))
     print_report(result)
     times["eval"] = time.time() - t
 

@@ -32,7 +32,7 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) -> Evaluation:
+def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) -> Evaluation:
     """Encode and decode every distinct frame; accuracies count each frame as often as it occurs."""
     was_training = model.training
     model.eval()
@@ -64,7 +64,7 @@ def per_game(model: VQVAE, train_cells: CellSet, by_game: dict[str, FrameSet], d
         cells = CellSet.from_frames(fs)
         _, ids = unique_cells(np.concatenate([train_cells.cells, cells.cells]))  # one id per distinct cell
         new = ~np.isin(ids[n_train:], ids[:n_train])
-        ev = evaluate(model, cells, fs, device)
+        ev = evaluate_tokenizer(model, cells, fs, device)
         out[game] = {
             "val_pixel_acc": ev.pixel_acc,
             "val_frame_exact": ev.frame_exact,
@@ -85,8 +85,8 @@ def write_reconstructions(path: Path, fs: FrameSet, ev: Evaluation, n: int = 8) 
 
 def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -> dict:
     best, _ = load_model(d, device=device)
-    val = evaluate(best, val_cells, data.val, device)
-    train = evaluate(best, train_cells, data.train, device)
+    val = evaluate_tokenizer(best, val_cells, data.val, device)
+    train = evaluate_tokenizer(best, train_cells, data.train, device)
     write_reconstructions(d / PICTURE_FILE, data.val, val)
     games = per_game(best, train_cells, data.val_by_game, device)
     metrics = {

@@ -35,7 +35,7 @@ from aria_cli.common import ui
 from aria_cli.common.devices import torch_threads
 from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.tokenizer.data import Batches, CellSet, TrainingData, collect_frames
-from aria_cli.tokenizer.metrics import evaluate, final_metrics
+from aria_cli.tokenizer.metrics import evaluate_tokenizer, final_metrics
 from aria_cli.tokenizer.model import VQVAE, VQVAEConfig, load_model, save_model
 from aria_cli.training import checkpoints as ck
 from aria_cli.training import state as resumable
@@ -250,7 +250,7 @@ class _Run:
             view.stop()
 
     def end_epoch(self, state: TrainState, log: EpochLog, view: LiveView, seconds: float, loss: float, acc: float) -> None:
-        ev = evaluate(self.model, self.val_cells, self.data.val, self.device)
+        ev = evaluate_tokenizer(self.model, self.val_cells, self.data.val, self.device)
         state.epoch += 1
         state.seconds += seconds
         record = {"epoch": state.epoch, "loss": loss, "train_batch_acc": acc, "val_pixel_acc": ev.pixel_acc,

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from aria_cli.world_model.data import Windows, collate, epoch_order, epoch_windows, mask_some_windows
-from aria_cli.world_model.metrics import ALL, WMMetrics, evaluate
+from aria_cli.world_model.metrics import ALL, WMMetrics, evaluate_world_model
 
 
 def _empty_partial() -> dict:
@@ -147,7 +147,7 @@ class EpochRunner:
 
         t_val = time.perf_counter()
         with self.acc.autocast():
-            m = evaluate(self.wm, self.cache, self.my_val, batch_size=2 * self.B, device=self.acc.device)
+            m = evaluate_world_model(self.wm, self.cache, self.my_val, batch_size=2 * self.B, device=self.acc.device)
         states = gather_object([m.state()]) if self.world > 1 else [m.state()]
         val = WMMetrics.from_states(states).result() if len(self.val_windows) else None
         train_loss = p.partial["loss_sum"] / max(p.partial["weight_sum"], 1e-8)
