@@ -34,7 +34,7 @@ def gpu_pipeline(tmp_path_factory):
     train_vqvae(data, ck, VQVAE_CONFIG, device="cuda", quiet=True)
     backbone = save_tiny_llama(root / "llama", vocab_size=300)
     train_world_model(WorldModelTrainConfig(data=data, checkpoints=ck, device="cuda", backbone=str(backbone), epochs=1,
-                                    context_steps=4, batch_size=4, lora_rank=4, show=False))  # fmt: skip
+                                            context_steps=4, batch_size=4, lora_rank=4, show=False))  # fmt: skip
     train_policy(PolicyTrainConfig(data=data, checkpoints=ck, epochs=3, device="cuda"))
     return root
 

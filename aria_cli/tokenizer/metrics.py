@@ -16,8 +16,8 @@ from aria_cli.tokenizer.cells import decode_frames, encode_cells, unique_cells
 from aria_cli.tokenizer.data import CellSet, FrameSet
 from aria_cli.tokenizer.model import VQVAE, load_model
 from aria_cli.training.checkpoints import METRICS_FILE
+from aria_cli.training.checkpoints import RECONSTRUCTIONS_FILE as PICTURE_FILE
 
-PICTURE_FILE = "reconstructions.png"
 FRAME_PIXELS = 64 * 64
 
 

@@ -37,6 +37,8 @@ MODEL_FILE = "model.safetensors"
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.json"
 METRICS_LOG = "metrics.jsonl"
+CURVES_FILE = "curves.png"  # the world model's training curves
+RECONSTRUCTIONS_FILE = "reconstructions.png"  # the tokenizer's worst val reconstructions
 QUICKSTART_FILE = "quickstart.json"  # which inputs each stage of `aria quickstart` was trained on
 
 # Test hook: the n-th save of a folder named `last` in this process stops between two of its files (or,

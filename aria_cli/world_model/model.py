@@ -349,6 +349,7 @@ class WorldModel(torch.nn.Module):
 
     def load_weights(self, folder: str | Path) -> None:
         """Load the weights saved in `folder` into this (same-configuration) model."""
+        from safetensors import SafetensorError
         from safetensors.torch import load_file, load_model
 
         folder = Path(folder)
@@ -374,9 +375,7 @@ class WorldModel(torch.nn.Module):
                 res = set_peft_model_state_dict(self.model, sd)
                 if getattr(res, "unexpected_keys", None):
                     raise CheckpointError(f"{path}: does not fit {self.config.source} (unexpected weights)")
-        except CheckpointError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a damaged file (safetensors has its own error type) or a mismatch
+        except (OSError, RuntimeError, ValueError, SafetensorError) as e:  # SafetensorError: a damaged file
             msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             raise CheckpointError(f"{path}: cannot load ({msg}); retrain with `aria train-wm`") from None
 

@@ -324,7 +324,7 @@ def _fit(cfg, r: EpochRunner, p: Progress, saver: _Saver, log: EpochLog, on_step
                     if improved:
                         saver.best(p, val)
                     saver.last(p, val)
-                    atomic.write_with(saver.out_dir / "curves.png", curves_writer(p.history))
+                    atomic.write_with(saver.out_dir / ck.CURVES_FILE, curves_writer(p.history))
                     view.epoch_end(epoch_line(record, improved), val_table(val, p.epoch))
                 saved = (p.epoch, p.step_in_epoch)
                 r.acc.wait_for_everyone()
