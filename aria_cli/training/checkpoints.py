@@ -9,6 +9,11 @@
       policy/last/    config.json, model.safetensors, train_state.pt
       quickstart.json which inputs each stage of `aria quickstart` was trained on
 
+The tokenizer's and the policy's best model sit at their stage folder's top (config.json and
+model.safetensors, each replaced atomically); their config does not change within a run, so a kill
+between the two leaves either model whole, or (a new run of another size) a pair that does not load and
+says so in one line naming the file.
+
 A checkpoint folder (`last/`, `best/`) changes as one unit: `save_folder` writes every file into
 `.NAME.partial/`, renames that to `.NAME.complete/` once all are on disk, and only then swaps it in for
 `NAME/`. A kill at any moment leaves either the old folder or the new one whole: `recover` (run by
