@@ -19,7 +19,7 @@ from the full context, which shows the actions taken so far.)
 
 Two agents use it:
 
-- `PolicyAgent` ("policy", the prior alone, as DESIGN.md's agent): score − tried_penalty · (tries of
+- `PolicyAgent` ("policy", the prior alone, docs/DESIGN.md §10): score − tried_penalty · (tries of
   this action from this exact frame that left it unchanged; a memory keyed by frame hash, cleared on a
   new level), sampled with `temperature` over the top-k. Clicks go to the cell centre.
 - `WorldModelAgent` ("world-model"): the online explorer (aria_cli.explore) with this prior ranking
@@ -410,7 +410,7 @@ def frame_key(frame: np.ndarray) -> bytes:
 
 
 class PolicyAgent:
-    """The learned prior alone (DESIGN.md's agent): policy + P(level), a penalty for actions already
+    """The learned prior alone (docs/DESIGN.md §10): policy + P(level), a penalty for actions already
     tried from this exact frame that left it unchanged, sampled with a temperature."""
 
     name = "policy"

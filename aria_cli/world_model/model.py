@@ -79,7 +79,7 @@ class WorldModelConfig:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Per-target-role loss weights (DESIGN.md). Targets are the *next* token at each position.
+    """Per-target-role loss weights (docs/DESIGN.md §6). Targets are the *next* token at each position.
 
     VQ codes 1.0, ACT_TYPE 3.0, ACT_LOC 3.0, LEVEL_COMPLETE 5.0. The FRAME that follows an action
     directly (no level completed) is the other outcome of the same level decision and gets

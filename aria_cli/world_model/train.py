@@ -62,7 +62,7 @@ CPU_TIME_BUDGET_MIN = 5.0  # default cap on a CPU when --epochs is not given; se
 
 # Defaults per kind of backbone: (context_steps, batch_size, lr).
 TINY_DEFAULTS = (4, 8, 2e-3)
-PRETRAINED_DEFAULTS = (29, 8, 2e-4)  # 29 steps ≈ 2048 tokens, as in DESIGN.md
+PRETRAINED_DEFAULTS = (29, 8, 2e-4)  # 29 steps ≈ 2048 tokens (docs/DESIGN.md §6)
 
 
 @dataclass
