@@ -292,7 +292,7 @@ def eval_(
 
     if all_games and game:
         raise AriaError("--all-games and --game exclude each other")
-    result = core.evaluate(core.EvalConfig(
+    result = core.evaluate_pipeline(core.EvalConfig(
         data=data, checkpoints=checkpoints, games=list(game or []), split=split, json_out=json_out,
         gates_file=gates, out_dir=out_dir, replay_steps=replay_steps, device=device, skip_bad=skip_bad,
     ))  # fmt: skip

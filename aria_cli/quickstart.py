@@ -116,7 +116,7 @@ def record_stage(cfg: QuickstartConfig) -> None:
 def quickstart(cfg: QuickstartConfig) -> dict:
     from aria_cli.common.devices import resolve_device
     from aria_cli.data.token_cache import build_token_cache, summary_table
-    from aria_cli.evaluation.evaluate import EvalConfig, evaluate, print_report
+    from aria_cli.evaluation.evaluate import EvalConfig, evaluate_pipeline, print_report
     from aria_cli.play.run import PlayConfig, agent_factories, play_single
     from aria_cli.policy.features import checkpoint_fingerprint
     from aria_cli.policy.train import PolicyTrainConfig, policy_dir, train_policy
@@ -175,7 +175,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     times["train-policy"] = time.time() - t
 
     t = _stage(cfg, "6/7 evaluate: decision gates on the val split (eval --all-games)")
-    result = evaluate(EvalConfig(data=cfg.data, checkpoints=cfg.checkpoints, out_dir=cfg.eval_dir, device=cfg.device))
+    result = evaluate_pipeline(EvalConfig(data=cfg.data, checkpoints=cfg.checkpoints, out_dir=cfg.eval_dir, device=cfg.device))
     print_report(result)
     times["eval"] = time.time() - t
 

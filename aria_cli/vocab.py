@@ -40,6 +40,7 @@ STEP_TOKENS = FRAME_TOKENS + ACTION_TOKENS  # 69
 N_SPECIAL = N_CODES + N_TYPES + N_LOCS + 5  # 590
 
 ACTION_NAMES = ("RESET", "ACTION1", "ACTION2", "ACTION3", "ACTION4", "ACTION5", "ACTION6", "ACTION7")
+RESET = 0  # restarts the level; an agent answers GAME_OVER with it
 CLICK = 6  # ACTION6 is the only action with coordinates
 
 

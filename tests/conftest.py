@@ -24,3 +24,11 @@ def pipeline(tmp_path_factory):
     from helpers.pipeline import build_pipeline
 
     return build_pipeline(tmp_path_factory.mktemp("pipeline"))
+
+
+@pytest.fixture(scope="session")
+def learned_models(pipeline):
+    """The miniature pipeline's three models, loaded for play (the agents only read them)."""
+    from aria_cli.agents.contexts import LearnedModels
+
+    return LearnedModels.load(pipeline.checkpoints, device="cpu")

@@ -1,14 +1,15 @@
 """Agents that play a game through the game adapter, behind one small protocol.
 
-    agent.reset(GameInfo(game="qmaz", win_levels=5, available_actions=(1, 2, 3, 4), seed=0))
+    agent.reset(GameStart(game="qmaz", win_levels=5, available_actions=(1, 2, 3, 4), seed=0))
     obs = session.reset()
     while obs.state != "WIN" and actions < budget:
         action, x, y, info = agent.act(obs)     # a Decision (a NamedTuple)
         obs = session.step(action, x, y)
         agent.observe(obs)                      # the outcome of that action
 
-An agent must not assume anything about a game beyond its frames and available actions. When the
-observation says GAME_OVER, `act` answers RESET (0). Built in:
+`obs` is the game adapter's `Observation` (aria_cli.games.adapter); an agent reads only its frame,
+state, levels_completed, win_levels and available_actions, and must not assume anything about a game
+beyond them. When the observation says GAME_OVER, `act` answers RESET (0). Built in:
 
 - `random`: uniform over the available actions, clicks uniform over the frame;
 - `explore`: the online explorer alone (`aria_cli.explore.Explorer`, no learned prior).
@@ -22,13 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from aria_cli.common.errors import AriaError
-from aria_cli.explore import Decision, ExploreConfig, Explorer, Observation, Prior
-from aria_cli.vocab import CLICK, FRAME_SIZE
+from aria_cli.explore import Decision, ExploreConfig, Explorer, Prior
+from aria_cli.vocab import CLICK, FRAME_SIZE, RESET
+
+if TYPE_CHECKING:
+    from aria_cli.games.adapter import Observation
 
 __all__ = [
     "AGENT_NAMES",
@@ -36,14 +40,14 @@ __all__ = [
     "AgentFactory",
     "Decision",
     "ExploreAgent",
-    "GameInfo",
+    "GameStart",
     "RandomAgent",
     "make_agent",
 ]
 
 
 @dataclass(frozen=True)
-class GameInfo:
+class GameStart:
     """What an agent is told when a game starts (nothing it could not see in the frames)."""
 
     game: str
@@ -56,7 +60,7 @@ class GameInfo:
 class Agent(Protocol):
     name: str
 
-    def reset(self, game_info: GameInfo) -> None:
+    def reset(self, game_info: GameStart) -> None:
         """A new game begins: forget everything about the previous one."""
 
     def act(self, obs: Observation) -> Decision:
@@ -78,15 +82,15 @@ class RandomAgent:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
-    def reset(self, game_info: GameInfo | None = None) -> None:
+    def reset(self, game_info: GameStart | None = None) -> None:
         self.rng = np.random.default_rng(self.seed if game_info is None else game_info.seed)
 
     def act(self, obs: Observation) -> Decision:
         if obs.state == "GAME_OVER":
-            return Decision(0, None, None, {"mode": "reset"})
-        actions = [int(a) for a in obs.available_actions if int(a) != 0]
+            return Decision(RESET, None, None, {"mode": "reset"})
+        actions = [int(a) for a in obs.available_actions if int(a) != RESET]
         if not actions:
-            return Decision(0, None, None, {"mode": "reset", "why": "no available action"})
+            return Decision(RESET, None, None, {"mode": "reset", "why": "no available action"})
         a = actions[int(self.rng.integers(len(actions)))]
         if a == CLICK:
             x, y = (int(v) for v in self.rng.integers(0, FRAME_SIZE, size=2))
@@ -106,7 +110,7 @@ class ExploreAgent:
         self.seed = seed
         self.explorer = Explorer(config, prior=prior, seed=seed)
 
-    def reset(self, game_info: GameInfo | None = None) -> None:
+    def reset(self, game_info: GameStart | None = None) -> None:
         self.explorer.reset(game_info)
 
     def act(self, obs: Observation) -> Decision:

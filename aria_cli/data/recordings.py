@@ -20,7 +20,7 @@ from aria_cli.common.errors import AriaError, RecordingError
 from aria_cli.vocab import ACTION_NAMES, CLICK, FRAME_SIZE, LOC_NULL, pixel_to_cell
 
 _ACTION_IDS = {name: i for i, name in enumerate(ACTION_NAMES)}
-STATES = ("NOT_PLAYED", "NOT_FINISHED", "WIN", "GAME_OVER")
+RECORDING_STATES = ("NOT_PLAYED", "NOT_FINISHED", "WIN", "GAME_OVER")  # the toolkit's GameState names
 
 
 @dataclass(slots=True)
@@ -187,7 +187,7 @@ def parse_line(raw_line: bytes, path: Path, line: int) -> Step | None:
     if not isinstance(levels, int) or not isinstance(win_levels, int):
         raise RecordingError(path, line, "levels_completed/win_levels must be integers")
     state = data.get("state", "NOT_FINISHED")
-    if state not in STATES:
+    if state not in RECORDING_STATES:
         raise RecordingError(path, line, f"unknown state {state!r}")
     avail = data.get("available_actions") or []
     try:

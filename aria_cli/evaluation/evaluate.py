@@ -13,7 +13,6 @@ copy-last-frame baseline; `eval/<game>.png` shows a few steps as actual / predic
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,7 +135,7 @@ def replay_picture(examples, path: Path, n: int = 4) -> None:
     save_png(img, path)
 
 
-def evaluate(cfg: EvalConfig) -> dict:
+def evaluate_pipeline(cfg: EvalConfig) -> dict:
     from aria_cli.common.devices import resolve_device, torch_threads
     from aria_cli.policy.heads import PolicyHeads
     from aria_cli.policy.train import (
@@ -152,7 +151,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     )
     from aria_cli.tokenizer import model as vqvae
     from aria_cli.world_model.data import eval_windows
-    from aria_cli.world_model.metrics import evaluate as wm_evaluate
+    from aria_cli.world_model.metrics import evaluate_world_model
 
     if cfg.split not in SPLITS:
         raise AriaError(f"--split must be one of {', '.join(SPLITS)}, got {cfg.split!r}")
@@ -173,7 +172,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     tokenizer = vqvae.load_tokenizer(cfg.checkpoints, device=device)
 
     ep_ids = _episodes(cache, cfg.split, games)
-    wm_result = wm_evaluate(wm, cache, eval_windows(cache, ep_ids, wm.config.context_steps)).result() if ep_ids else {
+    wm_result = evaluate_world_model(wm, cache, eval_windows(cache, ep_ids, wm.config.context_steps)).result() if ep_ids else {
         "games": {}}
 
     ep_games = np.array([cache.episodes[e].game for e in feats.episode])
@@ -296,6 +295,3 @@ def print_report(result: dict) -> None:
         ui.console.print(game_table(game, m, result["gates_thresholds"]))
     ui.console.print(summary_table(result))
 
-
-def load_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())

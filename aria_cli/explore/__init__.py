@@ -6,24 +6,26 @@ One module per concept:
 - `objects`: connected single-colour regions and the click candidates they offer;
 - `state_graph`: per-level graph of (state, action) -> next state, with shortest paths to frontiers;
 - `change_predictor`: P(frame changes | state, action), learned online from this game;
-- `explorer`: the policy that puts them together, with a hook for a learned prior.
+- `scoring`: how promising each untried action is (the two predictors, salience, the learned prior's hook);
+- `explorer`: the policy that puts them together: where to act, where to go, what to file.
 """
 
 from aria_cli.explore.change_predictor import ActionHistory, ChangePredictor, PredictorConfig
-from aria_cli.explore.explorer import Decision, ExploreConfig, Explorer, Observation, Prior
+from aria_cli.explore.explorer import Decision, ExploreConfig, Explorer, Prior
 from aria_cli.explore.frame_hash import FrameStore, VolatileConfig, VolatileMask
 from aria_cli.explore.objects import Candidate, Segmentation, action_candidates, segment
+from aria_cli.explore.scoring import ActionScorer
 from aria_cli.explore.state_graph import StateGraph, Transition
 
 __all__ = [
     "ActionHistory",
+    "ActionScorer",
     "Candidate",
     "ChangePredictor",
     "Decision",
     "ExploreConfig",
     "Explorer",
     "FrameStore",
-    "Observation",
     "PredictorConfig",
     "Prior",
     "Segmentation",

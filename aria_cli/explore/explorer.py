@@ -29,41 +29,29 @@ level keeps its own, so after a full reset completed levels are replayed), the v
 (states are re-keyed when it grows), and the training samples of the two online predictors,
 P(frame changes) and P(new state), which share their features (change_predictor).
 
-A learned agent plugs in through `prior`: `prior(obs, candidates) -> log-probabilities`, one per
-candidate, called when choosing among the untried actions of the current state (step 4).
+Scores come from `scoring.ActionScorer`. A learned agent plugs in through `prior`: `prior(obs,
+candidates) -> log-probabilities`, one per candidate, called when choosing among the untried actions of
+the current state (step 4). `obs` is the game adapter's `Observation`; the explorer reads only its frame,
+state, levels_completed, win_levels and available_actions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from aria_cli.explore.change_predictor import (
-    ActionHistory,
-    ChangePredictor,
-    PredictorConfig,
-    candidate_features,
-)
+from aria_cli.explore.change_predictor import PredictorConfig
 from aria_cli.explore.frame_hash import FrameStore, VolatileConfig, VolatileMask
 from aria_cli.explore.objects import Candidate, click_candidates, segment
+from aria_cli.explore.scoring import ActionScorer
 from aria_cli.explore.state_graph import UNREACHED, Node, StateGraph, Transition
-from aria_cli.vocab import CLICK
+from aria_cli.vocab import CLICK, RESET
 
-RESET = 0
-
-
-class Observation(Protocol):
-    """What the explorer reads from the game adapter's observation (nothing else is assumed)."""
-
-    frame: np.ndarray  # uint8 (64, 64)
-    state: str  # NOT_FINISHED | WIN | GAME_OVER
-    levels_completed: int
-    win_levels: int
-    available_actions: tuple[int, ...]
-
+if TYPE_CHECKING:
+    from aria_cli.games.adapter import Observation
 
 class Decision(NamedTuple):
     """An agent's next action: type (0 = RESET, 1..7), click coordinates (None unless ACTION6), info."""
@@ -74,7 +62,7 @@ class Decision(NamedTuple):
     info: dict[str, Any]
 
 
-Prior = Callable[[Observation, list[Candidate]], np.ndarray]
+Prior = Callable[["Observation", list[Candidate]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -138,11 +126,7 @@ class Explorer:
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
         self.store = FrameStore(VolatileMask(self.config.volatile))
         self.graphs: dict[int, StateGraph] = {}
-        self.history = ActionHistory()
-        self.predictor = ChangePredictor(self.config.predictor, seed=int(self.rng.integers(1 << 31)))
-        # Same features, another question: does the action lead to a state never seen before?
-        self.novelty = ChangePredictor(self.config.predictor, seed=int(self.rng.integers(1 << 31)))
-        self._samples: list[tuple[int, int]] = []  # (before, after) frame ids per predictor tag
+        self.scorer = ActionScorer(self.config, self.prior, self.store, self.rng)
         self._seg_cache: dict[int, Any] = {}
         self._interned: dict[Candidate, Candidate] = {}
         self._available: tuple[int, ...] = ()
@@ -177,48 +161,11 @@ class Explorer:
             g.depth_limit = self.config.depth_limit
         return g
 
-    def _features(self, node: Node, cands: list[Candidate]) -> np.ndarray:
-        frame = self.store.frame(node.frame_id)
-        focus = None
-        if any(not c.is_click for c in cands):
-            key = (int(np.argmax(self.history.mover)), self.store.mask.version)
-            cached = node.cache.get("focus")
-            if cached is None or cached[0] != key:
-                cached = node.cache["focus"] = (key, self.history.focus(frame, self.store.mask.mask))
-            focus = cached[1]
-        return candidate_features(frame, node.seg, cands, self.history, focus)
-
-    def p_change(self, node: Node, cands: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
-        """P(frame changes) for each candidate in this state, and the features it came from."""
-        X = self._features(node, cands)
-        if self.predictor.trained:
-            p = self.predictor.predict(X)
-        else:
-            p = self.history.estimate(cands)
-        return np.clip(p, 0.01, 0.99), X
-
-    def _score_version(self) -> tuple:
-        if self.predictor.trained:
-            return ("p", self.predictor.version)
-        return ("h", int(self.history.by_type[:, 0].sum()) // 8)
-
-    def _max_p(self, node: Node) -> float:
-        """Best P(change) among the untried actions of a node (cached per predictor version)."""
-        if not node.untried_keys:
-            return 0.0
-        key = (self._score_version(), len(node.untried_keys))
-        cached = node.cache.get("max_p")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        p, _ = self.p_change(node, node.untried())
-        node.cache["max_p"] = (key, float(p.max()))
-        return float(p.max())
-
     def _is_frontier(self, tier: int, limit: int | None) -> Callable[[Node], bool]:
         """Nodes worth going to: untried actions (likely ones for tier 1), within the depth limit."""
         deep = UNREACHED if limit is None else limit
         if tier == 1:
-            return lambda n: bool(n.untried_keys) and n.depth < deep and self._max_p(n) >= self.config.p_min
+            return lambda n: bool(n.untried_keys) and n.depth < deep and self.scorer.max_p(n) >= self.config.p_min
         return lambda n: bool(n.untried_keys) and n.depth < deep
 
     def _limit(self, graph: StateGraph) -> int | None:
@@ -237,37 +184,6 @@ class Explorer:
             if nxt is not None and nxt.untried_keys and not e.deaths and not e.level_up:
                 ahead.append(node.candidate(k))
         return ahead
-
-    def score(self, obs: Observation, node: Node, cands: list[Candidate], again: list[Candidate] = ()):
-        """Exploration score of each candidate (higher first), P(change), features, and the re-follow
-        comparison (ExploreConfig.refollow_cost): the prior's part of each candidate's score and the score of
-        each tried action in `again`, both with the same sampling noise as the scores."""
-        p, X = self.p_change(node, cands)
-        score = np.log(p)
-        prior_part = np.zeros(len(cands))
-        again_score = np.zeros(len(again))
-        if self.novelty.trained and self.config.novelty_weight:
-            p_new = np.clip(self.novelty.predict(X), 0.01, 0.99)
-            score = score + self.config.novelty_weight * np.log(p_new)
-        if self.prior is not None and cands:
-            lp = np.asarray(self.prior(obs, [*cands, *again]), dtype=np.float64)
-            if lp.shape != (len(cands) + len(again),):
-                raise ValueError(f"prior returned shape {lp.shape} for {len(cands) + len(again)} candidates")
-            prior_part = self.config.prior_weight * lp[: len(cands)]
-            score = score + prior_part
-            if len(again):
-                tries = np.array([node.edges[c.key].tries for c in again])
-                again_score = self.config.prior_weight * lp[len(cands) :] - self.config.refollow_cost * np.log1p(tries)
-        sal = np.array([c.salience if c.is_click else np.nan for c in cands])
-        if np.isfinite(sal).any():
-            sal = np.where(np.isnan(sal), np.nanmean(sal), sal)
-            score = score + self.config.salience_weight * (sal - sal.mean())
-        if self.config.temperature > 0:
-            noise = self.config.temperature * self.rng.gumbel(size=len(cands) + len(again))
-        else:
-            noise = 1e-6 * self.rng.random(len(cands) + len(again))  # seeded tie-break
-        noise, again_noise = noise[: len(cands)], noise[len(cands) :]
-        return score + noise, p, X, (prior_part + noise, again_score + again_noise)
 
     # ------------------------------------------------------------------ acting
     def act(self, obs: Observation) -> Decision:
@@ -303,7 +219,7 @@ class Explorer:
             self._pending = _Pending(frame=fid, level=level, cand=None, step=0)
             return Decision(RESET, None, None, info)
         if features is None:
-            features = self._features(node, [cand])[0]
+            features = self.scorer.features(node, [cand])[0]
         self._pending = _Pending(fid, level, cand, self._since_reset + 1, features)
         if cand.is_click:
             return Decision(CLICK, cand.x, cand.y, info)
@@ -347,8 +263,8 @@ class Explorer:
                 untried = node.untried() if limit is None or node.depth < limit else []
                 if untried:
                     again = self._refollow_candidates(graph, node) if tier == 1 else []
-                    score, p, X, (prior_part, again_score) = self.score(obs, node, untried, again)
-                    node.cache["max_p"] = ((self._score_version(), len(untried)), float(p.max()))
+                    score, p, X, (prior_part, again_score) = self.scorer.score(obs, node, untried, again)
+                    node.cache["max_p"] = ((self.scorer.version(), len(untried)), float(p.max()))
                     ok = p >= cfg.p_min if tier == 1 else np.ones(len(p), dtype=bool)
                     if ok.any():
                         i = int(np.flatnonzero(ok)[np.argmax(score[ok])])
@@ -455,32 +371,24 @@ class Explorer:
             new = self.store.key(after) not in graph.nodes
             graph.record(Transition(p.frame, action, after, step=p.step))
             changed = self.last_changed = not self.store.same_state(p.frame, after)
-            self.history.add(p.cand, changed)
+            self.scorer.history.add(p.cand, changed)
             if changed and not p.cand.is_click:
-                self.history.add_motion(
+                self.scorer.history.add_motion(
                     self.store.frame(p.frame), self.store.frame(after), self.store.mask.mask
                 )
             self._add_sample(p, changed=changed, after=after, new=new)
             if grew:
                 self._mask_grew()
-        self.predictor.maybe_train()
-        self.novelty.maybe_train()
+        self.scorer.train()
 
     def _mask_grew(self) -> None:
         """States were re-keyed: plans are stale and so are the predictor's labels."""
         self._plan = None
-        self.predictor.relabel(self._label)
+        self.scorer.relabel()
 
     def _add_sample(self, p: _Pending, changed: bool, after: int | None, new: bool) -> None:
-        if p.features is None:
-            return
-        self.predictor.add(p.features, changed)
-        self.novelty.add(p.features, new)
-        self._samples.append((p.frame, -1 if after is None else after))
-
-    def _label(self, tag: int) -> bool:
-        before, after = self._samples[tag]
-        return after < 0 or not self.store.same_state(before, after)
+        if p.features is not None:
+            self.scorer.add_sample(p.features, changed, new, p.frame, after)
 
     # ------------------------------------------------------------------ introspection
     def stats(self) -> dict[str, Any]:
@@ -489,6 +397,6 @@ class Explorer:
             "states": {lvl: len(g.nodes) for lvl, g in self.graphs.items()},
             "masked_pixels": int(self.store.mask.mask.sum()),
             "frames": len(self.store),
-            "predictor_updates": self.predictor.updates,
+            "predictor_updates": self.scorer.predictor.updates,
             "budgets": {lvl: g.budget for lvl, g in self.graphs.items() if g.budget is not None},
         }

@@ -2,7 +2,8 @@
 
 - `adapter`: find, load, step and record a game through the toolkit;
 - `catalog`: the games aria can run (`aria games`);
-- `demonstrators`: scripted players for the bundled games;
+- `planners`: per bundled game, a planner that finishes the current level from the game's own state;
+- `demonstrators`: scripted players that play whole episodes with the planners, with optional noise;
 - `record`: `aria record`, demonstrator episodes written through the toolkit's recorder;
 - `environments/`: the four bundled games, in the toolkit's folder layout.
 """

@@ -59,7 +59,6 @@ _toolkit_wrapper.json = _OneShotJson()
 
 BUNDLED_ENVIRONMENTS = Path(__file__).resolve().parent / "environments"
 ONLINE_DEFAULT_DIR = Path("environment_files")  # where the toolkit downloads to when no folder is given
-STATES = ("NOT_FINISHED", "WIN", "GAME_OVER")
 _ADD_GAMES_HINT = (
     "add games with --environments-dir DIR (or $ENVIRONMENTS_DIR), a folder of <game>/<version>/"
     "{<game>.py, metadata.json}; official games download with --online"

@@ -21,7 +21,8 @@ from rich.progress import TextColumn
 from aria_cli.common.errors import AriaError
 from aria_cli.common.ui import progress
 from aria_cli.games.adapter import GameSession, Observation, locate_game
-from aria_cli.games.demonstrators import EpisodeResult, planner_for, play_episode
+from aria_cli.games.demonstrators import EpisodeResult, play_episode
+from aria_cli.games.planners import planner_for
 
 DEFAULT_EPISODES = 10
 DEFAULT_NOISE = 0.05

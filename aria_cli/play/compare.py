@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from aria_cli.agents.base import Agent, AgentFactory, GameInfo, make_agent
+from aria_cli.agents.base import Agent, AgentFactory, GameStart, make_agent
 from aria_cli.common import atomic
 from aria_cli.common.ui import progress
 
@@ -219,7 +219,7 @@ def play_one(
         on_step(obs, None, None, None, {}, result)
     t0 = time.perf_counter()
     agent.reset(
-        GameInfo(
+        GameStart(
             game=game,
             win_levels=int(obs.win_levels),
             available_actions=tuple(obs.available_actions),

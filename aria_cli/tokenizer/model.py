@@ -281,13 +281,6 @@ def frames_to_cells(frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(c).reshape(n * N_CELLS, CELL_PIXELS, CELL_PIXELS)
 
 
-def cells_to_frames(cells: np.ndarray) -> np.ndarray:
-    """(N*64, 8, 8) → (N, 64, 64), the inverse of `frames_to_cells`."""
-    n = cells.shape[0] // N_CELLS
-    f = cells.reshape(n, GRID, GRID, CELL_PIXELS, CELL_PIXELS).transpose(0, 1, 3, 2, 4)
-    return np.ascontiguousarray(f).reshape(n, FRAME_SIZE, FRAME_SIZE)
-
-
 # Odd 64-bit multipliers for hashing a cell's eight 8-byte words (fixed: results never depend on them).
 _HASH = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,

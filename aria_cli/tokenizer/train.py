@@ -181,7 +181,7 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) -> Evaluation:
+def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) -> Evaluation:
     """Encode and decode every distinct frame; accuracies count each frame as often as it occurs."""
     was_training = model.training
     model.eval()
@@ -213,7 +213,7 @@ def per_game(model: VQVAE, train_cells: CellSet, by_game: dict[str, FrameSet], d
         cells = CellSet.from_frames(fs)
         _, ids = unique_cells(np.concatenate([train_cells.cells, cells.cells]))  # one id per distinct cell
         new = ~np.isin(ids[n_train:], ids[:n_train])
-        ev = evaluate(model, cells, fs, device)
+        ev = evaluate_tokenizer(model, cells, fs, device)
         out[game] = {
             "val_pixel_acc": ev.pixel_acc,
             "val_frame_exact": ev.frame_exact,
@@ -375,7 +375,7 @@ def _train(data_dir: Path, checkpoints: Path, cfg: TrainVQVAEConfig, device: str
                         codes=ui.pct(model.quantizer.used(model.config.dead_after), 0),
                         rate=f"{(i + 1) / (time.perf_counter() - t0):.1f}",
                     )  # fmt: skip
-            ev = evaluate(model, val_cells, data.val, device)
+            ev = evaluate_tokenizer(model, val_cells, data.val, device)
             state.epoch += 1
             state.seconds += time.perf_counter() - t0
             state.history.append(
@@ -473,8 +473,8 @@ def _train_step(model: VQVAE, optimizer, batches: _Batches, rng, cfg: TrainVQVAE
 
 def _finish(d, data, train_cells, val_cells, state, device, wall, quiet) -> TrainResult:
     best, _ = load_model(d, device=device)
-    val = evaluate(best, val_cells, data.val, device)
-    train = evaluate(best, train_cells, data.train, device)
+    val = evaluate_tokenizer(best, val_cells, data.val, device)
+    train = evaluate_tokenizer(best, train_cells, data.train, device)
     write_reconstructions(d / PICTURE_FILE, data.val, val)
     games = per_game(best, train_cells, data.val_by_game, device)
     metrics = {

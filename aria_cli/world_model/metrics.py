@@ -218,7 +218,7 @@ def _row_counts(v: Vocab, r: dict) -> Counts:
 
 
 @torch.no_grad()
-def evaluate(wm, cache, windows, batch_size: int = 16, device=None) -> WMMetrics:
+def evaluate_world_model(wm, cache, windows, batch_size: int = 16, device=None) -> WMMetrics:
     """Teacher-forced metrics of a WorldModel over `windows` (aria_cli.world_model.data.Windows) of `cache`."""
     from aria_cli.world_model.data import batches
 

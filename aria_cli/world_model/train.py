@@ -53,7 +53,7 @@ from aria_cli.world_model.data import (
     eval_windows,
     mask_some_windows,
 )
-from aria_cli.world_model.metrics import ALL, WMMetrics, evaluate, metrics_table
+from aria_cli.world_model.metrics import ALL, WMMetrics, evaluate_world_model, metrics_table
 from aria_cli.world_model.model import WorldModel
 
 STATE_FILE = "training_state.pt"
@@ -552,7 +552,7 @@ def train_world_model(
                 # ---- end of epoch: validation, logs, checkpoints
                 t_val = time.perf_counter()
                 with acc.autocast():
-                    m = evaluate(wm, cache, my_val, batch_size=2 * B, device=acc.device)
+                    m = evaluate_world_model(wm, cache, my_val, batch_size=2 * B, device=acc.device)
                 states = gather_object([m.state()]) if world > 1 else [m.state()]
                 val = WMMetrics.from_states(states).result() if len(val_windows) else None
                 train_loss = partial["loss_sum"] / max(partial["weight_sum"], 1e-8)

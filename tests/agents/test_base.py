@@ -9,7 +9,7 @@ import pytest
 from helpers.explore_games import ColourClicks, CounterMaze, Obs
 from rich.console import Console
 
-from aria_cli.agents.base import AGENT_NAMES, Agent, ExploreAgent, GameInfo, RandomAgent, make_agent
+from aria_cli.agents.base import AGENT_NAMES, Agent, ExploreAgent, GameStart, RandomAgent, make_agent
 from aria_cli.common.errors import AriaError
 from aria_cli.play.compare import compare, play_one
 
@@ -51,7 +51,7 @@ def test_agents_take_only_available_actions(name, game):
 
 @pytest.mark.parametrize("agent", [RandomAgent(0), ExploreAgent(0)])
 def test_agents_reset_on_game_over(agent):
-    agent.reset(GameInfo(game="toy", win_levels=2, available_actions=(1, 2)))
+    agent.reset(GameStart(game="toy", win_levels=2, available_actions=(1, 2)))
     action, x, y, _ = agent.act(Obs(np.zeros((64, 64), np.uint8), "GAME_OVER", 0, 2, (1, 2)))
     assert (action, x, y) == (0, None, None)
 

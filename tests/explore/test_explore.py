@@ -455,9 +455,9 @@ def test_change_predictor_learns_that_walking_into_a_wall_does_nothing():
     game.player = (4, 5)  # the wall (x = 5) is right of the player; up, down and left are open
     frame = game.render()
     cands = [Candidate(a) for a in (1, 2, 3, 4)]
-    focus = explorer.history.focus(frame, explorer.store.mask.mask)
+    focus = explorer.scorer.history.focus(frame, explorer.store.mask.mask)
     assert focus == (20, 22, 23, 25)  # the player's box: the colour that moves
-    p = explorer.predictor.predict(candidate_features(frame, None, cands, explorer.history, focus))
+    p = explorer.scorer.predictor.predict(candidate_features(frame, None, cands, explorer.scorer.history, focus))
     assert p[3] < 0.2 < 0.8 < p[:3].min()
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from aria_cli.common.errors import GameError
 from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS, GameSession
-from aria_cli.games.demonstrators import baseline_actions, planner_for, play_episode
+from aria_cli.games.demonstrators import baseline_actions, play_episode
+from aria_cli.games.planners import planner_for
 
 GAMES = ("qmaz", "qtgl", "qmix", "qpsh")
 HUD_TOP = 56  # every bundled game keeps rows 56-63 for its HUD strip
@@ -108,7 +109,7 @@ def test_a_game_without_demonstrator_is_refused_by_name():
 def test_qmix_next_tiles_are_where_the_demonstrator_goes():
     """bench_gate_ceilings' qmix ceiling rests on qmix_next_tiles naming the tiles the demonstrator picks
     among; check it against the demonstrator's own plans, level after level, on real games."""
-    from aria_cli.games.demonstrators import MOVES, nearest_tiles, plan_qmix, qmix_next_tiles, qmix_tile_at
+    from aria_cli.games.planners import MOVES, nearest_tiles, plan_qmix, qmix_next_tiles, qmix_tile_at
 
     checked = 0
     for seed in range(4):
