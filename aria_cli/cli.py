@@ -373,6 +373,54 @@ def play(
     ))  # fmt: skip
 
 
+@command("bench")
+def bench(
+    env_dir: Annotated[
+        Path | None, typer.Argument(help="An environments folder (<game>/<version>/...) \\[default: the bundled games].")
+    ] = None,
+    game: Annotated[list[str] | None, typer.Option("--game", help="Only this game (repeatable).")] = None,
+    games_file: Annotated[Path | None, typer.Option("--games-file", help="Only the games in this file, one a line.")] = None,
+    agent: Annotated[
+        list[str] | None, typer.Option("--agent", help="explore | random | world-model | policy (repeatable) \\[default: explore].")
+    ] = None,
+    seed: Annotated[list[int] | None, typer.Option("--seed", help="Random seed (repeatable) \\[default: 0].")] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", help="Seeds as a range or list: 0-4, or 0,3,7.")] = None,
+    max_actions: Annotated[int, typer.Option("--max-actions", help="Action budget per run (RESETs count).")] = 1000,
+    jobs: Annotated[int, typer.Option("--jobs", min=0, show_default=False, help="Worker processes \\[default: the machine's cores].")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Results folder \\[default: runs/bench-<UTC time>].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the bench in --out, skipping the runs it has.")] = False,
+    shard: Annotated[str | None, typer.Option("--shard", help="I/N: run only share I (0-based) of N of the runs.")] = None,
+    merge: Annotated[
+        list[Path] | None, typer.Option("--merge", help="Join these shard results folders into --out (repeatable).")
+    ] = None,
+    run_timeout: Annotated[
+        float, typer.Option("--run-timeout", help="Seconds before a run is stopped as hung (what it played is kept).")
+    ] = 600.0,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Save each run as a toolkit recording.")] = True,
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto, for the learned agents.")] = "cpu",
+) -> None:
+    """Agents × seeds on every game of a folder, in worker processes: table, summary.json, bench.png."""
+    from aria_cli.play import bench as core
+
+    if merge:
+        folder, result = core.merge(list(merge), out)
+    else:
+        seed_list = (seed or []) + (core.parse_seeds(seeds) if seeds else [])
+        folder, result = core.bench(core.BenchConfig(
+            env_dir=env_dir, games=game or [], games_file=games_file, agents=agent or ["explore"],
+            seeds=seed_list or [0], max_actions=max_actions, jobs=jobs, out=out, resume=resume, shard=shard,
+            run_timeout=run_timeout, record=record, checkpoints=checkpoints, device=device,
+        ))  # fmt: skip
+    console.print(result.table(show_errors=True))
+    console.print(f"results: {folder}/ (summary.json, table.txt, bench.png, runs.jsonl)")
+    failed = sum(1 for r in result.runs if r.error)
+    if failed:
+        print_error(f"{failed} of {len(result.runs)} runs failed; their errors are in the table")
+    if result.runs and failed == len(result.runs):
+        raise typer.Exit(1)
+
+
 @command("quickstart")
 def quickstart(
     data: DataOpt = DEFAULT_DATA,

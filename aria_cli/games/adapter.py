@@ -262,6 +262,11 @@ def list_games(environments_dir: Path | None = None) -> list[GameInfo]:
     return out
 
 
+def folder_game_ids(folder: Path) -> list[str]:
+    """The game ids ("qmaz-v1") the toolkit finds in one environments folder, without loading the games."""
+    return [e.game_id for e in _offline_arcade(Path(folder), _ToolkitLog()).available_environments]
+
+
 class GameSession:
     """One game played through the toolkit: reset, step with (action, x, y), observe; optionally recorded.
 

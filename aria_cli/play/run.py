@@ -6,7 +6,7 @@
 
 One game with one agent and one seed: a live view (the frame in the ARC palette, level, action with
 its probability, ms/action), then a summary table (levels, actions per level beside the game's
-baseline, resets, ms/action); the run is saved as a toolkit recording (so it can become training
+baseline with each level's official score and the game's, resets, ms/action); the run is saved as a toolkit recording (so it can become training
 data), optionally as a GIF and JSON. Several games, agents or seeds: one comparison table
 (aria_cli.play.compare), every run recorded the same way. A game that raises mid-run, or Ctrl-C, ends the
 run cleanly: the recording and the summary are still written and the error is named.
@@ -27,6 +27,7 @@ from rich.table import Table
 from aria_cli.common import atomic, ui
 from aria_cli.common.errors import AriaError
 from aria_cli.play.compare import RunResult
+from aria_cli.play.score import fmt_score
 from aria_cli.vocab import ACTION_NAMES
 
 LEARNED_AGENTS = ("world-model", "policy")
@@ -56,7 +57,6 @@ class PlayConfig:
 class PlayResult(RunResult):
     """A comparison run's fields (aria_cli.play.compare.RunResult) plus what a single `aria play` also keeps."""
 
-    baseline_actions: list[int] = field(default_factory=list)
     gif: str | None = None
 
     def to_json(self) -> dict:
@@ -149,6 +149,7 @@ def summary_table(r: PlayResult) -> Table:
     t.add_column("level")
     t.add_column("actions", justify="right")
     t.add_column("baseline", justify="right")
+    t.add_column("score", justify="right")
     for i in range(max(r.win_levels, len(r.level_actions))):
         used = r.level_actions[i] if i < len(r.level_actions) else None
         base = r.baseline_actions[i] if i < len(r.baseline_actions) else None
@@ -156,10 +157,12 @@ def summary_table(r: PlayResult) -> Table:
             str(i + 1),
             "[dim]not reached[/]" if used is None else str(used),
             "—" if base is None else str(base),
+            fmt_score(r.level_scores[i] if i < len(r.level_scores) else None),
         )
     t.add_section()
     t.add_row("levels", f"[bold]{r.levels_completed} of {r.win_levels}[/]" + (" (won)" if r.won else ""), "")
     t.add_row("actions", str(r.actions), str(sum(r.baseline_actions)) if r.baseline_actions else "—")
+    t.add_row("score", "", "", f"[bold]{fmt_score(r.score)}[/]")
     t.add_row("resets", str(r.resets), "")
     t.add_row("ms/action", f"{r.ms_per_action:.1f}", "")
     return t
