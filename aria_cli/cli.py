@@ -2,7 +2,9 @@
 
 Each command parses its options and calls one core function; the work (and everything a test needs)
 lives in the modules it imports. Imports are inside the commands so `aria --help` stays instant.
-User mistakes raise `AriaError`, printed here as one line with a non-zero exit.
+User mistakes raise `AriaError`, printed here as one line with a non-zero exit; so is an `OSError` (an
+unreadable input, an unwritable output, a full disk), named by its path. Commands check that their
+outputs can be written (`atomic.check_writable`) before they start the work.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ EnvDirOpt = Annotated[
         "default: $ENVIRONMENTS_DIR.",
     ),
 ]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Use the checkpoints even when a stage was trained on another version of the one before it "
+    "(a warning says which).")]
 DEFAULT_DATA = Path("recordings")
 DEFAULT_CHECKPOINTS = Path("checkpoints")
 
@@ -56,6 +61,9 @@ def command(*args, **kwargs):
             except AriaError as e:
                 print_error(str(e))
                 raise typer.Exit(e.exit_code) from None
+            except OSError as e:  # the file system's refusal (permissions, full disk): a set-up problem
+                print_error(f"{e.filename}: {e.strerror}" if e.filename else (e.strerror or str(e)))
+                raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 print_error("interrupted")
                 raise typer.Exit(130) from None
@@ -103,8 +111,10 @@ def record(
     environments_dir: EnvDirOpt = None,
 ) -> None:
     """Record the demonstrator playing a bundled game, as arc-agi toolkit recordings (episode i uses seed+i)."""
-    from aria_cli.games.record import record_game
+    from aria_cli.common.atomic import check_writable
+    from aria_cli.games.record import default_out_dir, record_game
 
+    check_writable(out or default_out_dir(game), "--out", folder=True)
     paths = record_game(game, episodes=episodes, noise=noise, seed=seed, out_dir=out, environments_dir=environments_dir)
     console.print(f"recorded {len(paths)} episodes of {game} in {paths[0].parent}; look at one with: aria inspect-tokens {paths[0]}")
 
@@ -120,9 +130,13 @@ def distill(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the per-level results as JSON.")] = None,
 ) -> None:
     """Turn recordings of play into clean demonstrations: the shortest observed way through each completed level, replayed."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.games.distill import distill as core
     from aria_cli.games.distill import result_table
 
+    check_writable(out, "--out", folder=True)
+    if json_out is not None:
+        check_writable(json_out, "--json")
     def show(r) -> None:
         if r.levels:
             console.print(result_table(r))
@@ -153,8 +167,11 @@ def inspect_tokens(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the steps and tokens as JSON.")] = None,
 ) -> None:
     """Show what one recording becomes: steps, actions, cells, level markers, and VQ codes."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.data import inspect as core
 
+    if json_out is not None:
+        check_writable(json_out, "--json")
     ins = core.inspect_recording(file, checkpoints, skip_bad=skip_bad)
     console.print(core.summary_panel(ins))
     console.print(core.steps_table(ins, core.parse_step_range(steps, ins.episode.n_actions)))
@@ -184,8 +201,11 @@ def train_vqvae(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Train the frame tokenizer (VQ-VAE) on every frame of the recordings; best model → CHECKPOINTS/vqvae."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.common.devices import resolve_device
     from aria_cli.tokenizer.train import TrainVQVAEConfig
+
+    check_writable(checkpoints, "--checkpoints", folder=True)
     from aria_cli.tokenizer.train import train_vqvae as core
 
     config = TrainVQVAEConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, patience=patience,
@@ -201,8 +221,11 @@ def tokenize(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Encode every recording into token trajectories (cached; rebuilt by itself when anything changes)."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.common.devices import resolve_device
     from aria_cli.data.token_cache import build_token_cache, summary_table
+
+    check_writable(checkpoints, "--checkpoints", folder=True)
 
     cache = build_token_cache(data, checkpoints, skip_bad=skip_bad, device=resolve_device(device), quiet=False)
     console.print(summary_table(cache))
@@ -262,7 +285,10 @@ def train_wm(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Train the world model on token trajectories; best and last → CHECKPOINTS/world_model."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.world_model.train import TrainWMConfig, train_world_model
+
+    check_writable(checkpoints, "--checkpoints", folder=True)
 
     config = TrainWMConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, backbone=backbone, context_steps=context_steps,
@@ -292,15 +318,18 @@ def train_policy(
         "--previous-frame/--no-previous-frame",
         help="Let the heads also read the previous step's states (how the frame changed), not only step t's.",
     )] = True,
+    force: ForceOpt = False,
 ) -> None:
     """Train the policy heads on the frozen world model (masked actions); → CHECKPOINTS/policy."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.policy.train import PolicyTrainConfig
     from aria_cli.policy.train import train_policy as core
 
+    check_writable(checkpoints, "--checkpoints", folder=True)
     core(PolicyTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
         resume=resume, seed=seed, skip_bad=skip_bad, type_attention_heads=type_attention_heads,
-        previous_frame=previous_frame,
+        previous_frame=previous_frame, force=force,
     ))  # fmt: skip
 
 
@@ -320,6 +349,7 @@ def eval_(
     ] = 16,
     device: DeviceOpt = "auto",
     skip_bad: SkipBadOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Decision-gate metrics per game (world model beside its copy baseline, policy), PASS/FAIL."""
     from aria_cli.evaluation import evaluate as core
@@ -329,6 +359,7 @@ def eval_(
     result = core.evaluate_pipeline(core.EvalConfig(
         data=data, checkpoints=checkpoints, games=list(game or []), split=split, json_out=json_out,
         gates_file=gates, out_dir=out_dir, replay_steps=replay_steps, device=device, skip_bad=skip_bad,
+        force=force,
     ))  # fmt: skip
     core.print_report(result)
     if json_out is not None:
@@ -360,6 +391,7 @@ def play(
     temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature over the candidates' scores (0: always the best).")] = 0.5,
     level_weight: Annotated[float, typer.Option("--level-weight", help="Weight of log P(level) in the score.")] = 1.0,
     device: DeviceOpt = "auto",
+    force: ForceOpt = False,
 ) -> None:
     """Play games with an agent through the arc-agi toolkit; several games/agents/seeds → a comparison."""
     from aria_cli.play.run import PlayConfig
@@ -369,7 +401,7 @@ def play(
         games=games, agents=agent or ["world-model"], seeds=seed or [0], checkpoints=checkpoints,
         environments_dir=environments_dir, online=online, max_actions=max_actions, render=render, record=record,
         record_dir=record_dir, gif=gif, json_out=json_out, device=device, temperature=temperature,
-        level_weight=level_weight,
+        level_weight=level_weight, force=force,
     ))  # fmt: skip
 
 
@@ -437,8 +469,12 @@ def quickstart(
     seed: SeedOpt = 0,
 ) -> None:
     """The whole pipeline on the bundled games, offline: record → tokenizer → world model → policy → eval → play."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.quickstart import QuickstartConfig
     from aria_cli.quickstart import quickstart as core
+
+    check_writable(checkpoints, "--checkpoints", folder=True)
+    check_writable(data, "--data", folder=True)
 
     core(QuickstartConfig(data=data, checkpoints=checkpoints, full=full, wm_minutes=wm_minutes,
                           max_actions=max_actions, backbone=backbone, device=device, seed=seed))

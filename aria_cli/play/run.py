@@ -9,7 +9,8 @@ its probability, ms/action), then a summary table (levels, actions per level bes
 baseline with each level's official score and the game's, resets, ms/action); the run is saved as a toolkit recording (so it can become training
 data), optionally as a GIF and JSON. Several games, agents or seeds: one comparison table
 (aria_cli.play.compare), every run recorded the same way. A game that raises mid-run, or Ctrl-C, ends the
-run cleanly: the recording and the summary are still written and the error is named.
+run cleanly: the recording and the summary are still written and the error is named; the command then
+exits non-zero (`RunEndedEarly`), 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ from aria_cli.vocab import ACTION_NAMES
 
 LEARNED_AGENTS = ("world-model", "policy")
 DEFAULT_RUNS_DIR = Path("runs")
+INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+class RunEndedEarly(AriaError):
+    """A run (or some runs of a comparison) ended on an error; raised after everything was written."""
+
+    def __init__(self, message: str, result, interrupted: bool = False):
+        super().__init__(message)
+        self.result = result
+        if interrupted:
+            self.exit_code = 130
 
 
 @dataclass
@@ -51,6 +63,7 @@ class PlayConfig:
     device: str = "auto"
     temperature: float = 0.5
     level_weight: float = 1.0
+    force: bool = False  # play with a stale stack (aria_cli.stack), with a warning
 
 
 @dataclass
@@ -72,7 +85,8 @@ def agent_factories(cfg: PlayConfig) -> dict:
 
     device = resolve_device(cfg.device)
     return learned_agent_factories(
-        cfg.checkpoints, device, AgentConfig(temperature=cfg.temperature, level_weight=cfg.level_weight)
+        cfg.checkpoints, device, AgentConfig(temperature=cfg.temperature, level_weight=cfg.level_weight),
+        force=cfg.force,
     )
 
 
@@ -130,7 +144,7 @@ def play_single(cfg: PlayConfig, game: str, agent_name: str, seed: int, factorie
             live.start()
         play_one(session, agent, game, seed, cfg.max_actions, agent_name, on_step=on_step, result=result)
     except KeyboardInterrupt:
-        result.error = "interrupted (Ctrl-C)"
+        result.error = INTERRUPTED
     except Exception as e:  # noqa: BLE001 — an agent that breaks mid-run still gets its summary and recording
         result.error = f"{type(e).__name__}: {e}"
     finally:
@@ -182,6 +196,7 @@ def play(cfg: PlayConfig):
             raise AriaError(f"--agent {a!r}: unknown agent; choose from {', '.join(known)}")
     from aria_cli.games.adapter import locate_game
 
+    check_outputs(cfg)
     if not cfg.online:
         for g in cfg.games:
             locate_game(g, cfg.environments_dir)  # unknown games fail before any model loads
@@ -197,7 +212,7 @@ def play(cfg: PlayConfig):
             atomic.write_json(cfg.json_out, r.to_json())
             ui.console.print(f"wrote {cfg.json_out}")
         if r.error:
-            ui.print_error(f"{r.game}: the run ended early: {r.error}")
+            raise RunEndedEarly(f"{r.game}: the run ended early: {r.error}", r, interrupted=r.error == INTERRUPTED)
         return r
     from aria_cli.play.compare import compare
 
@@ -211,4 +226,20 @@ def play(cfg: PlayConfig):
     if cfg.json_out:
         result.write_json(cfg.json_out)
         ui.console.print(f"wrote {cfg.json_out}")
+    failed = [r for r in result.runs if r.error]
+    if failed:
+        first = failed[0]
+        raise RunEndedEarly(f"{len(failed)} of {len(result.runs)} runs ended early; the first: {first.game} · "
+                            f"{first.agent} · seed {first.seed}: {first.error}", result,
+                            interrupted=any(r.error == INTERRUPTED for r in failed))
     return result
+
+
+def check_outputs(cfg: PlayConfig) -> None:
+    """Every output can be written, before a model loads or a game starts."""
+    if cfg.json_out is not None:
+        atomic.check_writable(cfg.json_out, "--json")
+    if cfg.gif is not None:
+        atomic.check_writable(cfg.gif, "--gif")
+    if cfg.record:
+        atomic.check_writable(cfg.record_dir, "--record-dir", folder=True)
