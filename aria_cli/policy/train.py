@@ -61,7 +61,7 @@ class PolicyTrainConfig:
     seed: int = 0
     resume: bool = False
     skip_bad: bool = False
-    type_attention_heads: int = TYPE_ATTENTION_HEADS  # 0: DESIGN.md's type head on the summary alone
+    type_attention_heads: int = TYPE_ATTENTION_HEADS  # 0: summary-only type head (docs/DESIGN.md §13)
     previous_frame: bool = True  # False: the heads read step t's states only (see PolicyConfig)
     report_to: str = "none"  # none | tensorboard | wandb | mlflow (aria_cli.training.tracking)
     force: bool = False  # use a world model trained with another tokenizer (aria_cli.stack), with a warning

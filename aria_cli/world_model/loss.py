@@ -1,4 +1,4 @@
-"""The world model's training loss: weighted next-token cross-entropy (DESIGN.md, "loss weights")."""
+"""The world model's training loss: weighted next-token cross-entropy (docs/DESIGN.md §6)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aria_cli.vocab import N_SPECIAL, Vocab
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Per-target-role loss weights (DESIGN.md). Targets are the *next* token at each position.
+    """Per-target-role loss weights (docs/DESIGN.md §6). Targets are the *next* token at each position.
 
     VQ codes 1.0, ACT_TYPE 3.0, ACT_LOC 3.0, LEVEL_COMPLETE 5.0. The FRAME that follows an action
     directly (no level completed) is the other outcome of the same level decision and gets

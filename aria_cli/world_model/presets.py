@@ -37,7 +37,7 @@ class Preset:
 
 PRESETS = {
     TINY: Preset(TINY, None, context_steps=4, batch_size=8, lr=2e-3, lora_rank=None, lora_alpha=None),
-    # 29 steps ≈ 2048 tokens (DESIGN.md); LoRA alpha = 2 x rank.
+    # 29 steps ≈ 2048 tokens (docs/DESIGN.md §6); LoRA alpha = 2 x rank.
     SMOLLM2: Preset(SMOLLM2, "HuggingFaceTB/SmolLM2-360M", context_steps=29, batch_size=8, lr=2e-4, lora_rank=16,
                     lora_alpha=32),  # fmt: skip
 }
