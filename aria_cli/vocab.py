@@ -3,7 +3,7 @@
 IDs are offsets from `base`, the backbone's own vocabulary size (49152 for SmolLM2, 0 for the tiny
 from-scratch model). The layout follows the tokenizer's codebook: `n_codes` code slots first, the
 other token kinds after them. With the default 512 (any codebook of up to 512 codes) it is exactly
-DESIGN.md's:
+docs/DESIGN.md §3's:
 
     base+0   .. base+511   VQ codes                         (base+0 .. base+n_codes-1)
     base+512 .. base+519   ACT_TYPE_0..7   (RESET, ACTION1..ACTION7)

@@ -71,7 +71,7 @@ def build_checkpoints(root: Path) -> Path:
 
     # The fixture trains miniature models; the speed measured here is that of the default sizes, so its
     # size settings are replaced (everything else — data, epochs, steps — stays as the fixture has it).
-    default_vq = pf.TrainVQVAEConfig()
+    default_vq = pf.TokenizerTrainConfig()
     pf.WM_ARCH = TinyArch()
     pf.VQVAE_CONFIG = dataclasses.replace(
         pf.VQVAE_CONFIG,
@@ -112,7 +112,7 @@ class Timed:
 def run_agent(agent_name: str, checkpoints: Path, game: str, actions: int, threads: int, every: int) -> dict:
     from aria_cli.agents.contexts import LearnedModels
     from aria_cli.agents.learned import AgentConfig, PolicyAgent, WorldModelAgent
-    from aria_cli.games.adapter import GameSession
+    from aria_cli.games.session import GameSession
     from aria_cli.play.compare import play_one
 
     models = LearnedModels.load(checkpoints, "cpu", threads=threads)

@@ -1,60 +1,156 @@
-"""What a tokenizer's reconstructions are worth, beyond one pixel accuracy.
-
-Most pixels of a real frame are background, so pixel accuracy can be high while every sprite is
-wrong. `reconstruction_scores` also reports the share of frames decoded exactly (a frame that never
-decodes exactly can never be compared with the real one) and the accuracy on non-background pixels
-(those whose colour differs from their frame's most common colour); `cells_new_share` tells how much
-of a val set is content the tokenizer never saw in training.
-"""
+"""Measuring the tokenizer: pixel and frame accuracy over the val frames (per game too), the picture of
+its worst reconstructions, and the final metrics.json."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import torch
+from rich.table import Table
 
-N_COLOURS = 16
+from aria_cli.common import atomic, ui
+from aria_cli.common.palette import diff_to_rgb, frame_grid, save_png
+from aria_cli.tokenizer.cells import decode_frames, encode_cells, unique_cells
+from aria_cli.tokenizer.data import CellSet, FrameSet
+from aria_cli.tokenizer.model import VQVAE, load_model
+from aria_cli.tokenizer.scores import cells_new_share, reconstruction_scores
+from aria_cli.training.checkpoints import METRICS_FILE
+from aria_cli.training.checkpoints import RECONSTRUCTIONS_FILE as PICTURE_FILE
 
-
-@dataclass(frozen=True)
-class Scores:
-    pixel_acc: float  # over every pixel of every frame
-    frame_exact: float  # share of frames with no wrong pixel
-    foreground_acc: float | None  # over pixels whose colour is not their frame's most common; None: there are none
-    wrong_per_frame: np.ndarray  # (N,) wrong pixels of each frame
-
-
-def background_colours(frames: np.ndarray) -> np.ndarray:
-    """(N, H, W) colours 0-15 → (N,) each frame's most common colour (the lowest on a tie)."""
-    flat = np.asarray(frames, dtype=np.int64).reshape(len(frames), -1)
-    per_frame = np.bincount((flat + N_COLOURS * np.arange(len(flat))[:, None]).ravel(), minlength=N_COLOURS * len(flat))
-    return per_frame.reshape(len(flat), N_COLOURS).argmax(1)
+FRAME_PIXELS = 64 * 64
 
 
-def reconstruction_scores(decoded: np.ndarray, frames: np.ndarray, counts: np.ndarray | None = None) -> Scores:
-    """Scores of `decoded` against the true `frames` (both (N, H, W)); each frame counts `counts[i]`
-    times (distinct frames with their occurrences; default once each)."""
-    decoded, frames = np.asarray(decoded), np.asarray(frames)
-    if decoded.shape != frames.shape or frames.ndim != 3:
-        raise ValueError(f"decoded {decoded.shape} and frames {frames.shape} must be the same (N, H, W)")
-    counts = np.ones(len(frames), np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
-    pixels = frames.shape[1] * frames.shape[2]
-    total = max(int(counts.sum()), 1)
-    wrong = decoded != frames
-    wrong_per_frame = wrong.sum(axis=(1, 2))
-    fg = frames != background_colours(frames)[:, None, None]
-    fg_total = int((fg.sum(axis=(1, 2)) * counts).sum())
-    fg_wrong = int(((wrong & fg).sum(axis=(1, 2)) * counts).sum())
-    return Scores(
-        pixel_acc=1.0 - float((wrong_per_frame * counts).sum()) / (pixels * total),
-        frame_exact=float(counts[wrong_per_frame == 0].sum()) / total,
-        foreground_acc=1.0 - fg_wrong / fg_total if fg_total else None,
-        wrong_per_frame=wrong_per_frame,
+@dataclass
+class Evaluation:
+    pixel_acc: float  # over every frame (duplicates counted)
+    frame_exact: float  # share of frames with zero wrong pixels (duplicates counted)
+    pixel_acc_distinct: float  # over distinct frames
+    foreground_acc: float | None  # over pixels that are not their frame's most common colour (tokenizer.scores)
+    codebook_used: float  # share of the codebook used by these frames
+    wrong_per_frame: np.ndarray  # (U,) wrong pixels of each distinct frame
+    reconstructions: np.ndarray  # (U, 64, 64)
+
+
+@torch.no_grad()
+def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) -> Evaluation:
+    """Encode and decode every distinct frame; accuracies count each frame as often as it occurs."""
+    was_training = model.training
+    model.eval()
+    codes = encode_cells(model, cells.cells, device)[cells.frame_cells]  # (U, 64)
+    decoded = decode_frames(model, codes, device)
+    model.train(was_training)
+    scores = reconstruction_scores(decoded, fs.frames, fs.counts)
+    wrong_frame = scores.wrong_per_frame
+    return Evaluation(
+        pixel_acc=scores.pixel_acc,
+        frame_exact=scores.frame_exact,
+        foreground_acc=scores.foreground_acc,
+        pixel_acc_distinct=1.0 - float(wrong_frame.sum()) / (FRAME_PIXELS * max(len(wrong_frame), 1)),
+        codebook_used=len(np.unique(codes)) / model.config.codebook_size,
+        wrong_per_frame=wrong_frame,
+        reconstructions=decoded,
     )
 
 
-def cells_new_share(train_ids: np.ndarray, val_ids: np.ndarray, val_counts: np.ndarray) -> float:
-    """Share of val cell occurrences whose content no training cell has: `train_ids`/`val_ids` are
-    content ids of distinct cells (equal id, equal pixels), `val_counts` how often each val cell occurs."""
-    new = ~np.isin(val_ids, train_ids)
-    return float(np.asarray(val_counts)[new].sum()) / max(int(np.asarray(val_counts).sum()), 1)
+def per_game(model: VQVAE, train_cells: CellSet, by_game: dict[str, FrameSet], device: str) -> dict[str, dict]:
+    """Val accuracy of each game, and the share of its val cells that no training frame contains.
+
+    One overall figure hides where a tokenizer falls short: a game whose boards are drawn in tiles
+    that do not line up with the 8-pixel cells keeps producing cells never seen in training, and a
+    code that depends only on its own cell can get such a cell only approximately right.
+    """
+    n_train = len(train_cells.cells)
+    out = {}
+    for game, fs in by_game.items():
+        cells = CellSet.from_frames(fs)
+        _, ids = unique_cells(np.concatenate([train_cells.cells, cells.cells]))  # one id per distinct cell
+        ev = evaluate_tokenizer(model, cells, fs, device)
+        out[game] = {
+            "val_pixel_acc": ev.pixel_acc,
+            "val_frame_exact": ev.frame_exact,
+            "val_foreground_pixel_acc": ev.foreground_acc,
+            "val_cells_unseen": cells_new_share(ids[:n_train], ids[n_train:], cells.counts),
+            "val_frames": fs.total,
+        }
+    return out
+
+
+def write_reconstructions(path: Path, fs: FrameSet, ev: Evaluation, n: int = 8) -> Path:
+    """Val frames | reconstructions | wrong pixels: the worst frames first, then the most common."""
+    order = np.lexsort((-fs.counts, -ev.wrong_per_frame))[:n]
+    rows = [[fs.frames[i], ev.reconstructions[i], diff_to_rgb(fs.frames[i], ev.reconstructions[i], 4)] for i in order]
+    labels = [f"{int(ev.wrong_per_frame[i])} wrong" for i in order]
+    img = frame_grid(rows, col_labels=["val frame", "reconstruction", "wrong pixels"], row_labels=labels, scale=4)
+    return save_png(img, path)
+
+
+def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -> dict:
+    best, _ = load_model(d, device=device)
+    val = evaluate_tokenizer(best, val_cells, data.val, device)
+    train = evaluate_tokenizer(best, train_cells, data.train, device)
+    write_reconstructions(d / PICTURE_FILE, data.val, val)
+    games = per_game(best, train_cells, data.val_by_game, device)
+    metrics = {
+        "val_pixel_acc": val.pixel_acc,
+        "val_frame_exact": val.frame_exact,
+        "val_foreground_pixel_acc": val.foreground_acc,
+        "val_cells_unseen": _cells_unseen(train_cells, val_cells) if not data.val_is_train else 0.0,
+        "val_pixel_acc_distinct_frames": val.pixel_acc_distinct,
+        "codebook_used": val.codebook_used,
+        "codebook_used_train": train.codebook_used,
+        "train_pixel_acc": train.pixel_acc,
+        "train_frame_exact": train.frame_exact,
+        "train_frames": data.train.total,
+        "val_frames": data.val.total if not data.val_is_train else 0,
+        "train_frames_distinct": len(data.train.frames),
+        "val_frames_distinct": len(data.val.frames) if not data.val_is_train else 0,
+        "train_cells_distinct": len(train_cells.cells),
+        "train_files": len(data.train.files),
+        "val_files": len(data.val.files) if not data.val_is_train else 0,
+        "val_measured_on": "train" if data.val_is_train else "val",
+        "games": games,
+        "codebook_size": best.config.codebook_size,
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch,
+        "steps": state.step,
+        "stop_reason": state.stop_reason,
+        "seconds": round(state.seconds, 2),
+        "wall_seconds": round(wall, 2),
+        "device": device,
+        "train_config": state.train_config,
+        "model_config": best.config.to_dict(),
+    }
+    atomic.write_json(d / METRICS_FILE, metrics)
+    if not quiet:
+        ui.console.print(
+            f"val pixel accuracy {ui.pct(val.pixel_acc, 3)}, frames exact {ui.pct(val.frame_exact, 1)}, "
+            f"non-background pixels {_pct(val.foreground_acc, 3)}, "
+            f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {state.stop_reason}, "
+            f"{state.seconds:.0f} s) → {d} (model, {METRICS_FILE}, {PICTURE_FILE})"
+        )
+        ui.console.print(games_table(games, "train" if data.val_is_train else "val"))
+    return metrics
+
+
+def games_table(games: dict[str, dict], split: str) -> Table:
+    t = Table(title=f"tokenizer per game ({split} frames)", title_justify="left")
+    for name in ("game", "frames", "pixel acc", "frames exact", "non-background acc", "cells new to training"):
+        t.add_column(name, justify="left" if name == "game" else "right")
+    for game, m in games.items():
+        new = "—" if split == "train" else ui.pct(m["val_cells_unseen"], 2)
+        t.add_row(game, str(m["val_frames"]), ui.pct(m["val_pixel_acc"], 3), ui.pct(m["val_frame_exact"], 1),
+                  _pct(m["val_foreground_pixel_acc"], 3), new)
+    return t
+
+
+def _pct(x: float | None, digits: int) -> str:
+    return "—" if x is None else ui.pct(x, digits)
+
+
+def _cells_unseen(train_cells: CellSet, val_cells: CellSet) -> float:
+    """Share of val cell occurrences that no training frame contains."""
+    _, ids = unique_cells(np.concatenate([train_cells.cells, val_cells.cells]))
+    n = len(train_cells.cells)
+    return cells_new_share(ids[:n], ids[n:], val_cells.counts)

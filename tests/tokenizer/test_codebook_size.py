@@ -13,7 +13,7 @@ from aria_cli.common.errors import CheckpointError
 from aria_cli.data.token_cache import build_token_cache
 from aria_cli.stack import check_stack
 from aria_cli.tokenizer import model as vqvae
-from aria_cli.tokenizer.train import TrainVQVAEConfig, train_vqvae
+from aria_cli.tokenizer.train import TokenizerTrainConfig, train_vqvae
 from aria_cli.vocab import LOC_NULL, Vocab, episode_tokens
 from aria_cli.world_model.backbones import TinyArch
 from aria_cli.world_model.model import WorldModel
@@ -25,7 +25,7 @@ runner = CliRunner()
 
 
 def _train(recording_dir, checkpoints, codebook_size):
-    train_vqvae(recording_dir, checkpoints, TrainVQVAEConfig(codebook_size=codebook_size, **TINY), device="cpu", quiet=True)
+    train_vqvae(recording_dir, checkpoints, TokenizerTrainConfig(codebook_size=codebook_size, **TINY), device="cpu", quiet=True)
     return vqvae.load_tokenizer(checkpoints)
 
 

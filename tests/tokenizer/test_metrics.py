@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aria_cli.tokenizer.metrics import background_colours, cells_new_share, reconstruction_scores
+from aria_cli.tokenizer.scores import background_colours, cells_new_share, reconstruction_scores
 
 
 def _frames() -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +63,7 @@ def test_mismatched_shapes_are_refused():
 def test_foreground_weight_weighs_the_pixels_unlike_their_frames_background():
     import torch
 
-    from aria_cli.tokenizer.train import _pixel_weights
+    from aria_cli.tokenizer.model import pixel_weights as _pixel_weights
 
     true, _ = _frames()
     w = _pixel_weights(torch.from_numpy(true), 4.0).reshape(true.shape).numpy()
