@@ -71,10 +71,8 @@ def test_a_world_model_refuses_a_tokenizer_of_another_layout(tmp_path, recording
     ck = tmp_path / "ck"
     WorldModel.create(arch=SMALL_WM, context_steps=2).save(ck / "world_model" / "best")  # the 512-slot layout
     _train(recording_dir, ck, 1024)
-    from aria_cli.policy.train import PolicyTrainConfig, load_features
-
     with pytest.raises(CheckpointError, match=r"512 code slots.*1024.*aria train-wm"):
-        load_features(PolicyTrainConfig(data=recording_dir, checkpoints=ck), "cpu")
+        check_stack(ck, policy=False)
     with pytest.raises(CheckpointError, match="1024"):  # --force cannot help: the codes do not fit the model
         check_stack(ck, force=True)
     result = runner.invoke(app, ["train-policy", "--data", str(recording_dir), "--checkpoints", str(ck), "--device", "cpu"])
