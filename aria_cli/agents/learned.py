@@ -219,7 +219,7 @@ class WorldModelAgent(ExploreAgent):
         p_wm = np.clip(-np.expm1(stay), 0.01, 0.99)
         p = np.array(p_online, dtype=np.float64)
         p[order] = self.calibration.blend(p_online[order], p_wm)
-        self._predicted = {candidates[i].key: (float(p_online[i]), float(q)) for i, q in zip(order, p_wm)}
+        self._predicted = {candidates[i].key: (float(p_online[i]), float(q)) for i, q in zip(order, p_wm, strict=True)}
         return p
 
     def _adapted(self) -> None:
