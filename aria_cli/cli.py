@@ -325,6 +325,9 @@ def play(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature over the candidates' scores (0: always the best).")] = 0.5,
     level_weight: Annotated[float, typer.Option("--level-weight", help="Weight of log P(level) in the score.")] = 1.0,
+    adapt_every: Annotated[int, typer.Option("--adapt-every", min=0, help="world-model: adapt an in-memory copy of the world model to the game every N actions (0: off).")] = 0,
+    adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
+    wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: ask the world model P(frame changes) for the top N candidates, blended with the explorer's by online calibration (0: off).")] = 0,
     device: DeviceOpt = "auto",
 ) -> None:
     """Play games with an agent through the arc-agi toolkit; several games/agents/seeds → a comparison."""
@@ -335,7 +338,7 @@ def play(
         games=games, agents=agent or ["world-model"], seeds=seed or [0], checkpoints=checkpoints,
         environments_dir=environments_dir, online=online, max_actions=max_actions, render=render, record=record,
         record_dir=record_dir, gif=gif, json_out=json_out, device=device, temperature=temperature,
-        level_weight=level_weight,
+        level_weight=level_weight, adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change,
     ))  # fmt: skip
 
 

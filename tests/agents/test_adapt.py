@@ -115,3 +115,15 @@ def test_the_calibration_moves_weight_to_the_predictor_that_was_right():
     for _ in range(30):
         cal.observe(0.9, 0.1, True)  # the game changed: predictor 0 is now right; the weight comes back
     assert cal.weight() < 0.5
+
+
+def test_aria_play_options_reach_the_agent(pipeline):
+    from aria_cli.play.run import PlayConfig, agent_factories
+
+    cfg = PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu", adapt_every=6, adapt_steps=3,
+                     wm_change=5)
+    agent = agent_factories(cfg)["world-model"](0)
+    assert agent.adapter is not None and agent.adapt.every == 6 and agent.adapt.steps == 3
+    assert agent.explorer.scorer.change_model is not None and agent.config.wm_change_k == 5
+    plain = agent_factories(PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu"))["world-model"](0)
+    assert plain.adapter is None and plain.explorer.scorer.change_model is None
