@@ -61,7 +61,8 @@ def record_corpus(games: list[str], env_dir: Path, out: Path, actions: int) -> P
     return out
 
 
-def train_all(data: Path, ck: Path, wm_minutes: float, policy_epochs: int, vqvae_epochs: int) -> dict[str, float]:
+def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, policy_epochs: int,
+              vqvae_epochs: int) -> dict[str, float]:
     """Tokenizer, token cache, world model and policy heads, on `data` only; seconds per stage."""
     from aria_cli.data.token_cache import build_token_cache
     from aria_cli.policy.train import PolicyTrainConfig, train_policy
@@ -69,11 +70,14 @@ def train_all(data: Path, ck: Path, wm_minutes: float, policy_epochs: int, vqvae
     from aria_cli.world_model.train import TrainWMConfig, train_world_model
 
     times, t = {}, time.time()
-    train_vqvae(data, ck, TrainVQVAEConfig(epochs=vqvae_epochs), device="cpu", quiet=True)
+    if not (ck / "vqvae").exists():  # a tokenizer trained on the same files before (an interrupted run) is kept
+        train_vqvae(data, ck, TrainVQVAEConfig(epochs=vqvae_epochs), device="cpu", quiet=True)
     times["train-vqvae"], t = time.time() - t, time.time()
     build_token_cache(data, ck, device="cpu")
     times["tokenize"], t = time.time() - t, time.time()
-    train_world_model(TrainWMConfig(data=data, checkpoints=ck, device="cpu", time_budget=wm_minutes, show=False))
+    budget = 0 if wm_epochs else wm_minutes  # on a busy machine the time cap can leave a handful of steps
+    train_world_model(TrainWMConfig(data=data, checkpoints=ck, device="cpu", time_budget=budget, epochs=wm_epochs,
+                                    show=False))
     times["train-wm"], t = time.time() - t, time.time()
     train_policy(PolicyTrainConfig(data=data, checkpoints=ck, device="cpu", epochs=policy_epochs))
     times["train-policy"] = time.time() - t
@@ -119,9 +123,11 @@ def main(argv=None) -> int:
     ap.add_argument("--fold-seed", type=int, default=28)
     ap.add_argument("--actions", type=int, help="actions per run (fold: 2000, preview: 4000)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--agents", nargs="+", default=["world-model", "world-model+online", "explore", "random"])
     ap.add_argument("--record-actions", type=int, default=1000, help="actions per recorded run without --recordings")
     ap.add_argument("--max-train-games", type=int, help="record at most this many training games")
     ap.add_argument("--wm-minutes", type=float, default=4.5)
+    ap.add_argument("--wm-epochs", type=int, help="world-model epochs (instead of --wm-minutes)")
     ap.add_argument("--policy-epochs", type=int, default=50)
     ap.add_argument("--vqvae-epochs", type=int, default=24)
     ap.add_argument("--adapt-every", type=int, default=8)
@@ -155,10 +161,11 @@ def main(argv=None) -> int:
     print(f"held out {len(held)} games ({len(held_files)} recordings set aside), "
           f"training on {len(train_files)} recordings", flush=True)  # fmt: skip
     data = link_recordings(train_files, out / "train-data")
-    times = {} if args.reuse else train_all(data, out / "checkpoints", args.wm_minutes, args.policy_epochs,
-                                             args.vqvae_epochs)
+    times = {} if args.reuse else train_all(data, out / "checkpoints", args.wm_minutes, args.wm_epochs,
+                                             args.policy_epochs, args.vqvae_epochs)
     t = time.time()
-    result = compare(held, agents(out / "checkpoints", args), max_actions=args.actions, seeds=args.seeds,
+    chosen = {k: f for k, f in agents(out / "checkpoints", args).items() if k in args.agents}
+    result = compare(held, chosen, max_actions=args.actions, seeds=args.seeds,
                      environments_dir=args.environments_dir, show_progress=False)  # fmt: skip
     times["play"] = time.time() - t
     summary = {"mode": args.mode, "smoke": args.smoke, "held_out": held, "actions": args.actions,
