@@ -109,6 +109,40 @@ def record(
     console.print(f"recorded {len(paths)} episodes of {game} in {paths[0].parent}; look at one with: aria inspect-tokens {paths[0]}")
 
 
+@command("distill")
+def distill(
+    runs: Annotated[list[Path], typer.Argument(help="Recordings of play (.jsonl files or folders of them).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the distilled recordings (<out>/<game>/...).")],
+    environments_dir: EnvDirOpt = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed the runs were played with (default: -seed<N> in the file name, else 0).")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the per-level results as JSON.")] = None,
+) -> None:
+    """Turn recordings of play into clean demonstrations: the shortest observed way through each completed level, replayed."""
+    from aria_cli.games.distill import distill as core
+    from aria_cli.games.distill import result_table
+
+    def show(r) -> None:
+        if r.levels:
+            console.print(result_table(r))
+        if r.output is not None:
+            console.print(f"wrote {r.output}" + (f" ({r.message})" if r.message else ""))
+        else:
+            console.print(f"{r.source}: {r.message}; nothing written")
+
+    results = core(runs, out, environments_dir=environments_dir, seed=seed, on_result=show)
+    if json_out is not None:
+        from aria_cli.common import atomic
+
+        atomic.write_json(json_out, [r.to_json() for r in results])
+        console.print(f"wrote {json_out}")
+    written = [r for r in results if r.output is not None]
+    if not written:
+        raise AriaError(f"nothing distilled: none of the {len(results)} recordings has a level that replays to a win")
+    console.print(f"distilled {len(written)} of {len(results)} recordings into {out}")
+
+
 # --------------------------------------------------------------------------- recordings and tokens
 @command("inspect-tokens")
 def inspect_tokens(
