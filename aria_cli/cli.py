@@ -2,7 +2,9 @@
 
 Each command parses its options and calls one core function; the work (and everything a test needs)
 lives in the modules it imports. Imports are inside the commands so `aria --help` stays instant.
-User mistakes raise `AriaError`, printed here as one line with a non-zero exit.
+User mistakes raise `AriaError`, printed here as one line with a non-zero exit; so is an `OSError` (an
+unreadable input, an unwritable output, a full disk), named by its path. Commands check that their
+outputs can be written (`atomic.check_writable`) before they start the work.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ EnvDirOpt = Annotated[
         "default: $ENVIRONMENTS_DIR.",
     ),
 ]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Use the checkpoints even when a stage was trained on another version of the one before it "
+    "(a warning says which).")]
 DEFAULT_DATA = Path("recordings")
 DEFAULT_CHECKPOINTS = Path("checkpoints")
 
@@ -56,6 +61,9 @@ def command(*args, **kwargs):
             except AriaError as e:
                 print_error(str(e))
                 raise typer.Exit(e.exit_code) from None
+            except OSError as e:  # the file system's refusal (permissions, full disk): a set-up problem
+                print_error(f"{e.filename}: {e.strerror}" if e.filename else (e.strerror or str(e)))
+                raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 print_error("interrupted")
                 raise typer.Exit(130) from None
@@ -103,8 +111,10 @@ def record(
     environments_dir: EnvDirOpt = None,
 ) -> None:
     """Record the demonstrator playing a bundled game, as arc-agi toolkit recordings (episode i uses seed+i)."""
-    from aria_cli.games.record import record_game
+    from aria_cli.common.atomic import check_writable
+    from aria_cli.games.record import default_out_dir, record_game
 
+    check_writable(out or default_out_dir(game), "--out", folder=True)
     paths = record_game(game, episodes=episodes, noise=noise, seed=seed, out_dir=out, environments_dir=environments_dir)
     console.print(f"recorded {len(paths)} episodes of {game} in {paths[0].parent}; look at one with: aria inspect-tokens {paths[0]}")
 
@@ -120,9 +130,13 @@ def distill(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the per-level results as JSON.")] = None,
 ) -> None:
     """Turn recordings of play into clean demonstrations: the shortest observed way through each completed level, replayed."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.games.distill import distill as core
     from aria_cli.games.distill import result_table
 
+    check_writable(out, "--out", folder=True)
+    if json_out is not None:
+        check_writable(json_out, "--json")
     def show(r) -> None:
         if r.levels:
             console.print(result_table(r))
@@ -153,8 +167,11 @@ def inspect_tokens(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the steps and tokens as JSON.")] = None,
 ) -> None:
     """Show what one recording becomes: steps, actions, cells, level markers, and VQ codes."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.data import inspect as core
 
+    if json_out is not None:
+        check_writable(json_out, "--json")
     ins = core.inspect_recording(file, checkpoints, skip_bad=skip_bad)
     console.print(core.summary_panel(ins))
     console.print(core.steps_table(ins, core.parse_step_range(steps, ins.episode.n_actions)))
@@ -184,8 +201,11 @@ def train_vqvae(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Train the frame tokenizer (VQ-VAE) on every frame of the recordings; best model → CHECKPOINTS/vqvae."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.common.devices import resolve_device
     from aria_cli.tokenizer.train import TrainVQVAEConfig
+
+    check_writable(checkpoints, "--checkpoints", folder=True)
     from aria_cli.tokenizer.train import train_vqvae as core
 
     config = TrainVQVAEConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, patience=patience,
@@ -201,8 +221,11 @@ def tokenize(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Encode every recording into token trajectories (cached; rebuilt by itself when anything changes)."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.common.devices import resolve_device
     from aria_cli.data.token_cache import build_token_cache, summary_table
+
+    check_writable(checkpoints, "--checkpoints", folder=True)
 
     cache = build_token_cache(data, checkpoints, skip_bad=skip_bad, device=resolve_device(device), quiet=False)
     console.print(summary_table(cache))
@@ -262,7 +285,10 @@ def train_wm(
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Train the world model on token trajectories; best and last → CHECKPOINTS/world_model."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.world_model.train import TrainWMConfig, train_world_model
+
+    check_writable(checkpoints, "--checkpoints", folder=True)
 
     config = TrainWMConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, backbone=backbone, context_steps=context_steps,
@@ -292,15 +318,18 @@ def train_policy(
         "--previous-frame/--no-previous-frame",
         help="Let the heads also read the previous step's states (how the frame changed), not only step t's.",
     )] = True,
+    force: ForceOpt = False,
 ) -> None:
     """Train the policy heads on the frozen world model (masked actions); → CHECKPOINTS/policy."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.policy.train import PolicyTrainConfig
     from aria_cli.policy.train import train_policy as core
 
+    check_writable(checkpoints, "--checkpoints", folder=True)
     core(PolicyTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
         resume=resume, seed=seed, skip_bad=skip_bad, type_attention_heads=type_attention_heads,
-        previous_frame=previous_frame,
+        previous_frame=previous_frame, force=force,
     ))  # fmt: skip
 
 
@@ -320,6 +349,7 @@ def eval_(
     ] = 16,
     device: DeviceOpt = "auto",
     skip_bad: SkipBadOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Decision-gate metrics per game (world model beside its copy baseline, policy), PASS/FAIL."""
     from aria_cli.evaluation import evaluate as core
@@ -329,6 +359,7 @@ def eval_(
     result = core.evaluate_pipeline(core.EvalConfig(
         data=data, checkpoints=checkpoints, games=list(game or []), split=split, json_out=json_out,
         gates_file=gates, out_dir=out_dir, replay_steps=replay_steps, device=device, skip_bad=skip_bad,
+        force=force,
     ))  # fmt: skip
     core.print_report(result)
     if json_out is not None:
@@ -363,6 +394,7 @@ def play(
     adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
     wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: ask the world model P(frame changes) for the top N candidates, blended with the explorer's by online calibration (0: off).")] = 0,
     device: DeviceOpt = "auto",
+    force: ForceOpt = False,
 ) -> None:
     """Play games with an agent through the arc-agi toolkit; several games/agents/seeds → a comparison."""
     from aria_cli.play.run import PlayConfig
@@ -373,7 +405,60 @@ def play(
         environments_dir=environments_dir, online=online, max_actions=max_actions, render=render, record=record,
         record_dir=record_dir, gif=gif, json_out=json_out, device=device, temperature=temperature,
         level_weight=level_weight, adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change,
+        force=force,
     ))  # fmt: skip
+
+
+@command("bench")
+def bench(
+    env_dir: Annotated[
+        Path | None, typer.Argument(help="An environments folder (<game>/<version>/...) \\[default: the bundled games].")
+    ] = None,
+    game: Annotated[list[str] | None, typer.Option("--game", help="Only this game (repeatable).")] = None,
+    games_file: Annotated[Path | None, typer.Option("--games-file", help="Only the games in this file, one a line.")] = None,
+    agent: Annotated[
+        list[str] | None, typer.Option("--agent", help="explore | random | world-model | policy (repeatable) \\[default: explore].")
+    ] = None,
+    seed: Annotated[list[int] | None, typer.Option("--seed", help="Random seed (repeatable) \\[default: 0].")] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", help="Seeds as a range or list: 0-4, or 0,3,7.")] = None,
+    max_actions: Annotated[int, typer.Option("--max-actions", help="Action budget per run (RESETs count).")] = 1000,
+    jobs: Annotated[int, typer.Option("--jobs", min=0, show_default=False, help="Worker processes \\[default: the machine's cores].")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Results folder \\[default: runs/bench-<UTC time>].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the bench in --out, skipping the runs it has.")] = False,
+    shard: Annotated[str | None, typer.Option("--shard", help="I/N: run only share I (0-based) of N of the runs.")] = None,
+    merge: Annotated[
+        list[Path] | None, typer.Option("--merge", help="Join these shard results folders into --out (repeatable).")
+    ] = None,
+    run_timeout: Annotated[
+        float, typer.Option("--run-timeout", help="Seconds before a run is stopped as hung (what it played is kept).")
+    ] = 600.0,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Save each run as a toolkit recording.")] = True,
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto, for the learned agents.")] = "cpu",
+    adapt_every: Annotated[int, typer.Option("--adapt-every", min=0, help="world-model: adapt an in-memory copy of the world model to the game every N actions (0: off).")] = 0,
+    adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
+    wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: the world model's P(frame changes) for the top N candidates, blended with the explorer's (0: off).")] = 0,
+) -> None:
+    """Agents × seeds on every game of a folder, in worker processes: table, summary.json, bench.png."""
+    from aria_cli.play import bench as core
+
+    if merge:
+        folder, result = core.merge(list(merge), out)
+    else:
+        seed_list = (seed or []) + (core.parse_seeds(seeds) if seeds else [])
+        folder, result = core.bench(core.BenchConfig(
+            env_dir=env_dir, games=game or [], games_file=games_file, agents=agent or ["explore"],
+            seeds=seed_list or [0], max_actions=max_actions, jobs=jobs, out=out, resume=resume, shard=shard,
+            run_timeout=run_timeout, record=record, checkpoints=checkpoints, device=device,
+            adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change,
+        ))  # fmt: skip
+    console.print(result.table(show_errors=True))
+    console.print(f"results: {folder}/ (summary.json, table.txt, bench.png, runs.jsonl)")
+    failed = sum(1 for r in result.runs if r.error)
+    if failed:
+        print_error(f"{failed} of {len(result.runs)} runs failed; their errors are in the table")
+    if result.runs and failed == len(result.runs):
+        raise typer.Exit(1)
 
 
 @command("quickstart")
@@ -392,8 +477,12 @@ def quickstart(
     seed: SeedOpt = 0,
 ) -> None:
     """The whole pipeline on the bundled games, offline: record → tokenizer → world model → policy → eval → play."""
+    from aria_cli.common.atomic import check_writable
     from aria_cli.quickstart import QuickstartConfig
     from aria_cli.quickstart import quickstart as core
+
+    check_writable(checkpoints, "--checkpoints", folder=True)
+    check_writable(data, "--data", folder=True)
 
     core(QuickstartConfig(data=data, checkpoints=checkpoints, full=full, wm_minutes=wm_minutes,
                           max_actions=max_actions, backbone=backbone, device=device, seed=seed))

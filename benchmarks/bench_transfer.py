@@ -18,9 +18,10 @@ and `aria distill` demonstrations of them). Without `--recordings`, the script m
 `explore` run of `--record-actions` actions per training game (at most `--max-train-games` of them,
 drawn with the fold seed), recorded through the real toolkit.
 
-Games are played through aria_cli.play.compare (the engine of `aria play`; `aria bench` had not landed
-when this was written — move the play stage onto it when it has, for its worker processes, resume and
-official score). Output: OUT/summary.json (every run, and per agent: levels, wins, ms/action, the
+Games are played in this process through aria_cli.play.compare (the engine of `aria play` and `aria
+bench`), so both world-model variants share one load of the models; `aria bench ... --agent world-model
+--adapt-every N --adapt-steps K --wm-change K` plays the same variants in worker processes, with resume
+and the official score, for the full-size runs. Output: OUT/summary.json (every run, and per agent: levels, wins, ms/action, the
 official score where the play result carries one) and a table.
 
 The full configuration takes hours on 2 CPU cores; `--smoke` (4 held-out games, 6 training games, 200

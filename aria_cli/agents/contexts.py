@@ -48,12 +48,14 @@ class LearnedModels:
     threads: int | None = 1  # torch's CPU threads while an agent uses the models (None: leave them alone)
 
     @classmethod
-    def load(cls, checkpoints: Path, device: str = "cpu", threads: int | None = 1) -> LearnedModels:
+    def load(cls, checkpoints: Path, device: str = "cpu", threads: int | None = 1, force: bool = False) -> LearnedModels:
         """Load the three models. `threads`: torch's CPU threads while the agents run them (set around each
         ModelContexts call and restored after, so loading changes nothing process-wide); the agent feeds a
-        few tokens at a time, which one thread does fastest (see devices.torch_threads)."""
+        few tokens at a time, which one thread does fastest (see devices.torch_threads). A stale stack is
+        refused, or with `force` loaded with a warning (aria_cli.stack)."""
         from aria_cli.policy.heads import PolicyHeads
         from aria_cli.policy.train import policy_dir, world_model_folder
+        from aria_cli.stack import check_stack
         from aria_cli.tokenizer import model as vqvae
         from aria_cli.world_model.model import WorldModel
 
@@ -61,6 +63,7 @@ class LearnedModels:
         if not vqvae.tokenizer_exists(checkpoints):
             raise CheckpointError(f"no frame tokenizer under {checkpoints / 'vqvae'}: run `aria train-vqvae` first "
                                   "(or `make quickstart` for the whole pipeline)")
+        check_stack(checkpoints, force=force)
         tokenizer = vqvae.load_tokenizer(checkpoints, device=device)
         wm = WorldModel.load(world_model_folder(checkpoints), device=device)
         heads = PolicyHeads.load(policy_dir(checkpoints), device=device)

@@ -277,13 +277,15 @@ class WorldModelAgent(ExploreAgent):
                     self._since_round = 0
 
 
-def learned_agent_factories(checkpoints: Path, device: str = "cpu", config: AgentConfig | None = None):
-    """{"world-model": seed -> agent, "policy": seed -> agent}, loading the models once."""
+def learned_agent_factories(checkpoints: Path, device: str = "cpu", config: AgentConfig | None = None,
+                            force: bool = False):
+    """{"world-model": seed -> agent, "policy": seed -> agent}, loading the models once (`force`: see
+    LearnedModels.load)."""
     models_holder: dict[str, LearnedModels] = {}
 
     def models() -> LearnedModels:
         if "m" not in models_holder:
-            models_holder["m"] = LearnedModels.load(checkpoints, device)
+            models_holder["m"] = LearnedModels.load(checkpoints, device, force=force)
         return models_holder["m"]
 
     return {

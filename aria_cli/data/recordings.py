@@ -8,6 +8,7 @@ counted and skipped).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -116,25 +117,62 @@ def _action_id(raw, path: Path, line: int) -> int:
     raise RecordingError(path, line, f"unknown action id {raw!r} (expected 0-7 or RESET, ACTION1..ACTION7)")
 
 
-def _frame(raw, path: Path, line: int) -> tuple[np.ndarray, int]:
+def _bools_after_frame(raw_line: bytes) -> bool:
+    """Whether a `true`/`false` follows the "frame" key: else the frame holds none, and the exact (slower)
+    search for them can be skipped. Toolkit lines put the frame last, after their own booleans."""
+    start = raw_line.find(b'"frame"')
+    return start < 0 or raw_line.find(b"true", start) >= 0 or raw_line.find(b"false", start) >= 0
+
+
+def _frame(raw, path: Path, line: int, bools: bool = True) -> tuple[np.ndarray, int]:
     if not isinstance(raw, list) or not raw:
         raise RecordingError(path, line, "'frame' must be a list of 1..N 64x64 grids")
     last = raw[-1]
-    try:
-        arr = np.array(last, dtype=np.int64)
-    except (ValueError, TypeError):
-        raise RecordingError(path, line, "frame is not a rectangular grid of integers") from None
+    arr = _grid(last, path, line, bools)
     if arr.shape != (FRAME_SIZE, FRAME_SIZE):
         # A single bare 64x64 grid instead of a list of grids is a common hand-written shape.
         if arr.ndim == 1 and len(raw) == FRAME_SIZE:
-            try:
-                arr = np.array(raw, dtype=np.int64)
-            except (ValueError, TypeError):
-                raise RecordingError(path, line, "frame is not a rectangular grid of integers") from None
+            arr = _grid(raw, path, line, bools)
             if arr.shape == (FRAME_SIZE, FRAME_SIZE):
                 return _colours(arr, path, line), 1
-        raise RecordingError(path, line, f"frame is {'x'.join(map(str, arr.shape))}, expected 64x64")
+        raise RecordingError(path, line, f"frame is {_shape(last, arr)}, expected 64x64")
     return _colours(arr, path, line), len(raw)
+
+
+def _grid(value, path: Path, line: int, bools: bool = True) -> np.ndarray:
+    """A nested list of colours as an int64 array; a colour that is not a whole number (3.5, true) is an error."""
+    try:
+        arr = np.array(value)
+    except (ValueError, TypeError):
+        arr = None
+    if arr is None or arr.dtype == object:
+        raise RecordingError(path, line, "frame is not a rectangular grid of integers")
+    if arr.dtype.kind not in "iu" or (bools and arr.size and _has_bool(value)):  # numpy reads [1, true] as [1, 1]
+        bad = _first_non_integer(value)
+        if bad is not None or arr.dtype.kind not in "iuf":
+            raise RecordingError(path, line, f"frame has colour {json.dumps(bad)}, not an integer 0-15")
+    return arr.astype(np.int64)
+
+
+def _has_bool(value) -> bool:
+    if isinstance(value, list):
+        return any(_has_bool(v) for v in value) if value and isinstance(value[0], list) else bool in set(map(type, value))
+    return isinstance(value, bool)
+
+
+def _first_non_integer(value):
+    """The first colour that is a bool, or a number with a fraction (3.0 is a whole number); None if none."""
+    if isinstance(value, list):
+        return next((b for b in map(_first_non_integer, value) if b is not None), None)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return value if isinstance(value, float) and not value.is_integer() else None
+
+
+def _shape(value, arr: np.ndarray) -> str:
+    if arr.ndim == 0:
+        return f"a single value {json.dumps(value)}"
+    return f"a grid of {len(arr)}" if arr.ndim == 1 else "x".join(map(str, arr.shape))
 
 
 def _colours(arr: np.ndarray, path: Path, line: int) -> np.ndarray:
@@ -180,7 +218,7 @@ def parse_line(raw_line: bytes, path: Path, line: int) -> Step | None:
         if not isinstance(adata, dict):
             raise RecordingError(path, line, "click (ACTION6) without x/y in action_input.data")
         x, y = _coord(adata, "x", path, line), _coord(adata, "y", path, line)
-    frame, n_frames = _frame(frame_raw, path, line)
+    frame, n_frames = _frame(frame_raw, path, line, bools=_bools_after_frame(raw_line))
     # Older preview recordings say score/win_score.
     levels = data.get("levels_completed", data.get("score", 0))
     win_levels = data.get("win_levels", data.get("win_score", 0))

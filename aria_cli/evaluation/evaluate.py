@@ -45,6 +45,7 @@ class EvalConfig:
     replay_steps: int = 16  # demo-replay steps per game (each decodes 64 codes one by one)
     device: str = "auto"
     skip_bad: bool = False
+    force: bool = False  # evaluate a stale stack (aria_cli.stack), with a warning
 
 
 def _episodes(cache, split: str, games: list[str]) -> list[int]:
@@ -86,7 +87,7 @@ def demo_replay(wm, tokenizer, cache, data_dir: Path, episode_ids: list[int], n_
         for p, q in zip(pos[:-1], pos[1:], strict=True):  # a whole next frame must follow in the window
             if q + FRAME_TOKENS <= len(tok):
                 cands.append((w, int(p), int(q)))
-    if not cands:
+    if not cands or n_steps == 0:
         return {"steps": 0, "pixel_acc": None, "copy_pixel_acc": None, "true_codes_pixel_acc": None, "examples": []}
     pick = sorted(rng.choice(len(cands), size=min(n_steps, len(cands)), replace=False))
     frames_by_ep: dict[int, np.ndarray] = {}
@@ -149,6 +150,7 @@ def evaluate_pipeline(cfg: EvalConfig) -> dict:
         predict,
         world_model_folder,
     )
+    from aria_cli.stack import check_stack
     from aria_cli.tokenizer import model as vqvae
     from aria_cli.world_model.data import eval_windows
     from aria_cli.world_model.metrics import evaluate_world_model
@@ -158,10 +160,14 @@ def evaluate_pipeline(cfg: EvalConfig) -> dict:
     t0 = time.time()
     gates = load_gates(cfg.gates_file)
     device = resolve_device(cfg.device)
+    if cfg.json_out is not None:
+        atomic.check_writable(cfg.json_out, "--json")
+    atomic.check_writable(cfg.out_dir, "--out", folder=True)
     world_model_folder(cfg.checkpoints)  # fail fast, naming what to run
     PolicyHeads.load(policy_dir(cfg.checkpoints))
+    check_stack(cfg.checkpoints, force=cfg.force)
     cache, wm, feats, _, action_sets = load_features(
-        PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, skip_bad=cfg.skip_bad), device
+        PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, skip_bad=cfg.skip_bad), device, check=False
     )
     known = cache.games()
     unknown = [g for g in cfg.games if g not in known]

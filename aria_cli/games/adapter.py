@@ -176,6 +176,36 @@ def _user_folder(environments_dir: Path | None) -> tuple[Path, str] | None:
     return folder, what
 
 
+_METADATA_FAILED = "Failed to load metadata.json from "
+
+
+def metadata_failures(folder: Path, log: _ToolkitLog) -> dict[Path, str]:
+    """The metadata.json files under `folder` that the toolkit skipped while scanning it (it only logs
+    them), each with why, as one line. Call right after building the arcade, before anything else logs."""
+    out = {}
+    for r in log.records:
+        msg = r.getMessage()
+        if not msg.startswith(_METADATA_FAILED):
+            continue
+        exc = r.exc_info[1] if r.exc_info else None
+        errors = getattr(exc, "errors", None)
+        if callable(errors):  # pydantic: the first problem, without its documentation links
+            first = errors()[0]
+            where = ".".join(str(x) for x in first.get("loc", ()))
+            why = f"{where}: {first['msg']}" if where else first["msg"]
+        else:
+            why = str(exc).splitlines()[0] if exc is not None else msg
+        for path in Path(folder).rglob("metadata.json"):
+            if msg.startswith(f"{_METADATA_FAILED}{path}:"):
+                out[path] = why.replace("\n", " ")
+    return out
+
+
+def _metadata_game(path: Path) -> tuple[str, str]:
+    """(game, version) of `<game>/<version>/metadata.json`, from the folders (the file itself does not parse)."""
+    return path.parent.parent.name, path.parent.name
+
+
 def search_path(environments_dir: Path | None = None) -> list[tuple[Path, str]]:
     """(folder, source) in lookup order: the user's folder (if any), then the bundled games."""
     folders = []
@@ -196,10 +226,15 @@ def locate_game(game: str, environments_dir: Path | None) -> tuple[Path, str]:
     base, version = _split(game)
     known: list[str] = []
     for folder, source in search_path(environments_dir):
-        envs = _offline_arcade(folder, _ToolkitLog()).available_environments
+        log = _ToolkitLog()
+        envs = _offline_arcade(folder, log).available_environments
         known += [e.game_id for e in envs]
         if any(_split(e.game_id)[0] == base and (not version or _split(e.game_id)[1] == version) for e in envs):
             return folder, source
+        for path, why in metadata_failures(folder, log).items():
+            g, v = _metadata_game(path)
+            if g == base and (not version or v == version):
+                raise GameError(f"cannot load game {game}: {path} does not parse ({why})")
     versions = [g for g in known if _split(g)[0] == base]
     if versions:
         raise GameError(f"game {base!r} has no version {version!r}; available: {', '.join(sorted(set(versions)))}")
@@ -252,6 +287,10 @@ def list_games(environments_dir: Path | None = None) -> list[GameInfo]:
     for folder, source in search_path(environments_dir):
         log = _ToolkitLog()
         arcade = _offline_arcade(folder, log)
+        for path, why in metadata_failures(folder, log).items():
+            game, version = _metadata_game(path)
+            out.append(GameInfo(game, f"{game}-{version}", version, game, 0, (), [], source,
+                                error=f"{path}: {why}"))
         for env in sorted(arcade.available_environments, key=lambda e: e.game_id):
             log.records.clear()
             wrapper = arcade.make(env.game_id, seed=0)
@@ -260,6 +299,11 @@ def list_games(environments_dir: Path | None = None) -> list[GameInfo]:
             else:
                 out.append(_info(env, source, _observation(wrapper.observation_space)))
     return out
+
+
+def folder_game_ids(folder: Path) -> list[str]:
+    """The game ids ("qmaz-v1") the toolkit finds in one environments folder, without loading the games."""
+    return [e.game_id for e in _offline_arcade(Path(folder), _ToolkitLog()).available_environments]
 
 
 class GameSession:
@@ -292,6 +336,7 @@ class GameSession:
             else:
                 folder, source = locate_game(game, environments_dir)
                 arcade = _offline_arcade(folder, self._log, self._staging)
+            self._log.records.clear()  # what scanning the folder logged is about other games
             wrapper = arcade.make(game, seed=seed, save_recording=record_dir is not None)
             if wrapper is None:
                 raise GameError(self._make_failed(game, arcade, online))

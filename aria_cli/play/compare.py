@@ -8,8 +8,9 @@
 Each run plays one game through the game adapter from its first frame until WIN or `max_actions`
 actions (RESETs count as actions). Per run: levels completed of win_levels, the actions used on each
 completed level and the running total when it was completed, RESETs, the agent's milliseconds per
-action (act + observe; the game's own step time is reported apart), whether it won, and the error if
-the game raised one (the run then ends there and the comparison goes on). Agents come by name from
+action (act + observe; the game's own step time is reported apart), whether it won, the official
+score (aria_cli.play.score; per game and agent the best seed's, as the toolkit keeps it), and the
+error if the game raised one (the run then ends there and the comparison goes on). Agents come by name from
 `aria_cli.agents.base` or from `extra_agents` ({"world-model": seed -> agent}).
 """
 
@@ -22,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 from aria_cli.agents.base import Agent, AgentFactory, GameStart, make_agent
 from aria_cli.common import atomic
 from aria_cli.common.ui import progress
+from aria_cli.play.score import best_score, fmt_score, official_score
 
 SCHEMA_VERSION = 1
 SessionFactory = Callable[[str, int], Any]  # (game, seed) -> object with reset() / step(a, x, y)
@@ -50,6 +53,9 @@ class RunResult:
     won: bool = False
     error: str | None = None
     recording: str | None = None  # the run's toolkit recording, when it was recorded
+    baseline_actions: list[int] = field(default_factory=list)  # the game's, from its metadata
+    score: float | None = None  # the official ARC-AGI-3 score (aria_cli.play.score); None: no baselines
+    level_scores: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +78,7 @@ class ComparisonResult:
                 if not runs:
                     continue
                 win_levels = max(r.win_levels for r in runs)
+                best, best_i = best_score([r.score for r in runs])
                 to_level = []
                 for lvl in range(max((r.levels_completed for r in runs), default=0)):
                     reached = [r.actions_to_level[lvl] for r in runs if len(r.actions_to_level) > lvl]
@@ -82,6 +89,10 @@ class ComparisonResult:
                         "agent": agent,
                         "runs": len(runs),
                         "mean_levels": float(np.mean([r.levels_completed for r in runs])),
+                        "score": best,  # the toolkit keeps a game's best run over seeds
+                        "score_seed": runs[best_i].seed if best_i is not None else None,
+                        "baseline_levels": max(len(r.baseline_actions) for r in runs),
+                        "mean_score": float(np.mean([r.score for r in runs])) if best is not None else None,
                         "levels": [r.levels_completed for r in runs],
                         "win_levels": win_levels,
                         "wins": sum(r.won for r in runs),
@@ -114,8 +125,15 @@ class ComparisonResult:
                 ),
                 "wins": int(sum(r.won for r in runs)),
                 "ms_per_action": float(np.mean([r.ms_per_action for r in runs])) if runs else 0.0,
+                **self._score_totals(agent),
             }
         return out
+
+    def _score_totals(self, agent: str) -> dict[str, Any]:
+        """Mean over games of each game's best score (games without baselines left out), and how many."""
+        best = [best_score([r.score for r in self.runs_for(g, agent)])[0] for g in self.games]
+        scored = [b for b in best if b is not None]
+        return {"score": float(np.mean(scored)) if scored else None, "scored_games": len(scored)}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,9 +150,13 @@ class ComparisonResult:
     def write_json(self, path: str | Path) -> None:
         atomic.write_json(path, self.to_json())
 
-    def table(self) -> Table:
-        """One table: levels per game and agent, actions to each level, resets, ms/action; then totals."""
+    def table(self, show_errors: bool = False) -> Table:
+        """One table: levels per game and agent, score, actions to each level, resets, ms/action; then
+        totals. Over several seeds the score is the best run's (as the toolkit keeps it), with its seed.
+        `show_errors`: a column with each row's first error when any run has one (`aria bench`)."""
         n_seeds = len(self.seeds)
+        summary = self.summary()
+        show_errors = show_errors and any(s["errors"] for s in summary)
         t = Table(
             title=f"{len(self.agents)} agents × {len(self.games)} games × {n_seeds} seed"
             f"{'s' if n_seeds != 1 else ''}, ≤ {self.max_actions} actions",
@@ -144,11 +166,13 @@ class ComparisonResult:
         t.add_column("agent")
         t.add_column("levels", justify="right")
         t.add_column("won", justify="right")
+        t.add_column("score" if n_seeds == 1 else f"score (best of {n_seeds} seeds)", justify="right")
         t.add_column("actions to level 1, 2, … (mean)")
         t.add_column("resets", justify="right")
         t.add_column("ms/action", justify="right")
-        summary = self.summary()
-        best = {}
+        if show_errors:
+            t.add_column("error", style="red", overflow="fold")
+        best: dict[str, float] = {}
         for s in summary:
             best[s["game"]] = max(best.get(s["game"], 0.0), s["mean_levels"])
         last_game = None
@@ -156,24 +180,7 @@ class ComparisonResult:
             if last_game is not None and s["game"] != last_game:
                 t.add_section()
             last_game = s["game"]
-            levels = f"{s['mean_levels']:.1f} / {s['win_levels']}"
-            if s["mean_levels"] == best[s["game"]] and s["mean_levels"] > 0:
-                levels = f"[bold]{levels}[/]"
-            to_level = " · ".join(
-                f"{lv['mean_actions']:.0f}"
-                + (f" ({lv['runs']}/{s['runs']})" if lv["runs"] < s["runs"] else "")
-                for lv in s["actions_to_level"]
-            )
-            err = f" [red]{len(s['errors'])} error(s)[/]" if s["errors"] else ""
-            t.add_row(
-                s["game"],
-                s["agent"],
-                levels,
-                f"{s['wins']}/{s['runs']}",
-                (to_level or "—") + err,
-                f"{s['mean_resets']:.1f}",
-                f"{s['ms_per_action']:.2f}",
-            )
+            t.add_row(*_summary_row(s, s["mean_levels"] == best[s["game"]], n_seeds, show_errors))
         t.add_section()
         for agent, tot in self.totals().items():
             t.add_row(
@@ -181,11 +188,35 @@ class ComparisonResult:
                 agent,
                 f"{tot['levels']:.1f} / {tot['win_levels']:.0f}",
                 str(tot["wins"]),
+                fmt_score(tot["score"]) + (f" (mean of {tot['scored_games']})" if tot["score"] is not None else ""),
                 "",
                 "",
                 f"{tot['ms_per_action']:.2f}",
+                *([""] if show_errors else []),
             )
         return t
+
+
+def _summary_row(s: dict[str, Any], best_levels: bool, n_seeds: int, show_errors: bool) -> list[str]:
+    levels = f"{s['mean_levels']:.1f} / {s['win_levels']}"
+    if best_levels and s["mean_levels"] > 0:
+        levels = f"[bold]{levels}[/]"
+    to_level = " · ".join(
+        f"{lv['mean_actions']:.0f}" + (f" ({lv['runs']}/{s['runs']})" if lv["runs"] < s["runs"] else "")
+        for lv in s["actions_to_level"]
+    )
+    score = fmt_score(s["score"])
+    if n_seeds > 1 and s["score"] is not None:
+        score += f" (seed {s['score_seed']})"
+    if s["score"] is not None and s["baseline_levels"] < s["win_levels"]:
+        score += f" ({s['baseline_levels']} baselines for {s['win_levels']} levels)"  # the toolkit then scores 0
+    err = f" [red]{len(s['errors'])} error(s)[/]" if s["errors"] and not show_errors else ""
+    row = [s["game"], s["agent"], levels, f"{s['wins']}/{s['runs']}", score, (to_level or "—") + err,
+           f"{s['mean_resets']:.1f}", f"{s['ms_per_action']:.2f}"]  # fmt: skip
+    if show_errors:
+        first = escape(s["errors"][0]) if s["errors"] else ""
+        row.append(first + (f" (+{len(s['errors']) - 1} more)" if len(s["errors"]) > 1 else ""))
+    return row
 
 
 StepHook = Callable[[Any, int, Any, Any, dict, RunResult], None]  # (obs, action, x, y, info, result so far)
@@ -215,6 +246,9 @@ def play_one(
         result.error = f"{type(e).__name__}: {e}"
         return result
     result.win_levels = int(obs.win_levels)
+    info = getattr(session, "info", None)  # the game adapter's GameInfo: the baselines for the score
+    if info is not None and not result.baseline_actions:
+        result.baseline_actions = [int(b) for b in info.baseline_actions]
     if on_step is not None:
         on_step(obs, None, None, None, {}, result)
     t0 = time.perf_counter()
@@ -253,6 +287,8 @@ def play_one(
     finally:  # also on Ctrl-C: what was played is counted
         result.levels_completed = len(result.actions_to_level)
         result.won = obs.state == "WIN"
+        result.score, result.level_scores = official_score(result.level_actions, result.actions,
+                                                           result.baseline_actions)
         n = max(result.actions, 1)
         result.ms_per_action = 1000 * agent_s / n
         result.game_ms_per_action = 1000 * game_s / n

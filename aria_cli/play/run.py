@@ -6,10 +6,11 @@
 
 One game with one agent and one seed: a live view (the frame in the ARC palette, level, action with
 its probability, ms/action), then a summary table (levels, actions per level beside the game's
-baseline, resets, ms/action); the run is saved as a toolkit recording (so it can become training
+baseline with each level's official score and the game's, resets, ms/action); the run is saved as a toolkit recording (so it can become training
 data), optionally as a GIF and JSON. Several games, agents or seeds: one comparison table
 (aria_cli.play.compare), every run recorded the same way. A game that raises mid-run, or Ctrl-C, ends the
-run cleanly: the recording and the summary are still written and the error is named.
+run cleanly: the recording and the summary are still written and the error is named; the command then
+exits non-zero (`RunEndedEarly`), 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,10 +28,22 @@ from rich.table import Table
 from aria_cli.common import atomic, ui
 from aria_cli.common.errors import AriaError
 from aria_cli.play.compare import RunResult
+from aria_cli.play.score import fmt_score
 from aria_cli.vocab import ACTION_NAMES
 
 LEARNED_AGENTS = ("world-model", "policy")
 DEFAULT_RUNS_DIR = Path("runs")
+INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+class RunEndedEarly(AriaError):
+    """A run (or some runs of a comparison) ended on an error; raised after everything was written."""
+
+    def __init__(self, message: str, result, interrupted: bool = False):
+        super().__init__(message)
+        self.result = result
+        if interrupted:
+            self.exit_code = 130
 
 
 @dataclass
@@ -53,13 +66,13 @@ class PlayConfig:
     adapt_every: int = 0  # world-model: learning inside the game (AgentConfig.adapt_every; 0: off)
     adapt_steps: int = 2
     wm_change: int = 0  # world-model: AgentConfig.wm_change_k
+    force: bool = False  # play with a stale stack (aria_cli.stack), with a warning
 
 
 @dataclass
 class PlayResult(RunResult):
     """A comparison run's fields (aria_cli.play.compare.RunResult) plus what a single `aria play` also keeps."""
 
-    baseline_actions: list[int] = field(default_factory=list)
     gif: str | None = None
 
     def to_json(self) -> dict:
@@ -76,7 +89,7 @@ def agent_factories(cfg: PlayConfig) -> dict:
     device = resolve_device(cfg.device)
     config = AgentConfig(temperature=cfg.temperature, level_weight=cfg.level_weight, adapt_every=cfg.adapt_every,
                          adapt_steps=cfg.adapt_steps, wm_change_k=cfg.wm_change)
-    return learned_agent_factories(cfg.checkpoints, device, config)
+    return learned_agent_factories(cfg.checkpoints, device, config, force=cfg.force)
 
 
 def _view(game: str, agent: str, obs, last: str, ms: float, actions: int, max_actions: int):
@@ -133,7 +146,7 @@ def play_single(cfg: PlayConfig, game: str, agent_name: str, seed: int, factorie
             live.start()
         play_one(session, agent, game, seed, cfg.max_actions, agent_name, on_step=on_step, result=result)
     except KeyboardInterrupt:
-        result.error = "interrupted (Ctrl-C)"
+        result.error = INTERRUPTED
     except Exception as e:  # noqa: BLE001 — an agent that breaks mid-run still gets its summary and recording
         result.error = f"{type(e).__name__}: {e}"
     finally:
@@ -152,6 +165,7 @@ def summary_table(r: PlayResult) -> Table:
     t.add_column("level")
     t.add_column("actions", justify="right")
     t.add_column("baseline", justify="right")
+    t.add_column("score", justify="right")
     for i in range(max(r.win_levels, len(r.level_actions))):
         used = r.level_actions[i] if i < len(r.level_actions) else None
         base = r.baseline_actions[i] if i < len(r.baseline_actions) else None
@@ -159,10 +173,12 @@ def summary_table(r: PlayResult) -> Table:
             str(i + 1),
             "[dim]not reached[/]" if used is None else str(used),
             "—" if base is None else str(base),
+            fmt_score(r.level_scores[i] if i < len(r.level_scores) else None),
         )
     t.add_section()
     t.add_row("levels", f"[bold]{r.levels_completed} of {r.win_levels}[/]" + (" (won)" if r.won else ""), "")
     t.add_row("actions", str(r.actions), str(sum(r.baseline_actions)) if r.baseline_actions else "—")
+    t.add_row("score", "", "", f"[bold]{fmt_score(r.score)}[/]")
     t.add_row("resets", str(r.resets), "")
     t.add_row("ms/action", f"{r.ms_per_action:.1f}", "")
     return t
@@ -182,6 +198,7 @@ def play(cfg: PlayConfig):
             raise AriaError(f"--agent {a!r}: unknown agent; choose from {', '.join(known)}")
     from aria_cli.games.adapter import locate_game
 
+    check_outputs(cfg)
     if not cfg.online:
         for g in cfg.games:
             locate_game(g, cfg.environments_dir)  # unknown games fail before any model loads
@@ -197,7 +214,7 @@ def play(cfg: PlayConfig):
             atomic.write_json(cfg.json_out, r.to_json())
             ui.console.print(f"wrote {cfg.json_out}")
         if r.error:
-            ui.print_error(f"{r.game}: the run ended early: {r.error}")
+            raise RunEndedEarly(f"{r.game}: the run ended early: {r.error}", r, interrupted=r.error == INTERRUPTED)
         return r
     from aria_cli.play.compare import compare
 
@@ -211,4 +228,20 @@ def play(cfg: PlayConfig):
     if cfg.json_out:
         result.write_json(cfg.json_out)
         ui.console.print(f"wrote {cfg.json_out}")
+    failed = [r for r in result.runs if r.error]
+    if failed:
+        first = failed[0]
+        raise RunEndedEarly(f"{len(failed)} of {len(result.runs)} runs ended early; the first: {first.game} · "
+                            f"{first.agent} · seed {first.seed}: {first.error}", result,
+                            interrupted=any(r.error == INTERRUPTED for r in failed))
     return result
+
+
+def check_outputs(cfg: PlayConfig) -> None:
+    """Every output can be written, before a model loads or a game starts."""
+    if cfg.json_out is not None:
+        atomic.check_writable(cfg.json_out, "--json")
+    if cfg.gif is not None:
+        atomic.check_writable(cfg.gif, "--gif")
+    if cfg.record:
+        atomic.check_writable(cfg.record_dir, "--record-dir", folder=True)

@@ -147,8 +147,8 @@ def load_or_extract(wm, wm_folder: Path, cache, folder: Path, progress=None) -> 
             if json.loads(meta.read_text()).get("key") == key:
                 arrays = load_file(str(data))
                 return StepFeatures(**{f: arrays[f] for f in _ARRAYS}, key=key), True
-        except (OSError, ValueError):
-            pass  # unreadable cache: rebuild it below
+        except Exception:  # noqa: BLE001 — a damaged cache (bad JSON, truncated or incomplete arrays): rebuild it
+            pass
     feats = extract(wm, cache, list(range(len(cache.episodes))), progress=progress)
     feats.key = key
     arrays = {f: np.ascontiguousarray(getattr(feats, f)) for f in _ARRAYS}

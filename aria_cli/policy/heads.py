@@ -38,7 +38,10 @@ class PolicyConfig:
     hidden_size: int
     head_dim: int = 256
     dropout: float = 0.1
-    world_model_fingerprint: str = ""
+    world_model_fingerprint: str = ""  # the features' key (data, tokenizer and world model)
+    # Content hash of the world_model/best checkpoint the heads were trained on (aria_cli.stack checks it);
+    # empty for heads saved before it existed.
+    world_model_checkpoint: str = ""
     # The type head's attention over the 64 cell states. The summary alone is one vector in which a
     # tiny backbone has not put where things are relative to each other, and a navigation game's move
     # is exactly that (the player left of the goal: RIGHT). 0 = the summary alone, as heads saved
@@ -188,7 +191,9 @@ class PolicyHeads(nn.Module):
             heads = cls(PolicyConfig(**json.loads(cfg_path.read_text())))
             heads.load_state_dict(load_file(str(weights), device="cpu"))
         except Exception as e:  # corrupt or mismatched files: one line naming them
-            raise CheckpointError(f"{directory}: policy checkpoint does not load ({type(e).__name__}: {e})") from None
+            msg = str(e).splitlines()[0][:200] if str(e) else ""
+            raise CheckpointError(f"{directory}: policy checkpoint does not load ({type(e).__name__}: {msg}); "
+                                  "retrain with `aria train-policy`") from None
         return heads.to(device).eval()
 
 

@@ -23,6 +23,7 @@ from aria_cli.common import atomic, ui
 from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.policy.features import StepFeatures, load_or_extract
 from aria_cli.policy.heads import TYPE_ATTENTION_HEADS, PolicyConfig, PolicyHeads, policy_loss
+from aria_cli.stack import world_model_fingerprint
 from aria_cli.vocab import CLICK, N_TYPES
 
 ALL = "all"
@@ -43,6 +44,7 @@ class PolicyTrainConfig:
     skip_bad: bool = False
     type_attention_heads: int = TYPE_ATTENTION_HEADS  # 0: DESIGN.md's type head on the summary alone
     previous_frame: bool = True  # False: the heads read step t's states only (see PolicyConfig)
+    force: bool = False  # use a world model trained with another tokenizer (aria_cli.stack), with a warning
 
 
 def policy_dir(checkpoints: Path) -> Path:
@@ -180,12 +182,16 @@ def _score(m: dict) -> float:
     return (m["type_acc"] or 0.0) + (m["loc_acc"] or 0.0)
 
 
-def load_features(cfg: PolicyTrainConfig, device: str):
-    """The token cache, the frozen world model, and its cached features (built when stale)."""
+def load_features(cfg: PolicyTrainConfig, device: str, check: bool = True):
+    """The token cache, the frozen world model, and its cached features (built when stale). `check`: refuse
+    a world model trained with another tokenizer (aria_cli.stack; False when the caller checked already)."""
     from aria_cli.data.token_cache import build_token_cache
+    from aria_cli.stack import check_stack
     from aria_cli.world_model.model import WorldModel
 
     wm_folder = world_model_folder(cfg.checkpoints)
+    if check:
+        check_stack(cfg.checkpoints, force=cfg.force, policy=False)
     cache = build_token_cache(cfg.data, cfg.checkpoints, skip_bad=cfg.skip_bad, device=device)
     wm = WorldModel.load(wm_folder, device=device)
     for p in wm.parameters():
@@ -221,6 +227,7 @@ def train_policy(cfg: PolicyTrainConfig) -> dict:
     allowed_tr, allowed_va = allowed_mask(tr_games, action_sets), allowed_mask(va_games, action_sets)
 
     heads = PolicyHeads(PolicyConfig(hidden_size=train.summary.shape[1], world_model_fingerprint=feats.key,
+                                      world_model_checkpoint=world_model_fingerprint(world_model_folder(cfg.checkpoints)),
                                       type_attention_heads=cfg.type_attention_heads,
                                       previous_frame=cfg.previous_frame)).to(device)
     opt = torch.optim.AdamW(heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -29,6 +29,7 @@ Checkpoints saved before the pointer existed load with it at zero (what they wer
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -354,9 +355,10 @@ class WorldModel(torch.nn.Module):
             position_ids = (position_ids - state.pad[:, None]).clamp_min(0)
             seen = torch.arange(state.length + n, device=tokens.device)
             attention_mask = (seen[None] >= state.pad[:, None]).long()
-        out = self._lm().get_decoder()(
+        decoder = self._lm().get_decoder()
+        out = decoder(
             inputs_embeds=self.embed(tokens, cells),
-            past_key_values=state.cache,
+            **{_cache_kwarg(decoder): state.cache},
             use_cache=True,
             position_ids=position_ids,
             attention_mask=attention_mask,
@@ -374,7 +376,8 @@ class WorldModel(torch.nn.Module):
         last_logits = _add_scores(self.head(hidden[:, -1:]), b[at_last], p[at_last] - (n - 1), scores[at_last])
         last = int(cells[0, -1])  # the context now ends with last + 1 codes, or none
         run = last + 1 if last < N_CELLS else 0
-        new_state = WMState(out.past_key_values, state.length + n, last_logits[:, 0], run, frame, state.pad)
+        cache = out.cache if "cache" in out else out.past_key_values
+        new_state = WMState(cache, state.length + n, last_logits[:, 0], run, frame, state.pad)
         return hidden, new_state, pointer
 
     # ------------------------------------------------------------------ save / load
@@ -405,7 +408,7 @@ class WorldModel(torch.nn.Module):
             raw = json.loads(path.read_text())
         except (OSError, ValueError) as e:
             raise CheckpointError(f"{path}: unreadable world-model config ({e}); retrain with `aria train-wm`") from None
-        if raw.get("format") != FORMAT:
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise CheckpointError(f"{path}: not a world-model checkpoint; retrain with `aria train-wm`")
         if raw.get("vocab_version") != VOCAB_VERSION:
             raise CheckpointError(
@@ -415,20 +418,28 @@ class WorldModel(torch.nn.Module):
         return raw
 
     @classmethod
+    def config_of(cls, folder: str | Path) -> tuple[WorldModelConfig, TinyArch | LoraSettings]:
+        """The checkpoint's configuration and its backbone settings (tiny's TinyArch or the LoRA settings),
+        checked without building anything: a malformed config.json is a CheckpointError naming it."""
+        path = Path(folder) / CONFIG_FILE
+        cfg = _config_from(cls.read_config(folder), path)
+        if cfg.lora is None:
+            return cfg, _settings(TinyArch, cfg.arch, "arch", path)
+        return cfg, _settings(LoraSettings, cfg.lora, "lora", path)
+
+    @classmethod
     def load(
         cls, folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
     ) -> WorldModel:
         """Load a saved world model (tiny, or backbone + adapter) in eval mode on `device`."""
         folder = Path(folder)
-        raw = cls.read_config(folder)
-        names = set(WorldModelConfig.__dataclass_fields__)
-        cfg = WorldModelConfig(**{k: v for k, v in raw.items() if k in names})
+        cfg, settings = cls.config_of(folder)
         if dtype is None:
             dtype = torch.bfloat16 if str(device).startswith("cuda") and cfg.lora is not None else torch.float32
         if cfg.lora is None:
-            bb = build_tiny(TinyArch(**cfg.arch))
+            bb = build_tiny(settings)
         else:
-            bb = build_pretrained(cfg.source or cfg.backbone, LoraSettings(**cfg.lora), dtype)
+            bb = build_pretrained(cfg.source or cfg.backbone, settings, dtype)
             if bb.base != cfg.base:
                 raise CheckpointError(
                     f"{folder}: trained on a backbone with vocabulary size {cfg.base}, but {bb.source} has {bb.base}"
@@ -441,6 +452,7 @@ class WorldModel(torch.nn.Module):
 
     def load_weights(self, folder: str | Path) -> None:
         """Load the weights saved in `folder` into this (same-configuration) model."""
+        from safetensors import SafetensorError
         from safetensors.torch import load_file, load_model
 
         folder = Path(folder)
@@ -466,7 +478,7 @@ class WorldModel(torch.nn.Module):
                 res = set_peft_model_state_dict(self.model, sd)
                 if getattr(res, "unexpected_keys", None):
                     raise CheckpointError(f"{path}: does not fit {self.config.source} (unexpected weights)")
-        except (OSError, RuntimeError, ValueError) as e:
+        except (OSError, RuntimeError, ValueError, SafetensorError) as e:  # SafetensorError: a damaged file
             msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             raise CheckpointError(f"{path}: cannot load ({msg}); retrain with `aria train-wm`") from None
 
@@ -482,6 +494,37 @@ class WorldModel(torch.nn.Module):
                 h.update(name.encode())
                 h.update(t.detach().float().cpu().numpy().tobytes())
         return h.hexdigest()[:16]
+
+
+def _config_from(raw: dict, path: Path) -> WorldModelConfig:
+    names = set(WorldModelConfig.__dataclass_fields__)
+    try:
+        return WorldModelConfig(**{k: v for k, v in raw.items() if k in names})
+    except TypeError as e:
+        raise CheckpointError(f"{path}: not a valid world-model config ({e}); retrain with `aria train-wm`") from None
+
+
+def _settings(cls, fields, key: str, path: Path):
+    """`cls(**fields)` from config.json's `key`; a missing or malformed entry names the file."""
+    try:
+        if not isinstance(fields, dict):
+            raise TypeError(f"'{key}' is missing" if fields is None else f"'{key}' is not an object")
+        return cls(**fields)
+    except TypeError as e:
+        raise CheckpointError(f"{path}: not a valid world-model config ({e}); retrain with `aria train-wm`") from None
+
+
+@functools.cache
+def _cache_kwarg_of(forward) -> str:
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+
+
+def _cache_kwarg(decoder) -> str:
+    """The decoder's name for the KV cache: `cache` in the transformers that deprecate `past_key_values`
+    (which then warns on every call), `past_key_values` in those before."""
+    return _cache_kwarg_of(type(decoder).forward)
 
 
 def _add_scores(logits: torch.Tensor, b: torch.Tensor, p: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:

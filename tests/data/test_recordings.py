@@ -145,3 +145,34 @@ def test_find_recordings_follows_linked_folders_without_looping(recording_dir, t
     (assembled / "loop").symlink_to(assembled, target_is_directory=True)  # must not recurse forever
     found = [p.relative_to(assembled / "linked") for p in find_recordings(assembled)]
     assert found == [p.relative_to(recording_dir) for p in find_recordings(recording_dir)]
+
+
+def _grid_with(value, at=(5, 7)) -> list:
+    grid = synthetic_frames(1)[0].tolist()
+    grid[at[0]][at[1]] = value
+    return grid
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        ([_grid_with(3.5)], "frame has colour 3.5, not an integer 0-15"),
+        ([_grid_with(True)], "frame has colour true, not an integer 0-15"),
+        ([_grid_with(False, at=(63, 63))], "frame has colour false, not an integer 0-15"),
+        ([_grid_with("3")], 'frame has colour "3", not an integer 0-15'),
+        ([5], "frame is a single value 5, expected 64x64"),
+        ([[1, 2, 3]], "frame is a grid of 3, expected 64x64"),
+    ],
+)
+def test_a_colour_that_is_not_a_whole_number_is_an_error_not_rounded(tmp_path, frame, message):
+    # numpy alone would read 3.5 as 3 and true as 1, and describe a scalar frame as "frame is , ..."
+    p = _write(tmp_path, _line(), _line(frame=frame), _line())
+    with pytest.raises(RecordingError) as e:
+        read_recording(p)
+    assert str(e.value) == f"{p}:2: {message}"
+
+
+def test_whole_number_floats_are_colours(tmp_path):
+    frame = synthetic_frames(1)[0]
+    rec = read_recording(_write(tmp_path, _line(frame=[frame.astype(float).tolist()])))
+    assert np.array_equal(rec.steps[0].frame, frame)

@@ -89,3 +89,17 @@ def test_replay_scores_the_true_next_codes_decoded(pipeline):
     nexts = np.stack([actual_next for _, actual_next, _ in r["examples"]])
     reconstructed = tokenizer.decode(tokenizer.encode(nexts))
     assert r["true_codes_pixel_acc"] == pytest.approx(float((reconstructed == nexts).mean()))
+
+
+def test_replay_steps_zero_skips_the_replay_and_reports_everything_else(pipeline, tmp_path):
+    # The option allows 0; it used to crash after computing every metric.
+    out = tmp_path / "eval.json"
+    r = runner.invoke(app, ["eval", "--data", str(pipeline.data), "--checkpoints", str(pipeline.checkpoints),
+                            "--json", str(out), "--out", str(tmp_path / "eval"), "--device", "cpu",
+                            "--replay-steps", "0"])
+    assert r.exit_code == 0, r.output
+    games = json.loads(out.read_text())["games"]
+    for m in games.values():
+        assert m["replay_steps"] == 0 and m["replay_pixel_acc"] is None
+        assert 0.0 <= m["frame_acc"] <= 1.0 and "frame_acc" in m["gates"]
+    assert not (tmp_path / "eval").exists()  # no steps, no pictures

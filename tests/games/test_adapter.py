@@ -202,3 +202,36 @@ def test_an_interrupted_session_leaves_no_partial_recording(tmp_path):
         s.step(1)
         raise KeyboardInterrupt
     assert not tmp_path.exists() or not list(tmp_path.iterdir())
+
+
+def _unparsable_metadata_game(root, name="qjsn"):
+    d = root / name / "v1"
+    d.mkdir(parents=True)
+    (d / "metadata.json").write_text('{"game_id": "qjsn-v1", "title": ')  # cut short
+    (d / f"{name}.py").write_text("x = 1\n")
+    return d / "metadata.json"
+
+
+def test_a_game_whose_metadata_does_not_parse_is_listed_with_its_error(tmp_path):
+    # The toolkit skips such a folder with a log line only; `aria games` shows it, as it shows a broken .py.
+    meta = _unparsable_metadata_game(tmp_path / "envs")
+    listed = {g.game: g for g in list_games(tmp_path / "envs")}
+    assert str(meta) in listed["qjsn"].error and "Invalid JSON" in listed["qjsn"].error
+    assert listed["qjsn"].version == "v1" and "\n" not in listed["qjsn"].error
+    assert listed["qmaz"].error is None  # the rest of the listing is unaffected
+
+
+def test_playing_the_unparsable_game_names_its_metadata_not_unknown_game(tmp_path):
+    meta = _unparsable_metadata_game(tmp_path / "envs")
+    with pytest.raises(GameError) as e:
+        GameSession("qjsn", environments_dir=tmp_path / "envs")
+    assert str(e.value).startswith(f"cannot load game qjsn: {meta} does not parse (") and "\n" not in str(e.value)
+
+
+def test_another_broken_game_in_the_same_folder_is_blamed_for_its_own_error(tmp_path):
+    # Scanning the folder logs qjsn's metadata error with its exception; it must not explain qbad's failure.
+    _unparsable_metadata_game(tmp_path / "envs")
+    game_file = _broken_game(tmp_path / "envs")
+    with pytest.raises(GameError) as e:
+        GameSession("qbad", environments_dir=tmp_path / "envs")
+    assert f"{game_file}:5: NameError" in str(e.value) and "qjsn" not in str(e.value)

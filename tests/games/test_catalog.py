@@ -132,3 +132,17 @@ def test_qmix_next_tiles_are_where_the_demonstrator_goes():
                 while s.last.levels_completed == level and s.last.state != "WIN":
                     s.step(*plan.pop(0))
     assert checked == 4 * 5
+
+
+def test_aria_games_lists_a_game_whose_metadata_does_not_parse(tmp_path):
+    from typer.testing import CliRunner
+
+    from aria_cli.cli import app
+
+    d = tmp_path / "envs" / "qjsn" / "v1"
+    d.mkdir(parents=True)
+    (d / "metadata.json").write_text("{not json")
+    r = CliRunner().invoke(app, ["games", "--environments-dir", str(tmp_path / "envs")], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.output.splitlines() if "qjsn" in line)
+    assert "cannot load" in row and "metadata.json" in row and "Invalid JSON" in row

@@ -67,6 +67,19 @@ def test_a_game_that_breaks_mid_run_still_gets_its_summary_recording_and_json(tm
     assert 1 <= data["actions"] < 20 and "fell off the board" in data["error"]
     assert "the run ended early" in r.stderr and "fell off the board" in r.stderr
     assert len(read_recording(data["recording"]).steps) >= data["actions"]
+    # ... and the command fails: a script must not read a run that broke as a finished one.
+    assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_comparison_with_a_run_that_broke_exits_non_zero_after_writing_everything(tmp_path):
+    envs = broken_environments(tmp_path)
+    out = tmp_path / "cmp.json"
+    r = runner.invoke(app, ["play", "qbrk", "qtgl", "--environments-dir", str(envs), "--agent", "random",
+                            "--max-actions", "10", "--json", str(out), "--record-dir", str(tmp_path / "runs")])
+    assert r.exit_code == 1 and "1 of 2 runs ended early" in r.stderr and "qbrk" in r.stderr
+    runs = {x["game"]: x for x in json.loads(out.read_text())["runs"]}
+    assert "fell off the board" in runs["qbrk"]["error"] and runs["qtgl"]["error"] is None
+    assert all(Path(x["recording"]).exists() for x in runs.values())
 
 
 def test_several_agents_print_one_comparison_and_its_json_and_record_every_run(tmp_path):

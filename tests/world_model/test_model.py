@@ -219,3 +219,28 @@ def test_the_cell_embedding_trains_and_is_part_of_a_lora_checkpoint(tmp_path):
     wm.save(tmp_path / "wm")
     back = WorldModel.load(tmp_path / "wm")
     assert torch.equal(back.cell_embedding.weight, wm.cell_embedding.weight)
+
+
+def test_decoding_with_the_kv_cache_warns_about_nothing():
+    # transformers deprecates `past_key_values` for `cache`, warning on every play and eval; the model
+    # passes whichever name the installed version takes.
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    hf_logger = hf_logging.get_logger("transformers")
+    hf_logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            wm = WorldModel.create(context_steps=2, arch=SMALL).eval()
+            state = wm.prefill(episode()[None, :10])
+            wm.extend(state, episode()[None, 10:12])
+    finally:
+        hf_logger.removeHandler(handler)
+    messages = [str(w.message) for w in caught] + [r.getMessage() for r in records]
+    assert not [m for m in messages if "past_key_values" in m or "deprecated" in m], messages

@@ -1,0 +1,417 @@
+"""`aria bench`: agents on every game of an environments folder, in worker processes, never losing a run.
+
+    aria bench ../shared/realgames/environment_files --agent explore --agent random --max-actions 2000
+    aria bench --game qmaz --game qtgl --seeds 0-2 --jobs 2 --out runs/bench-a
+    aria bench ENV_DIR --shard 0/4 --out runs/b0  ...  aria bench --merge runs/b0 runs/b1 runs/b2 runs/b3
+
+Every (game, agent, seed) is one run (aria_cli.play.compare.play_one, scored by aria_cli.play.score).
+Runs are planned in a fixed order; `--shard I/N` keeps the runs whose index is I modulo N, so N
+cluster jobs with the same options split the work and `--merge` joins their folders. Runs go to
+`--jobs` spawned worker processes (one torch thread each); a run that raises, cannot load its game,
+or passes `--run-timeout` (its worker is killed and replaced) is a result with its error.
+
+The results folder: `bench.json` (what was asked), `runs.jsonl` (one line per finished run, appended
+and fsynced the moment it ends, so `--resume` skips what is done), `recordings/<game>/`, and at the
+end `summary.json`, `table.txt` and `bench.png` (aria_cli.play.bench_report).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import queue
+import re
+import resource
+import signal
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from aria_cli.common import atomic
+from aria_cli.common.errors import AriaError
+from aria_cli.play.compare import ComparisonResult, RunResult
+
+BENCH_SCHEMA = 1
+DEFAULT_RUN_TIMEOUT = 600.0  # seconds: 2000 actions at 300 ms each; what a run played by then is kept
+KILL_GRACE = 30.0  # a run that ignores its alarm (stuck in C code) is killed with its worker this much later
+_RUN_FIELDS = {f.name for f in fields(RunResult)}
+
+
+@dataclass
+class BenchConfig:
+    env_dir: Path | None = None  # None: the bundled games
+    games: list[str] = field(default_factory=list)  # empty: every game of env_dir
+    games_file: Path | None = None
+    agents: list[str] = field(default_factory=lambda: ["explore"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    max_actions: int = 1000
+    jobs: int = 0  # 0: os.cpu_count()
+    out: Path | None = None  # None: runs/bench-<UTC time>
+    resume: bool = False
+    shard: str | None = None  # "I/N"
+    run_timeout: float = DEFAULT_RUN_TIMEOUT
+    record: bool = True
+    checkpoints: Path = Path("checkpoints")
+    device: str = "cpu"
+    show_progress: bool = True
+    # world-model: learning inside the game (AgentConfig.adapt_every, adapt_steps, wm_change_k; 0: off)
+    adapt_every: int = 0
+    adapt_steps: int = 2
+    wm_change: int = 0
+
+
+def run_key(game: str, agent: str, seed: int) -> str:
+    return f"{game}|{agent}|{seed}"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' or '0,3,7' -> seeds (the --seeds option)."""
+    try:
+        if re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", text):
+            lo, hi = (int(v) for v in text.split("-"))
+            if hi < lo:
+                raise ValueError
+            return list(range(lo, hi + 1))
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise AriaError(f"--seeds {text!r}: expected a range like 0-4 or a list like 0,3,7") from None
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if text is None:
+        return 0, 1
+    m = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not m or int(m[2]) < 1 or int(m[1]) >= int(m[2]):
+        raise AriaError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4 (the first of four shards)")
+    return int(m[1]), int(m[2])
+
+
+def folder_games(env_dir: Path | None) -> list[str]:
+    """The game ids (without version) of an environments folder, as the toolkit lists them, sorted."""
+    from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS, folder_game_ids
+
+    folder = Path(env_dir) if env_dir is not None else BUNDLED_ENVIRONMENTS
+    if not folder.is_dir():
+        raise AriaError(f"{folder}: no such folder (expected an environments folder: <game>/<version>/metadata.json)")
+    ids = sorted({g.partition("-")[0] for g in folder_game_ids(folder)})
+    if not ids:
+        raise AriaError(f"{folder}: no games in it (expected <game>/<version>/metadata.json inside)")
+    return ids
+
+
+def select_games(cfg: BenchConfig) -> list[str]:
+    available = folder_games(cfg.env_dir)
+    wanted: list[tuple[str, str]] = [(g, f"--game {g}") for g in cfg.games]
+    if cfg.games_file is not None:
+        if not cfg.games_file.is_file():
+            raise AriaError(f"--games-file {cfg.games_file}: no such file")
+        for i, line in enumerate(cfg.games_file.read_text().splitlines(), 1):
+            name = line.split("#", 1)[0].strip()
+            if name:
+                wanted.append((name, f"{cfg.games_file}:{i}"))
+    if not wanted:
+        return available
+    out = []
+    for name, where in wanted:
+        base = name.partition("-")[0]
+        if base not in available:
+            raise AriaError(f"{where}: unknown game {name!r} in {cfg.env_dir or 'the bundled games'}")
+        if base not in out:
+            out.append(base)
+    return out
+
+
+def plan(games: list[str], agents: list[str], seeds: list[int], shard: tuple[int, int]) -> list[tuple[str, str, int]]:
+    """Every run in a fixed order (game, agent, seed), then this shard's share: index % N == I."""
+    runs = [(g, a, s) for g in games for a in agents for s in seeds]
+    i, n = shard
+    return [r for k, r in enumerate(runs) if k % n == i]
+
+
+# --------------------------------------------------------------------------- one run (in a worker)
+class RunTimeout(BaseException):
+    """Raised by a run's alarm; a BaseException, so neither the toolkit nor play_one takes it for a game error."""
+
+
+def _on_alarm(signum, frame):
+    raise RunTimeout
+
+
+def run_one(game: str, agent: str, seed: int, max_actions: int, env_dir: Path | None,
+            record_dir: Path | None, factories: dict, timeout: float | None = None) -> RunResult:  # fmt: skip
+    """One run, never raising: a game that cannot load, an agent that breaks or a run past `timeout`
+    seconds (an alarm, so what was played is kept) is the run's error. Call it from a main thread."""
+    result = RunResult(game=game, agent=agent, seed=seed)
+    previous = signal.signal(signal.SIGALRM, _on_alarm) if timeout else None
+    try:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        _play_run(result, max_actions, env_dir, record_dir, factories)
+    except RunTimeout:
+        result.error = f"timed out after {timeout:g} s (--run-timeout); stopped there"
+    finally:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    result.ms_per_action = round(result.ms_per_action, 3)
+    result.game_ms_per_action = round(result.game_ms_per_action, 3)
+    return result
+
+
+def _play_run(result: RunResult, max_actions: int, env_dir: Path | None, record_dir: Path | None,
+              factories: dict) -> None:  # fmt: skip
+    from aria_cli.agents.base import make_agent
+    from aria_cli.play.compare import game_sessions, play_one
+
+    game, agent, seed = result.game, result.agent, result.seed
+    try:
+        session = game_sessions(env_dir, False, record_dir)(game, seed)
+    except Exception as e:  # noqa: BLE001 — a game that fails to load is a row of the bench
+        result.error = f"{type(e).__name__}: {e}"
+        return
+    session.recording_name = f"{game}-{agent}-seed{seed}.jsonl"  # a rerun (--resume) overwrites, never piles up
+    try:
+        play_one(session, make_agent(agent, seed, factories), game, seed, max_actions, agent, result=result)
+    except Exception as e:  # noqa: BLE001 — an agent that breaks mid-run keeps what it played
+        result.error = f"{type(e).__name__}: {e}"
+    finally:  # also on a timeout: the recording of what was played lands
+        session.close()
+        result.recording = str(session.recording_path) if session.recording_path else None
+
+
+def _worker(wid: int, inbox, outbox, opts: dict) -> None:
+    """A worker process: one torch thread, models loaded once, runs until told to stop or orphaned."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the bench's to handle: it stops the workers
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"  # before torch loads: N workers on N cores, not N x N threads
+    from aria_cli.play.run import LEARNED_AGENTS, PlayConfig, agent_factories
+
+    if any(a in LEARNED_AGENTS for a in opts["agents"]):
+        import torch
+
+        torch.set_num_threads(1)
+    factories = agent_factories(PlayConfig(games=[], agents=opts["agents"], checkpoints=opts["checkpoints"],
+                                           device=opts["device"], adapt_every=opts["adapt_every"],
+                                           adapt_steps=opts["adapt_steps"], wm_change=opts["wm_change"]))  # fmt: skip
+    parent = os.getppid()
+    while True:
+        try:
+            task = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the bench was killed: do not linger
+                return
+            continue
+        if task is None:
+            return
+        game, agent, seed = task
+        outbox.put((wid, run_key(game, agent, seed), None))  # started: the run's timeout counts from here
+        t0 = time.perf_counter()
+        r = run_one(game, agent, seed, opts["max_actions"], opts["env_dir"], opts["record_dir"], factories,
+                    opts["run_timeout"])
+        line = asdict(r) | {"wall_s": round(time.perf_counter() - t0, 3), "ended_at": time.time(), "worker": wid,
+                            "worker_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        outbox.put((wid, run_key(game, agent, seed), line))
+
+
+class _Pool:
+    """Spawned workers, each fed one run at a time so a hung run can be timed out by killing its worker."""
+
+    def __init__(self, jobs: int, opts: dict, run_timeout: float):
+        self.ctx = mp.get_context("spawn")  # torch and fork do not mix; spawn is safe everywhere
+        self.opts, self.run_timeout = opts, run_timeout
+        self.results = self.ctx.Queue()
+        self.workers: dict[int, dict] = {}
+        self.next_id = 0
+        for _ in range(jobs):
+            self._start()
+
+    def _start(self) -> None:
+        inbox = self.ctx.Queue()
+        wid, self.next_id = self.next_id, self.next_id + 1
+        p = self.ctx.Process(target=_worker, args=(wid, inbox, self.results, self.opts), daemon=True)
+        p.start()
+        self.workers[wid] = {"proc": p, "inbox": inbox, "task": None, "since": None}
+
+    def _replace(self, wid: int) -> None:
+        w = self.workers.pop(wid)
+        w["proc"].kill()
+        w["proc"].join(5)
+        self._start()
+
+    def run(self, tasks: list[tuple[str, str, int]]):
+        """Yield each finished run's JSON line, in the order they finish."""
+        pending = list(reversed(tasks))
+        try:
+            while pending or any(w["task"] for w in self.workers.values()):
+                for w in self.workers.values():
+                    if w["task"] is None and pending:
+                        w["task"], w["since"] = pending.pop(), None  # `since` is set when the worker starts it
+                        w["inbox"].put(w["task"])
+                yield from self._collect()
+                yield from self._failures()
+        finally:
+            for wid in list(self.workers):
+                w = self.workers.pop(wid)
+                w["proc"].kill()
+                w["proc"].join(5)
+
+    def _collect(self):
+        try:
+            item = self.results.get(timeout=0.2)
+        except queue.Empty:
+            return
+        while True:
+            wid, key, line = item
+            w = self.workers.get(wid)
+            if w is not None and w["task"] is not None and run_key(*w["task"]) == key:
+                if line is None:
+                    w["since"] = time.monotonic()
+                else:
+                    w["task"] = None
+                    yield line
+            try:
+                item = self.results.get_nowait()
+            except queue.Empty:
+                return
+
+    def _failures(self):
+        for wid, w in list(self.workers.items()):
+            if w["task"] is None:
+                continue
+            game, agent, seed = w["task"]
+            if w["since"] is not None and time.monotonic() - w["since"] > self.run_timeout + KILL_GRACE:
+                error = f"timed out after {self.run_timeout:g} s (--run-timeout) and did not stop: its worker was killed"
+            elif not w["proc"].is_alive():
+                error = f"the worker process died (exit code {w['proc'].exitcode})"
+            else:
+                continue
+            self._replace(wid)
+            yield asdict(RunResult(game=game, agent=agent, seed=seed, error=error)) | {"worker": wid}
+
+
+# --------------------------------------------------------------------------- the results folder
+def read_runs(folder: Path) -> dict[str, dict]:
+    """The finished runs of a results folder by key; a torn last line (a kill mid-write) is ignored."""
+    path = Path(folder) / "runs.jsonl"
+    out: dict[str, dict] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out[run_key(d["game"], d["agent"], d["seed"])] = d
+    return out
+
+
+def comparison(runs: list[dict], games: list[str], agents: list[str], seeds: list[int],
+               max_actions: int) -> ComparisonResult:  # fmt: skip
+    results = [RunResult(**{k: v for k, v in d.items() if k in _RUN_FIELDS}) for d in runs]
+    results.sort(key=lambda r: (games.index(r.game), agents.index(r.agent), seeds.index(r.seed)))
+    return ComparisonResult(games, agents, seeds, max_actions, results)
+
+
+def _prepare_folder(cfg: BenchConfig, meta: dict) -> Path:
+    out = cfg.out or Path("runs") / time.strftime("bench-%Y%m%d-%H%M%S", time.gmtime())
+    old = out / "bench.json"
+    if old.exists():
+        if not cfg.resume:
+            raise AriaError(f"--out {out}: already holds a bench; add --resume to finish it, or choose another --out")
+        before = json.loads(old.read_text())
+        diff = [k for k in ("env_dir", "games", "agents", "seeds", "max_actions", "shard") if before.get(k) != meta[k]]
+        if diff:
+            raise AriaError(f"--resume: {out} was a bench with other {', '.join(diff)}; rerun it with the same options")
+    elif cfg.resume and (out / "runs.jsonl").exists():
+        raise AriaError(f"--resume: {out}/bench.json is missing, so this folder cannot be resumed")
+    atomic.write_json(old, meta)
+    return out
+
+
+def bench(cfg: BenchConfig):
+    """Run the bench as configured; returns (results folder, ComparisonResult). See the module docstring."""
+    from aria_cli.agents.base import AGENT_NAMES
+    from aria_cli.play.run import LEARNED_AGENTS
+
+    if cfg.max_actions < 1:
+        raise AriaError(f"--max-actions must be at least 1, got {cfg.max_actions}")
+    if cfg.run_timeout <= 0:
+        raise AriaError(f"--run-timeout must be positive, got {cfg.run_timeout}")
+    for a in cfg.agents:
+        if a not in (*AGENT_NAMES, *LEARNED_AGENTS):
+            raise AriaError(f"--agent {a!r}: unknown agent; choose from {', '.join((*AGENT_NAMES, *LEARNED_AGENTS))}")
+        if a in LEARNED_AGENTS and not Path(cfg.checkpoints).is_dir():
+            raise AriaError(f"--agent {a} needs trained models: --checkpoints {cfg.checkpoints} is not a folder")
+    shard = parse_shard(cfg.shard)
+    games = select_games(cfg)
+    agents, seeds = list(dict.fromkeys(cfg.agents)), list(dict.fromkeys(cfg.seeds))
+    meta = {"schema": BENCH_SCHEMA, "env_dir": str(cfg.env_dir) if cfg.env_dir else None, "games": games,
+            "agents": agents, "seeds": seeds, "max_actions": cfg.max_actions, "shard": list(shard)}  # fmt: skip
+    out = _prepare_folder(cfg, meta)
+    planned = plan(games, agents, seeds, shard)
+    done = read_runs(out)
+    todo = [r for r in planned if run_key(*r) not in done]
+    _execute(cfg, out, todo, len(planned))
+    from aria_cli.play.bench_report import write_report
+
+    keys = {run_key(*r) for r in planned}
+    runs = [d for k, d in read_runs(out).items() if k in keys]
+    result = comparison(runs, games, agents, seeds, cfg.max_actions)
+    write_report(out, result, meta)
+    return out, result
+
+
+def _execute(cfg: BenchConfig, out: Path, todo: list[tuple[str, str, int]], planned: int) -> None:
+    from aria_cli.common.ui import progress
+
+    if not todo:
+        return
+    jobs = max(1, min(cfg.jobs or os.cpu_count() or 1, len(todo)))
+    opts = {"agents": cfg.agents, "checkpoints": cfg.checkpoints, "device": cfg.device,
+            "max_actions": cfg.max_actions, "env_dir": cfg.env_dir, "run_timeout": cfg.run_timeout,
+            "record_dir": out / "recordings" if cfg.record else None, "adapt_every": cfg.adapt_every,
+            "adapt_steps": cfg.adapt_steps, "wm_change": cfg.wm_change}  # fmt: skip
+    bar = progress() if cfg.show_progress else None
+    task = bar.add_task(f"bench · {jobs} jobs", total=planned, completed=planned - len(todo)) if bar else None
+    if bar:
+        bar.start()
+    try:
+        pool = _Pool(jobs, opts, cfg.run_timeout)
+        for line in pool.run(todo):
+            atomic.append_line(out / "runs.jsonl", json.dumps(line))
+            if bar:
+                status = "error" if line.get("error") else f"{line['levels_completed']}/{line['win_levels']} levels"
+                bar.update(task, advance=1, description=f"bench · {line['game']} · {line['agent']} · {status}")
+    finally:
+        if bar:
+            bar.stop()
+
+
+def merge(dirs: list[Path], out: Path | None):
+    """Join shard folders (the same bench split with --shard) into one summary in `out`."""
+    from aria_cli.play.bench_report import write_report
+
+    metas = []
+    for d in dirs:
+        f = Path(d) / "bench.json"
+        if not f.is_file():
+            raise AriaError(f"--merge {d}: not a bench results folder (no bench.json)")
+        metas.append(json.loads(f.read_text()))
+    for d, m in zip(dirs, metas, strict=True):
+        if m["max_actions"] != metas[0]["max_actions"]:
+            raise AriaError(f"--merge {d}: ran at --max-actions {m['max_actions']}, not {metas[0]['max_actions']}")
+    union = lambda key: list(dict.fromkeys(x for m in metas for x in m[key]))  # noqa: E731
+    games, agents, seeds = union("games"), union("agents"), union("seeds")
+    runs: dict[str, dict] = {}
+    for d in dirs:
+        runs.update(read_runs(Path(d)))
+    out = out or Path("runs") / time.strftime("bench-merged-%Y%m%d-%H%M%S", time.gmtime())
+    meta = {"schema": BENCH_SCHEMA, "env_dir": metas[0]["env_dir"], "games": games, "agents": agents,
+            "seeds": seeds, "max_actions": metas[0]["max_actions"], "shard": [0, 1],
+            "merged_from": [str(d) for d in dirs]}  # fmt: skip
+    atomic.write_json(out / "bench.json", meta)
+    atomic.write_text(out / "runs.jsonl", "".join(json.dumps(runs[k]) + "\n" for k in sorted(runs)))
+    result = comparison(list(runs.values()), games, agents, seeds, meta["max_actions"])
+    write_report(out, result, meta)
+    return out, result

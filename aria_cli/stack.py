@@ -1,0 +1,95 @@
+"""The trained stack: tokenizer → world model → policy, and the one check that they still fit together.
+
+Each stage records what it was trained on: the world model its tokenizer's fingerprint
+(`tokenizer_fingerprint` in world_model/best/config.json), the policy its world model's
+(`world_model_checkpoint` in policy/config.json). Retraining an earlier stage makes the later ones
+silently wrong (a world model reading another tokenizer's codes), so everything that loads trained
+models for use — eval, play, the learned agents, train-policy — calls `check_stack` first: a mismatch
+is one line naming the stage to retrain, or, with --force, a warning.
+
+It lives beside the stages rather than in any one of them because it reads all three checkpoints; the
+stages stay independent of each other and the consumers (evaluation, play, agents) sit above it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aria_cli.common import ui
+from aria_cli.common.errors import CheckpointError
+
+FORCE_HINT = "or pass --force to use them anyway"
+
+
+class StaleStackError(CheckpointError):
+    """A stage trained on another version of the stage before it."""
+
+
+def world_model_fingerprint(folder: Path) -> str:
+    """What a policy records about the world model it was trained on: a content hash of its checkpoint."""
+    from aria_cli.policy.features import checkpoint_fingerprint
+
+    return checkpoint_fingerprint(folder)
+
+
+def stale_stages(checkpoints: Path, policy: bool = True) -> list[str]:
+    """One message per stage trained on something other than what is now under `checkpoints` (empty: all fit).
+
+    Stages that predate the fingerprints (nothing recorded) pass. Missing checkpoints raise the usual
+    CheckpointError naming the command to run."""
+    from aria_cli.policy.train import policy_dir, world_model_folder
+    from aria_cli.tokenizer import model as vqvae
+    from aria_cli.world_model.model import WorldModel
+
+    checkpoints = Path(checkpoints)
+    wm_folder = world_model_folder(checkpoints)
+    # A damaged file changes a fingerprint too: name it as damaged, not as another stage's.
+    _check_weights(vqvae.vqvae_dir(checkpoints), "aria train-vqvae")
+    _check_weights(wm_folder, "aria train-wm")
+    stale = []
+    recorded = WorldModel.config_of(wm_folder)[0].tokenizer_fingerprint
+    if recorded and recorded != vqvae.tokenizer_fingerprint(checkpoints):
+        stale.append(f"the world model in {wm_folder} was trained with another tokenizer than the one in "
+                     f"{vqvae.vqvae_dir(checkpoints)}: retrain it with `aria train-wm`, then `aria train-policy`")
+    if policy:
+        recorded = _policy_config(policy_dir(checkpoints)).get("world_model_checkpoint")
+        if recorded and recorded != world_model_fingerprint(wm_folder):
+            stale.append(f"the policy in {policy_dir(checkpoints)} was trained on another world model than the one "
+                         f"in {wm_folder}: retrain it with `aria train-policy`")
+    return stale
+
+
+def check_stack(checkpoints: Path, force: bool = False, policy: bool = True) -> None:
+    """Refuse a stale stack (StaleStackError, one line); with `force`, warn and go on."""
+    stale = stale_stages(checkpoints, policy=policy)
+    if stale and not force:
+        raise StaleStackError(f"{'; '.join(stale)} ({FORCE_HINT})")
+    for message in stale:
+        ui.print_warning(f"--force: {message}")
+
+
+def _check_weights(folder: Path, command: str) -> None:
+    """Each safetensors file in `folder` is whole (its header read, its size checked; no weights loaded)."""
+    from safetensors import safe_open
+
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(path), "np"):
+                pass
+        except Exception as e:  # noqa: BLE001 — safetensors raises several types for a damaged file
+            msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise CheckpointError(f"{path}: cannot load ({msg}); retrain with `{command}`") from None
+
+
+def _policy_config(folder: Path) -> dict:
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"no policy under {folder}: run `aria train-policy` first")
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable policy config ({e}); retrain with `aria train-policy`") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path}: not a policy config; retrain with `aria train-policy`")
+    return raw

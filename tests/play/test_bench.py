@@ -1,0 +1,203 @@
+"""`aria bench`: shards merge into the unsharded summary, a SIGKILLed bench resumes to the same summary,
+broken games (load failure, raise, hang) are rows with their error, the PNG, and user mistakes."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from aria_cli.cli import app
+from aria_cli.common.errors import AriaError
+from aria_cli.data.recordings import read_recording
+from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS
+from aria_cli.play.bench import BenchConfig, bench, parse_seeds, plan
+from aria_cli.play.bench_report import png_size
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
+TIMING = {"ms_per_action", "game_ms_per_action", "recording", "wall_s", "ended_at", "worker", "worker_rss_mb"}
+
+
+def comparable(folder: Path) -> dict:
+    """summary.json without what differs between two equal benches: timings, paths, the shard it ran as."""
+    s = json.loads((folder / "summary.json").read_text())
+    s.pop("bench")
+    s["runs"] = [{k: v for k, v in r.items() if k not in TIMING} for r in s["runs"]]
+    s["summary"] = [{k: v for k, v in r.items() if k not in TIMING} for r in s["summary"]]
+    s["totals"] = {a: {k: v for k, v in t.items() if k not in TIMING} for a, t in s["totals"].items()}
+    return s
+
+
+def quick(out: Path, **kw) -> BenchConfig:
+    base = dict(agents=["explore", "random"], seeds=[0], max_actions=30, jobs=2, out=out, show_progress=False)
+    return BenchConfig(**(base | kw))
+
+
+def test_two_shards_merged_equal_one_unsharded_bench_and_the_png(tmp_path):
+    whole, result = bench(quick(tmp_path / "whole"))
+    assert len(result.runs) == 8 and not any(r.error for r in result.runs)
+    bench(quick(tmp_path / "s0", shard="0/2"))
+    bench(quick(tmp_path / "s1", shard="1/2"))
+    assert len((tmp_path / "s0" / "runs.jsonl").read_text().splitlines()) == 4
+    r = runner.invoke(app, ["bench", "--merge", str(tmp_path / "s0"), "--merge", str(tmp_path / "s1"),
+                            "--out", str(tmp_path / "merged")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert comparable(tmp_path / "merged") == comparable(whole)
+    with Image.open(whole / "bench.png") as img:
+        assert img.format == "PNG" and img.size == png_size(4, 2)
+        img.verify()
+    rec = read_recording(next((whole / "recordings" / "qmaz").glob("qmaz-explore-seed0.jsonl")))
+    assert rec.game == "qmaz" and len(rec.steps) >= 30  # a toolkit recording that --data reads
+
+
+def test_a_sigkilled_bench_resumes_to_the_same_summary_losing_only_runs_in_flight(tmp_path):
+    """A real `aria bench` process is SIGKILLed after a few runs finished; --resume finishes it."""
+    args = ["--agent", "explore", "--agent", "random", "--seeds", "0-1", "--max-actions", "150", "--jobs", "2"]
+    killed = tmp_path / "killed"
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "aria_cli", "bench", *args, "--out", str(killed)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    lines = killed / "runs.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if lines.exists() and len(lines.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the bench ended before it could be killed halfway"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = len(lines.read_text().splitlines())
+    assert 5 <= before < 16 and not (killed / "summary.json").exists()
+    r = runner.invoke(app, ["bench", *args, "--out", str(killed), "--resume"])
+    assert r.exit_code == 0, r.output
+    keys = [(d["game"], d["agent"], d["seed"]) for d in map(json.loads, lines.read_text().splitlines())]
+    assert len(keys) == 16 == len(set(keys))  # every run finished before the kill was kept, none was run twice
+    whole, _ = bench(quick(tmp_path / "whole", seeds=[0, 1], max_actions=150))
+    assert comparable(killed) == comparable(whole)
+
+
+BROKEN = {  # real arcengine games, loaded by the real toolkit from a folder the test writes
+    "qlod": "raise_in_init = True",
+    "qnrs": "raise_on_step = 4",
+    "qohg": "hang_on_step = 6",
+}
+GAME_SRC = """
+import time
+from arcengine import ARCBaseGame, Camera, Level, Sprite
+
+
+class {cls}(ARCBaseGame):
+    raise_in_init = False
+    raise_on_step = 0
+    hang_on_step = 0
+    {flag}
+
+    def __init__(self, seed: int = 0) -> None:
+        if self.raise_in_init:
+            raise ValueError("the level file is missing")
+        level = Level(sprites=[Sprite([[9] * 8] * 8, name="tile", x=8, y=8)])
+        super().__init__(game_id="{gid}", levels=[level], camera=Camera(background=5, letter_box=5),
+                         available_actions=[1, 2], seed=seed)
+        self.moves = 0
+
+    def step(self) -> None:
+        self.moves += 1
+        if self.moves == self.raise_on_step:
+            raise RuntimeError("the tile fell off the board")
+        if self.moves == self.hang_on_step:
+            time.sleep(3600)
+        self.current_level.get_sprites_by_name("tile")[0].move(1, 0)
+        self.complete_action()
+"""
+
+
+def broken_folder(root: Path, with_good: bool = True) -> Path:
+    envs = root / "envs"
+    if with_good:
+        for g in ("qmaz", "qtgl"):
+            shutil.copytree(BUNDLED_ENVIRONMENTS / g, envs / g)
+    for gid, flag in BROKEN.items():
+        d = envs / gid / "v1"
+        d.mkdir(parents=True)
+        (d / f"{gid}.py").write_text(GAME_SRC.format(cls=gid.capitalize(), flag=flag, gid=gid))
+        (d / "metadata.json").write_text(json.dumps({"game_id": f"{gid}-v1", "title": "Broken",
+                                                     "class_name": gid.capitalize(), "baseline_actions": [3]}))
+    return envs
+
+
+def test_games_that_fail_to_load_raise_or_hang_are_rows_with_their_error_and_the_bench_goes_on(tmp_path):
+    envs = broken_folder(tmp_path)
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["bench", str(envs), "--agent", "random", "--max-actions", "20", "--jobs", "2",
+                            "--run-timeout", "4", "--out", str(out)], env={"COLUMNS": "250"})  # fmt: skip
+    assert r.exit_code == 0, r.output
+    runs = {d["game"]: d for d in json.loads((out / "summary.json").read_text())["runs"]}
+    assert list(runs) == ["qlod", "qmaz", "qnrs", "qohg", "qtgl"]
+    assert "the level file is missing" in runs["qlod"]["error"]
+    assert "fell off the board" in runs["qnrs"]["error"] and 1 <= runs["qnrs"]["actions"] < 20
+    assert "timed out after 4 s" in runs["qohg"]["error"]  # its alarm stopped it: what it played is kept
+    assert runs["qohg"]["actions"] >= 1 and len(read_recording(runs["qohg"]["recording"]).steps) >= 1
+    assert runs["qmaz"]["error"] is None and runs["qmaz"]["actions"] == 20
+    assert runs["qtgl"]["error"] is None and runs["qtgl"]["actions"] == 20
+    assert "fell off the board" in (out / "table.txt").read_text() and "3 of 5 runs failed" in r.stderr
+
+
+def test_a_bench_where_every_run_failed_exits_non_zero(tmp_path):
+    envs = broken_folder(tmp_path, with_good=False)
+    r = runner.invoke(app, ["bench", str(envs), "--game", "qlod", "--game", "qnrs", "--agent", "random",
+                            "--max-actions", "10", "--jobs", "1", "--out", str(tmp_path / "out")])  # fmt: skip
+    assert r.exit_code == 1 and "2 of 2 runs failed" in r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--shard", "2/2"], "--shard '2/2'"),
+    (["--game", "nope"], "unknown game 'nope'"),
+    (["--seeds", "3-1"], "--seeds '3-1'"),
+    (["--agent", "wizard"], "--agent 'wizard'"),
+    (["--agent", "policy", "--checkpoints", "no-such-dir"], "needs trained models"),
+])  # fmt: skip
+def test_user_mistakes_are_one_line_and_exit_1(tmp_path, args, message):
+    r = runner.invoke(app, ["bench", *args, "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and message in r.stderr and "Traceback" not in r.output
+
+
+def test_an_existing_results_folder_needs_resume_and_the_same_options(tmp_path):
+    bench(quick(tmp_path / "o", agents=["random"], max_actions=5))
+    r = runner.invoke(app, ["bench", "--agent", "random", "--max-actions", "5", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "add --resume" in r.stderr
+    r = runner.invoke(app, ["bench", "--agent", "random", "--max-actions", "6", "--out", str(tmp_path / "o"),
+                            "--resume"])  # fmt: skip
+    assert r.exit_code == 1 and "other max_actions" in r.stderr
+    with pytest.raises(AriaError, match="games-file"):
+        bench(quick(tmp_path / "p", games_file=tmp_path / "missing.txt"))
+
+
+def test_games_file_seeds_and_shards_plan_every_run_once(tmp_path):
+    gf = tmp_path / "games.txt"
+    gf.write_text("# two of the bundled games\nqtgl\n\nqmaz  # the maze\n")
+    _, result = bench(quick(tmp_path / "o", games_file=gf, agents=["random"], max_actions=5, jobs=1))
+    assert result.games == ["qtgl", "qmaz"]
+    assert parse_seeds("0-3") == [0, 1, 2, 3] and parse_seeds("5,1") == [5, 1]
+    runs = plan(["a", "b", "c"], ["x", "y"], [0, 1, 2], (0, 1))
+    shards = [plan(["a", "b", "c"], ["x", "y"], [0, 1, 2], (i, 4)) for i in range(4)]
+    assert sorted(r for s in shards for r in s) == sorted(runs) and len(runs) == 18
+
+
+def test_learned_agents_play_in_the_workers_from_the_checkpoints(tmp_path, pipeline):
+    """The tiny trained pipeline (tests/helpers/pipeline.py) loads once per worker; both learned agents play."""
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["bench", "--game", "qtgl", "--agent", "policy", "--agent", "world-model",
+                            "--max-actions", "4", "--jobs", "1", "--no-record", "--checkpoints",
+                            str(pipeline.checkpoints), "--out", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    runs = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()]
+    assert {d["agent"] for d in runs} == {"policy", "world-model"}
+    assert all(d["error"] is None and d["actions"] == 4 and d["recording"] is None for d in runs)
