@@ -18,6 +18,7 @@ import typer
 from aria_cli import __version__
 from aria_cli.common.errors import AriaError
 from aria_cli.common.ui import console, print_error
+from aria_cli.world_model.presets import PRESETS
 
 app = typer.Typer(
     name="aria",
@@ -46,6 +47,11 @@ EnvDirOpt = Annotated[
 ForceOpt = Annotated[bool, typer.Option(
     "--force", help="Use the checkpoints even when a stage was trained on another version of the one before it "
     "(a warning says which).")]
+ReportToOpt = Annotated[
+    str,
+    typer.Option("--report-to", help="none | tensorboard | wandb | mlflow: also send each epoch's metrics.jsonl line "
+                 "to this experiment tracker (its package is an extra: pip install 'aria-cli[tensorboard]')."),
+]
 DEFAULT_DATA = Path("recordings")
 DEFAULT_CHECKPOINTS = Path("checkpoints")
 
@@ -185,7 +191,7 @@ def inspect_tokens(
 def train_vqvae(
     data: DataOpt = DEFAULT_DATA,
     checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
-    # The defaults are TrainVQVAEConfig's (a test checks they agree; importing it here would slow --help).
+    # The defaults are TokenizerTrainConfig's (a test checks they agree; importing it here would slow --help).
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 24,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 32,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 5e-3,
@@ -199,17 +205,18 @@ def train_vqvae(
     ] = False,
     seed: SeedOpt = 0,
     skip_bad: SkipBadOpt = False,
+    report_to: ReportToOpt = "none",
 ) -> None:
     """Train the frame tokenizer (VQ-VAE) on every frame of the recordings; best model → CHECKPOINTS/vqvae."""
     from aria_cli.common.atomic import check_writable
     from aria_cli.common.devices import resolve_device
-    from aria_cli.tokenizer.train import TrainVQVAEConfig
+    from aria_cli.tokenizer.train import TokenizerTrainConfig
 
     check_writable(checkpoints, "--checkpoints", folder=True)
     from aria_cli.tokenizer.train import train_vqvae as core
 
-    config = TrainVQVAEConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size, patience=patience,
-                              seed=seed)
+    config = TokenizerTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size,
+                                  patience=patience, seed=seed, report_to=report_to)
     core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)
 
 
@@ -232,6 +239,11 @@ def tokenize(
 
 
 # --------------------------------------------------------------------------- world model
+def _preset_help(field: str) -> str:
+    """A world-model option's default per preset, read from the presets (e.g. "tiny 4, smollm2-360m 29")."""
+    return ", ".join(f"{name} {getattr(p, field)}" for name, p in PRESETS.items() if getattr(p, field) is not None)
+
+
 @command("train-wm")
 def train_wm(
     data: DataOpt = DEFAULT_DATA,
@@ -249,15 +261,17 @@ def train_wm(
         ),
     ] = None,
     context_steps: Annotated[
-        int | None, typer.Option("--context-steps", min=1, help="Steps per window (default: tiny 4, others 29).")
+        int | None, typer.Option("--context-steps", min=1, help=f"Steps per window (default: {_preset_help('context_steps')}).")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", min=1, help="Windows per process per step (default 8).")
+        int | None, typer.Option("--batch-size", min=1, help=f"Windows per process per step (default: {_preset_help('batch_size')}).")
     ] = None,
     lr: Annotated[
-        float | None, typer.Option("--lr", help="Peak learning rate (default: tiny 2e-3, LoRA 2e-4).")
+        float | None, typer.Option("--lr", help=f"Peak learning rate (default: {_preset_help('lr')}).")
     ] = None,
-    lora_rank: Annotated[int, typer.Option("--lora-rank", min=1, help="LoRA rank (alpha = 2 x rank).")] = 16,
+    lora_rank: Annotated[
+        int | None, typer.Option("--lora-rank", min=1, help=f"LoRA rank, alpha = 2 x rank (default: {_preset_help('lora_rank')}).")
+    ] = None,
     time_budget: Annotated[
         float | None,
         typer.Option(
@@ -283,17 +297,18 @@ def train_wm(
     ] = False,
     seed: SeedOpt = 0,
     skip_bad: SkipBadOpt = False,
+    report_to: ReportToOpt = "none",
 ) -> None:
     """Train the world model on token trajectories; best and last → CHECKPOINTS/world_model."""
     from aria_cli.common.atomic import check_writable
-    from aria_cli.world_model.train import TrainWMConfig, train_world_model
+    from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
     check_writable(checkpoints, "--checkpoints", folder=True)
 
-    config = TrainWMConfig(
+    config = WorldModelTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, backbone=backbone, context_steps=context_steps,
         batch_size=batch_size, lr=lr, lora_rank=lora_rank, time_budget=time_budget, action_mask=action_mask,
-        device=device, resume=resume, seed=seed, skip_bad=skip_bad,
+        device=device, resume=resume, seed=seed, skip_bad=skip_bad, report_to=report_to,
     )  # fmt: skip
     train_world_model(config)
 
@@ -307,7 +322,10 @@ def train_policy(
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="AdamW learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Steps per batch.")] = 256,
     device: DeviceOpt = "auto",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue CHECKPOINTS/policy/train_state.pt.")] = False,
+    lr_schedule: Annotated[str, typer.Option(
+        "--lr-schedule", help="constant | cosine (linear warm-up, then cosine decay to a tenth over the epochs).",
+    )] = "constant",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue CHECKPOINTS/policy/last.")] = False,
     seed: SeedOpt = 0,
     skip_bad: SkipBadOpt = False,
     type_attention_heads: Annotated[int, typer.Option(
@@ -319,6 +337,7 @@ def train_policy(
         help="Let the heads also read the previous step's states (how the frame changed), not only step t's.",
     )] = True,
     force: ForceOpt = False,
+    report_to: ReportToOpt = "none",
 ) -> None:
     """Train the policy heads on the frozen world model (masked actions); → CHECKPOINTS/policy."""
     from aria_cli.common.atomic import check_writable
@@ -329,7 +348,7 @@ def train_policy(
     core(PolicyTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
         resume=resume, seed=seed, skip_bad=skip_bad, type_attention_heads=type_attention_heads,
-        previous_frame=previous_frame, force=force,
+        previous_frame=previous_frame, lr_schedule=lr_schedule, report_to=report_to, force=force,
     ))  # fmt: skip
 
 

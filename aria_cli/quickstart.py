@@ -11,7 +11,6 @@ episodes, the default epochs and no time caps).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -21,16 +20,13 @@ from rich.rule import Rule
 from rich.table import Table
 
 from aria_cli.common import atomic, ui
-from aria_cli.tokenizer.train import TrainVQVAEConfig
+from aria_cli.tokenizer.train import TokenizerTrainConfig
+from aria_cli.training import checkpoints as ck
 from aria_cli.world_model.backbones import TINY, TinyArch
 
-# Episodes per game: the click game's episodes are short, so it gets more of them. Recording is cheap and the
-# world model's minutes are fixed, so more episodes buy generalisation rather than cost time: with 1/3 of
-# these, the tiny model repeated the same windows for several epochs and fell below the copy baseline on
-# held-out recordings of two games; with these it beats it on every game within one epoch. qmix clicks only
-# to reach a far tile, so 30 episodes gave 170 training clicks: the location heads fit them (57%) but scored
-# 32-36% on val, under the 40% gate that the demonstrations allow up to 62-68% (benchmarks/
-# bench_gate_ceilings.py); with 60, 42.7%, 47.2% and 41.6% on 89 val clicks in three fresh runs.
+# Episodes per game: recording is cheap and the world model's minutes are fixed, so more episodes buy
+# generalisation rather than time; the click games get more, so their location heads see enough clicks
+# (docs/RESULTS.md has the measurements behind these numbers).
 QUICK_EPISODES = {"qmaz": 24, "qtgl": 90, "qmix": 60, "qpsh": 30}
 FULL_EPISODES = {"qmaz": 40, "qtgl": 150, "qmix": 100, "qpsh": 50}
 
@@ -42,9 +38,8 @@ class QuickstartConfig:
     full: bool = False
     noise: float = 0.05
     seed: int = 0
-    # World-model training budget (quick version). Validation and the final metrics come on top of it; with
-    # 5 minutes the whole quickstart took 14:59 including the install on 2 CPU cores, and the last half
-    # minute (the end of the third epoch) moved the overall val frame and type accuracy by under 0.1 pt.
+    # World-model training budget (quick version); validation and the final metrics come on top of it, and
+    # the whole quickstart has to fit in 15 minutes on 2 CPU cores, install included.
     wm_minutes: float = 4.5
     max_actions: int = 1000
     device: str = "auto"
@@ -52,7 +47,7 @@ class QuickstartConfig:
     runs_dir: Path = Path("runs")
     # Sizes, for calling the pipeline from Python at another scale (the tests run it in miniature).
     episodes: dict[str, int] | None = None  # game → episodes; None: QUICK_EPISODES (FULL_EPISODES with full)
-    vqvae: TrainVQVAEConfig | None = None  # None: train-vqvae's defaults
+    vqvae: TokenizerTrainConfig | None = None  # None: train-vqvae's defaults
     wm_arch: TinyArch | None = None  # None: the tiny preset
     # None: `tiny` for the quick run on any device, so a GPU machine without SmolLM2 in its Hugging Face cache
     # also runs it offline; with `full`, train-wm's default for the device (smollm2-360m on a GPU).
@@ -70,7 +65,7 @@ class QuickstartConfig:
 
 
 def _state_path(cfg: QuickstartConfig) -> Path:
-    return Path(cfg.checkpoints) / "quickstart.json"
+    return Path(cfg.checkpoints) / ck.QUICKSTART_FILE
 
 
 def _load_state(cfg: QuickstartConfig) -> dict:
@@ -86,12 +81,9 @@ def _save_state(cfg: QuickstartConfig, state: dict) -> None:
 
 def recordings_fingerprint(data: Path) -> str:
     from aria_cli.data.recordings import find_recordings
-    from aria_cli.data.token_cache import file_sha256, relative_key
+    from aria_cli.data.token_cache import relative_key
 
-    h = hashlib.sha256()
-    for p in find_recordings(data):
-        h.update(f"{relative_key(p, data)}:{file_sha256(p)}\n".encode())
-    return h.hexdigest()
+    return ck.files_fingerprint([(relative_key(p, data), p) for p in find_recordings(data)])
 
 
 def _stage(cfg: QuickstartConfig, name: str):
@@ -113,32 +105,22 @@ def record_stage(cfg: QuickstartConfig) -> None:
         ui.console.print(f"{game}: recorded {n - have} episodes → {folder}")
 
 
-def quickstart(cfg: QuickstartConfig) -> dict:
-    from aria_cli.common.devices import resolve_device
+def _train_stages(cfg: QuickstartConfig, device: str, times: dict[str, float]) -> None:
+    """Stages 2-5, each skipped when its inputs are those it was last trained on (quickstart.json)."""
     from aria_cli.data.token_cache import build_token_cache, summary_table
-    from aria_cli.evaluation.evaluate import EvalConfig, evaluate_pipeline, print_report
-    from aria_cli.play.run import PlayConfig, agent_factories, play_single
     from aria_cli.policy.features import checkpoint_fingerprint
-    from aria_cli.policy.train import PolicyTrainConfig, policy_dir, train_policy
+    from aria_cli.policy.train import PolicyTrainConfig, train_policy
     from aria_cli.tokenizer import model as vqvae
     from aria_cli.tokenizer.train import train_vqvae
-    from aria_cli.world_model.train import TrainWMConfig, train_world_model
+    from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
-    device = resolve_device(cfg.device)
     state = _load_state(cfg)
-    times: dict[str, float] = {}
-    t_all = time.time()
-
-    t = _stage(cfg, "1/7 record demonstrations of the bundled games")
-    record_stage(cfg)
-    times["record"] = time.time() - t
-
     t = _stage(cfg, "2/7 train the frame tokenizer (train-vqvae)")
     rec_fp = recordings_fingerprint(cfg.data)
     if vqvae.tokenizer_exists(cfg.checkpoints) and state.get("vqvae") == rec_fp:
         ui.console.print("tokenizer is up to date (same recordings) — reused")
     else:
-        train_vqvae(cfg.data, cfg.checkpoints, cfg.vqvae or TrainVQVAEConfig(seed=cfg.seed), device=device)
+        train_vqvae(cfg.data, cfg.checkpoints, cfg.vqvae or TokenizerTrainConfig(seed=cfg.seed), device=device)
         state["vqvae"] = rec_fp
         _save_state(cfg, state)
     times["train-vqvae"] = time.time() - t
@@ -149,12 +131,12 @@ def quickstart(cfg: QuickstartConfig) -> dict:
     times["tokenize"] = time.time() - t
 
     t = _stage(cfg, "4/7 train the world model (train-wm)")
-    wm_best = Path(cfg.checkpoints) / "world_model" / "best"
+    wm_best = ck.world_model_best(cfg.checkpoints)
     wm_key = f"{cache.fingerprint}:{cfg.wm_backbone or 'device default'}"
-    if (wm_best / "config.json").exists() and state.get("world_model") == wm_key:
+    if (wm_best / ck.CONFIG_FILE).exists() and state.get("world_model") == wm_key:
         ui.console.print("world model is up to date (same token cache) — reused")
     else:
-        train_world_model(TrainWMConfig(
+        train_world_model(WorldModelTrainConfig(
             data=cfg.data, checkpoints=cfg.checkpoints, device=cfg.device, seed=cfg.seed,
             time_budget=0 if cfg.full else cfg.wm_minutes, epochs=cfg.wm_epochs, arch=cfg.wm_arch,
             backbone=cfg.wm_backbone,
@@ -165,7 +147,7 @@ def quickstart(cfg: QuickstartConfig) -> dict:
 
     t = _stage(cfg, "5/7 train the policy heads (train-policy)")
     wm_fp = checkpoint_fingerprint(wm_best)
-    if (policy_dir(cfg.checkpoints) / "model.safetensors").exists() and state.get("policy") == wm_fp:
+    if (ck.policy_dir(cfg.checkpoints) / ck.MODEL_FILE).exists() and state.get("policy") == wm_fp:
         ui.console.print("policy is up to date (same world model) — reused")
     else:
         train_policy(PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, device=cfg.device, seed=cfg.seed,
@@ -173,6 +155,21 @@ def quickstart(cfg: QuickstartConfig) -> dict:
         state["policy"] = wm_fp
         _save_state(cfg, state)
     times["train-policy"] = time.time() - t
+
+
+def quickstart(cfg: QuickstartConfig) -> dict:
+    from aria_cli.common.devices import resolve_device
+    from aria_cli.evaluation.evaluate import EvalConfig, evaluate_pipeline, print_report
+    from aria_cli.play.run import PlayConfig, agent_factories, play_single
+
+    device = resolve_device(cfg.device)
+    times: dict[str, float] = {}
+    t_all = time.time()
+
+    t = _stage(cfg, "1/7 record demonstrations of the bundled games")
+    record_stage(cfg)
+    times["record"] = time.time() - t
+    _train_stages(cfg, device, times)
 
     t = _stage(cfg, "6/7 evaluate: decision gates on the val split (eval --all-games)")
     result = evaluate_pipeline(EvalConfig(data=cfg.data, checkpoints=cfg.checkpoints, out_dir=cfg.eval_dir, device=cfg.device))

@@ -38,8 +38,9 @@ def stale_stages(checkpoints: Path, policy: bool = True) -> list[str]:
 
     Stages that predate the fingerprints (nothing recorded) pass. Missing checkpoints raise the usual
     CheckpointError naming the command to run."""
-    from aria_cli.policy.train import policy_dir, world_model_folder
+    from aria_cli.policy.features import world_model_folder
     from aria_cli.tokenizer import model as vqvae
+    from aria_cli.training.checkpoints import policy_dir
     from aria_cli.world_model.model import WorldModel
 
     checkpoints = Path(checkpoints)

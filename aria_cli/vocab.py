@@ -1,7 +1,7 @@
 """The token layout: the one module that knows which token ID means what.
 
 IDs are offsets from `base`, the backbone's own vocabulary size (49152 for SmolLM2, 0 for the tiny
-from-scratch model), exactly as in DESIGN.md:
+from-scratch model), exactly as in docs/DESIGN.md §3:
 
     base+0   .. base+511   VQ codes
     base+512 .. base+519   ACT_TYPE_0..7   (RESET, ACTION1..ACTION7)

@@ -72,7 +72,7 @@ def build_checkpoints(root: Path) -> Path:
 
     # The fixture trains miniature models; the speed measured here is that of the default sizes, so its
     # size settings are replaced (everything else — data, epochs, steps — stays as the fixture has it).
-    default_vq = pf.TrainVQVAEConfig()
+    default_vq = pf.TokenizerTrainConfig()
     pf.WM_ARCH = TinyArch()
     pf.VQVAE_CONFIG = dataclasses.replace(
         pf.VQVAE_CONFIG,

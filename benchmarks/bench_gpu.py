@@ -41,7 +41,8 @@ from aria_cli.vocab import STEP_TOKENS  # noqa: E402
 from aria_cli.world_model.backbones import LoraSettings  # noqa: E402
 from aria_cli.world_model.data import collate, epoch_order, epoch_windows  # noqa: E402
 from aria_cli.world_model.model import WorldModel  # noqa: E402
-from aria_cli.world_model.train import PRETRAINED_DEFAULTS, lr_lambda, train_step  # noqa: E402
+from aria_cli.world_model.presets import SMOLLM2, Preset  # noqa: E402
+from aria_cli.world_model.train import lr_lambda, train_step  # noqa: E402
 
 # HuggingFaceTB/SmolLM2-360M's config.json (the fields that decide its shape and numerics).
 SMOLLM2_360M = dict(
@@ -77,7 +78,8 @@ def sync(device: str) -> None:
 
 def train_throughput(wm: WorldModel, device: str, steps: int, warmup: int) -> dict:
     acc = make_accelerator(device)
-    ctx, batch_size, lr = PRETRAINED_DEFAULTS
+    p = Preset.from_name(SMOLLM2)
+    ctx, batch_size, lr = p.context_steps, p.batch_size, p.lr
     cache = synthetic_cache(n_episodes=16, n_actions=300)
     opt = torch.optim.AdamW(wm.trainable_parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
     model, opt = acc.prepare(wm, opt)
@@ -106,7 +108,7 @@ def train_throughput(wm: WorldModel, device: str, steps: int, warmup: int) -> di
 @torch.no_grad()
 def agent_step(wm: WorldModel, device: str, repeats: int) -> dict:
     wm.eval()
-    ctx = PRETRAINED_DEFAULTS[0]
+    ctx = Preset.from_name(SMOLLM2).context_steps
     cache = synthetic_cache(n_episodes=2, n_actions=ctx + 2)
     tokens = torch.as_tensor(cache.tokens[: ctx * STEP_TOKENS + 1], dtype=torch.long, device=device)
     head, last = tokens[: (ctx - 1) * STEP_TOKENS + 1], tokens[(ctx - 1) * STEP_TOKENS + 1 :]
@@ -158,7 +160,7 @@ def main() -> int:
             backbone = str(save_random_smollm2(args.save_backbone or Path(tmp) / "smollm2-360m-random"))
         dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
         t0 = time.perf_counter()
-        wm = WorldModel.create(backbone, context_steps=PRETRAINED_DEFAULTS[0], lora=LoraSettings(rank=16, alpha=32),
+        wm = WorldModel.create(backbone, context_steps=Preset.from_name(SMOLLM2).context_steps, lora=LoraSettings(rank=16, alpha=32),
                                dtype=dtype).to(args.device)  # fmt: skip
         load_s = time.perf_counter() - t0
         n_all = sum(p.numel() for p in wm.parameters())
@@ -171,8 +173,8 @@ def main() -> int:
         print(f"training   {tr['tokens_per_s']:>10,.0f} tokens/s   {tr['step_ms']:.0f} ms/step "
               f"(batch {tr['batch_size']} x {tr['context_tokens']} tokens)   peak GPU memory {tr['peak_gib']:.2f} GiB")  # fmt: skip
         st = agent_step(wm, args.device, args.repeats)
-        print(f"agent step {st['step_ms']:>10.1f} ms (69 tokens on a KV cache of {PRETRAINED_DEFAULTS[0] - 1} steps)"
-              f"   full forward of {PRETRAINED_DEFAULTS[0]} steps {st['full_ms']:.1f} ms")  # fmt: skip
+        print(f"agent step {st['step_ms']:>10.1f} ms (69 tokens on a KV cache of {Preset.from_name(SMOLLM2).context_steps - 1} steps)"
+              f"   full forward of {Preset.from_name(SMOLLM2).context_steps} steps {st['full_ms']:.1f} ms")  # fmt: skip
         print(f"KV-cached vs full forward: max |logit diff| {st['max_abs_diff']:.3g}, argmax agrees on "
               f"{100 * st['argmax_agree']:.1f}% of the 69 positions")  # fmt: skip
     return 0

@@ -27,8 +27,8 @@ from aria_cli.games.record import record_game
 from aria_cli.play.compare import ComparisonResult, compare
 from aria_cli.policy.train import PolicyTrainConfig, train_policy
 from aria_cli.quickstart import QUICK_EPISODES
-from aria_cli.tokenizer.train import TrainVQVAEConfig, train_vqvae
-from aria_cli.world_model.train import TrainWMConfig, train_world_model
+from aria_cli.tokenizer.train import TokenizerTrainConfig, train_vqvae
+from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
 
 def main() -> None:
@@ -63,8 +63,8 @@ def main() -> None:
         if not (ck / "policy" / "model.safetensors").exists():
             # 12 tokenizer epochs rather than 24: four folds of the whole pipeline must fit in well under an
             # hour, and the tokenizer is not what this benchmark compares.
-            train_vqvae(data, ck, TrainVQVAEConfig(epochs=12), quiet=True)
-            train_world_model(TrainWMConfig(data=data, checkpoints=ck, time_budget=args.wm_minutes, show=False))
+            train_vqvae(data, ck, TokenizerTrainConfig(epochs=12), quiet=True)
+            train_world_model(WorldModelTrainConfig(data=data, checkpoints=ck, time_budget=args.wm_minutes, show=False))
             train_policy(PolicyTrainConfig(data=data, checkpoints=ck, device="cpu"))
         console.print(f"trained in {time.time() - t0:.0f} s")
         extra = learned_agent_factories(ck, "cpu", AgentConfig())

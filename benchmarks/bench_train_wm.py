@@ -30,7 +30,8 @@ from aria_cli.data.token_cache import EpisodeEntry, TokenCache
 from aria_cli.vocab import CLICK, LOC_NULL, N_SPECIAL, Vocab, episode_tokens
 from aria_cli.world_model.data import collate, epoch_order, epoch_windows
 from aria_cli.world_model.model import WorldModel
-from aria_cli.world_model.train import TINY_DEFAULTS, TrainWMConfig, lr_lambda, train_step, train_world_model
+from aria_cli.world_model.presets import TINY, Preset
+from aria_cli.world_model.train import WorldModelTrainConfig, lr_lambda, train_step, train_world_model
 
 
 def synthetic_cache(n_episodes: int = 12, n_actions: int = 200, seed: int = 0) -> TokenCache:
@@ -57,7 +58,8 @@ def synthetic_cache(n_episodes: int = 12, n_actions: int = 200, seed: int = 0) -
 def measure(steps: int, warmup: int) -> dict:
     acc = make_accelerator("cpu")
     cache = synthetic_cache()
-    ctx, batch_size, lr = TINY_DEFAULTS
+    preset = Preset.from_name(TINY)
+    ctx, batch_size, lr = preset.context_steps, preset.batch_size, preset.lr
     torch.manual_seed(0)
     wm = WorldModel.create("tiny", context_steps=ctx)
     opt = torch.optim.AdamW(wm.trainable_parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
@@ -112,13 +114,13 @@ def measure(steps: int, warmup: int) -> dict:
 def quality(data: Path, checkpoints: Path) -> dict:
     """The default `aria train-wm` on a CPU; val metrics of `best/` (the checkpoint every later stage uses)."""
     t0 = time.perf_counter()
-    res = train_world_model(TrainWMConfig(data=data, checkpoints=checkpoints, device="cpu"))
+    res = train_world_model(WorldModelTrainConfig(data=data, checkpoints=checkpoints, device="cpu"))
     best = res.history[res.best_epoch - 1]["val"] if res.best_epoch else None
     return {
         "minutes": (time.perf_counter() - t0) / 60,
         "epochs": res.epochs_done,
         "best_epoch": res.best_epoch,
-        "final_frame_acc": res.final["all"]["frame_acc"] if res.final else None,
+        "final_frame_acc": res.metrics["final"]["all"]["frame_acc"] if res.metrics["final"] else None,
         **(best["all"] if best else {}),
     }
 

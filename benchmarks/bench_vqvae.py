@@ -90,7 +90,7 @@ def val_ceiling(train_cells, val) -> tuple[float, float, float]:
     only), given the training cells: (share of val cells never seen in training, share of val frames with such
     a cell, pixel accuracy of a perfect memoriser that reproduces every training cell and turns each new cell
     into its nearest training cell by pixel distance). Counts include repeated frames, like val_pixel_acc."""
-    from aria_cli.tokenizer.train import CellSet
+    from aria_cli.tokenizer.data import CellSet
 
     vc = CellSet.from_frames(val)
     train = train_cells.cells.reshape(len(train_cells.cells), -1)
@@ -119,7 +119,7 @@ def main() -> None:
     print(f"  val frames exact     {100 * m['val_frame_exact']:.1f}%")
     print(f"  train pixel accuracy {100 * m['train_pixel_acc']:.3f}%")
     print(f"  codebook used        {100 * m['codebook_used']:.1f}% on val, {100 * m['codebook_used_train']:.1f}% on train")
-    from aria_cli.tokenizer.train import CellSet, collect_frames
+    from aria_cli.tokenizer.data import CellSet, collect_frames
 
     d = collect_frames(data)
     train_cells = CellSet.from_frames(d.train)

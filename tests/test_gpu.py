@@ -20,7 +20,7 @@ from aria_cli.games.record import record_game
 from aria_cli.policy.train import PolicyTrainConfig, train_policy
 from aria_cli.tokenizer.train import train_vqvae
 from aria_cli.world_model.model import WorldModel
-from aria_cli.world_model.train import TrainWMConfig, train_world_model
+from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -33,8 +33,8 @@ def gpu_pipeline(tmp_path_factory):
         record_game(game, episodes=n, noise=0.05, seed=10 * i, out_dir=data / game, quiet=True)
     train_vqvae(data, ck, VQVAE_CONFIG, device="cuda", quiet=True)
     backbone = save_tiny_llama(root / "llama", vocab_size=300)
-    train_world_model(TrainWMConfig(data=data, checkpoints=ck, device="cuda", backbone=str(backbone), epochs=1,
-                                    context_steps=4, batch_size=4, lora_rank=4, show=False))  # fmt: skip
+    train_world_model(WorldModelTrainConfig(data=data, checkpoints=ck, device="cuda", backbone=str(backbone), epochs=1,
+                                            context_steps=4, batch_size=4, lora_rank=4, show=False))  # fmt: skip
     train_policy(PolicyTrainConfig(data=data, checkpoints=ck, epochs=3, device="cuda"))
     return root
 

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from aria_cli.cli import app
 from aria_cli.common.errors import CheckpointError
-from aria_cli.policy.train import PolicyTrainConfig, load_features
+from aria_cli.policy.features import load_features
 from aria_cli.stack import stale_stages
 from aria_cli.tokenizer.train import train_vqvae
 from aria_cli.world_model.model import WorldModel
-from aria_cli.world_model.train import TrainWMConfig, train_world_model
+from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
 runner = CliRunner()
 
@@ -69,7 +69,7 @@ def test_a_retrained_tokenizer_is_refused_by_eval_play_and_train_policy_until_fo
 
 
 def test_a_policy_over_another_world_model_is_refused_until_forced(pipeline, checkpoints, tmp_path):
-    train_world_model(TrainWMConfig(data=pipeline.data, checkpoints=checkpoints, epochs=1, context_steps=4,
+    train_world_model(WorldModelTrainConfig(data=pipeline.data, checkpoints=checkpoints, epochs=1, context_steps=4,
                                     batch_size=4, arch=WM_ARCH, show=False, time_budget=0, device="cpu", seed=1))
     assert stale_stages(checkpoints, policy=False) == []  # the new world model fits the tokenizer
     policy = checkpoints / "policy"
@@ -119,8 +119,8 @@ def test_a_damaged_policy_features_cache_is_rebuilt(pipeline, checkpoints, damag
         import numpy as np
 
         save_file({"summary": np.zeros((1, 2), np.float16)}, str(folder / "features.safetensors"))
-    _, _, feats, reused, _ = load_features(PolicyTrainConfig(data=pipeline.data, checkpoints=checkpoints), "cpu")
+    _, _, feats, reused, _ = load_features(pipeline.data, checkpoints, "cpu")
     assert not reused  # rebuilt from the world model, as a stale token cache is
     assert len(feats) == pipeline.policy_metrics["train_steps"] + pipeline.policy_metrics["val_steps"]
     assert json.loads((folder / "features.json").read_text())["steps"] == len(feats)
-    assert load_features(PolicyTrainConfig(data=pipeline.data, checkpoints=checkpoints), "cpu")[3]  # and reused
+    assert load_features(pipeline.data, checkpoints, "cpu")[3]  # and reused

@@ -1,4 +1,4 @@
-"""The token layout matches DESIGN.md exactly."""
+"""The token layout matches docs/DESIGN.md §3 exactly."""
 
 import numpy as np
 import pytest

@@ -53,15 +53,16 @@ class LearnedModels:
         ModelContexts call and restored after, so loading changes nothing process-wide); the agent feeds a
         few tokens at a time, which one thread does fastest (see devices.torch_threads). A stale stack is
         refused, or with `force` loaded with a warning (aria_cli.stack)."""
+        from aria_cli.policy.features import world_model_folder
         from aria_cli.policy.heads import PolicyHeads
-        from aria_cli.policy.train import policy_dir, world_model_folder
         from aria_cli.stack import check_stack
         from aria_cli.tokenizer import model as vqvae
+        from aria_cli.training.checkpoints import policy_dir, tokenizer_dir
         from aria_cli.world_model.model import WorldModel
 
         checkpoints = Path(checkpoints)
         if not vqvae.tokenizer_exists(checkpoints):
-            raise CheckpointError(f"no frame tokenizer under {checkpoints / 'vqvae'}: run `aria train-vqvae` first "
+            raise CheckpointError(f"no frame tokenizer under {tokenizer_dir(checkpoints)}: run `aria train-vqvae` first "
                                   "(or `make quickstart` for the whole pipeline)")
         check_stack(checkpoints, force=force)
         tokenizer = vqvae.load_tokenizer(checkpoints, device=device)

@@ -3,7 +3,7 @@
 Both feed each frame and action through `ModelContexts` (aria_cli.agents.contexts) and rank candidate
 actions by the learned prior (aria_cli.agents.prior):
 
-- `PolicyAgent` ("policy", the prior alone, as docs/DESIGN.md's agent): score − tried_penalty · (tries of
+- `PolicyAgent` ("policy", the prior alone, docs/DESIGN.md §10): score − tried_penalty · (tries of
   this action from this exact frame that left it unchanged; a memory keyed by frame hash, cleared on a
   new level), sampled with `temperature` over the top-k. Clicks go to the cell centre.
 - `WorldModelAgent` ("world-model"): the online explorer (aria_cli.explore) with this prior ranking
@@ -97,7 +97,7 @@ def frame_key(frame: np.ndarray) -> bytes:
 
 
 class PolicyAgent:
-    """The learned prior alone (docs/DESIGN.md's agent): policy + P(level), a penalty for actions already
+    """The learned prior alone (docs/DESIGN.md §10): policy + P(level), a penalty for actions already
     tried from this exact frame that left it unchanged, sampled with a temperature."""
 
     name = "policy"

@@ -15,6 +15,7 @@ from rich.table import Table
 from aria_cli.common import atomic
 from aria_cli.common.errors import AriaError
 from aria_cli.data.recordings import Episode, Recording, read_recording
+from aria_cli.training.checkpoints import tokenizer_dir
 from aria_cli.vocab import ACTION_NAMES, CLICK, GRID, LOC_NULL, Vocab, episode_tokens
 
 
@@ -46,9 +47,9 @@ def inspect_recording(path: Path, checkpoints: Path, skip_bad: bool = False, dev
     vocab = Vocab(base=0)
     ep = rec.episode()
     codes = tokens = offsets = None
-    note = f"no frame tokenizer under {checkpoints / 'vqvae'}: run `aria train-vqvae` to see VQ codes"
+    note = f"no frame tokenizer under {tokenizer_dir(checkpoints)}: run `aria train-vqvae` to see VQ codes"
     # Importing the tokenizer pulls in torch (seconds); only pay that when a checkpoint is there.
-    if (checkpoints / "vqvae").is_dir():
+    if tokenizer_dir(checkpoints).is_dir():
         from aria_cli.tokenizer import model as vqvae
 
         has_tokenizer = vqvae.tokenizer_exists(checkpoints)

@@ -1,4 +1,4 @@
-"""Reading recordings: JSONL files of play, in every shape DESIGN.md lists, into typed steps.
+"""Reading recordings: JSONL files of play, in every shape docs/DESIGN.md §4 lists, into typed steps.
 
 Each line is `{"timestamp": ..., "data": {...}}` or a bare data object. A line is the game's answer to
 one action: `action_input` is the action that *produced* the line's frame. The reader streams lines;

@@ -38,6 +38,7 @@ from aria_cli.common import atomic, ui
 from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.data.recordings import Recording, find_recordings, read_recording
 from aria_cli.data.splits import assign_split
+from aria_cli.training.checkpoints import file_sha256, token_cache_dir
 from aria_cli.vocab import CLICK, VOCAB_VERSION, Vocab, episode_tokens
 
 INDEX_FILE = "index.json"
@@ -46,7 +47,7 @@ ENCODE_FRAMES = 4096  # frames read before they are encoded together (bounds mem
 
 
 def cache_dir(checkpoints: Path) -> Path:
-    return Path(checkpoints) / "world_model" / "cache"
+    return token_cache_dir(checkpoints)
 
 
 def relative_key(path: Path, data_dir: Path) -> str:
@@ -75,9 +76,6 @@ def read_usable(path: Path, skip_bad: bool) -> Recording | None:
     return rec
 
 
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @dataclass

@@ -5,7 +5,7 @@
     aria eval --all-games --gates gates.toml --split all
 
 World-model metrics are the shared definitions of aria_cli.world_model.metrics (each beside its copy-frame
-baseline); policy metrics those of aria_cli.policy.train. Demo replay: for sampled val steps the world
+baseline); policy metrics those of aria_cli.policy.metrics. Demo replay: for sampled val steps the world
 model decodes its greedy next frame (64 codes given the context and the true action, then the
 tokenizer's decoder), scored by pixel accuracy against the real next frame, beside the
 copy-last-frame baseline; `eval/<game>.png` shows a few steps as actual / predicted / difference.
@@ -138,20 +138,12 @@ def replay_picture(examples, path: Path, n: int = 4) -> None:
 
 def evaluate_pipeline(cfg: EvalConfig) -> dict:
     from aria_cli.common.devices import resolve_device, torch_threads
+    from aria_cli.policy.features import load_features, world_model_folder
     from aria_cli.policy.heads import PolicyHeads
-    from aria_cli.policy.train import (
-        ALL,
-        PolicyTrainConfig,
-        allowed_mask,
-        load_features,
-        most_frequent_types,
-        policy_dir,
-        policy_metrics,
-        predict,
-        world_model_folder,
-    )
+    from aria_cli.policy.metrics import ALL, allowed_mask, most_frequent_types, policy_metrics, predict
     from aria_cli.stack import check_stack
     from aria_cli.tokenizer import model as vqvae
+    from aria_cli.training.checkpoints import policy_dir
     from aria_cli.world_model.data import eval_windows
     from aria_cli.world_model.metrics import evaluate_world_model
 
@@ -166,9 +158,7 @@ def evaluate_pipeline(cfg: EvalConfig) -> dict:
     world_model_folder(cfg.checkpoints)  # fail fast, naming what to run
     PolicyHeads.load(policy_dir(cfg.checkpoints))
     check_stack(cfg.checkpoints, force=cfg.force)
-    cache, wm, feats, _, action_sets = load_features(
-        PolicyTrainConfig(data=cfg.data, checkpoints=cfg.checkpoints, skip_bad=cfg.skip_bad), device, check=False
-    )
+    cache, wm, feats, _, action_sets = load_features(cfg.data, cfg.checkpoints, device, cfg.skip_bad)
     known = cache.games()
     unknown = [g for g in cfg.games if g not in known]
     if unknown:

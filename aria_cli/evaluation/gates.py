@@ -1,4 +1,4 @@
-"""Decision gates: per-game thresholds on the eval metrics, with defaults from DESIGN.md.
+"""Decision gates: per-game thresholds on the eval metrics, with defaults from docs/DESIGN.md §9.
 
 A gates file is a small TOML table of metric = threshold (a fraction in [0, 1]):
 

@@ -6,7 +6,7 @@ by MASK) and we keep the hidden state at the masked [ACT] slot (the frame summar
 one step of overlap), so every step after an episode's first is read with the step before it in view,
 as the agent, whose context slides, always reads it.
 
-The cache (`checkpoints/policy/features/`) is keyed by the token cache's fingerprint (recordings,
+The cache (`checkpoints/policy/features/`, `training.checkpoints.policy_features_dir`) is keyed by the token cache's fingerprint (recordings,
 tokenizer, vocabulary), the world model's weights and the window size: retraining the world model or
 changing the data invalidates it by itself.
 """
@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aria_cli.common import atomic
+from aria_cli.common import atomic, ui
+from aria_cli.common.errors import CheckpointError
+from aria_cli.training import checkpoints as ck
 from aria_cli.vocab import FRAME_TOKENS, N_CELLS, Vocab, mask_actions
 
 FEATURES_VERSION = 2
@@ -155,3 +157,28 @@ def load_or_extract(wm, wm_folder: Path, cache, folder: Path, progress=None) -> 
     atomic.write_with(data, lambda p: save_file(arrays, str(p)))
     atomic.write_json(meta, {"key": key, "steps": len(feats), "version": FEATURES_VERSION})
     return feats, False
+
+
+def world_model_folder(checkpoints: Path) -> Path:
+    """The world model the policy reads (`world_model/best`); names the command to run when it is missing."""
+    folder = ck.world_model_best(checkpoints)
+    if not (folder / ck.CONFIG_FILE).exists():
+        raise CheckpointError(f"no world model under {folder}: run `aria train-wm` first")
+    return folder
+
+
+def load_features(data: Path, checkpoints: Path, device: str, skip_bad: bool = False):
+    """The token cache, the frozen world model, its cached features (built when stale), and each game's
+    action set: what train-policy and eval score the heads on."""
+    from aria_cli.data.token_cache import build_token_cache
+    from aria_cli.policy.metrics import game_action_sets
+    from aria_cli.world_model.model import WorldModel
+
+    wm_folder = world_model_folder(checkpoints)
+    cache = build_token_cache(data, checkpoints, skip_bad=skip_bad, device=device)
+    wm = WorldModel.load(wm_folder, device=device)
+    for p in wm.parameters():
+        p.requires_grad_(False)
+    with ui.progress(transient=True) as prog:
+        feats, reused = load_or_extract(wm, wm_folder, cache, ck.policy_features_dir(checkpoints), prog)
+    return cache, wm, feats, reused, game_action_sets(cache, data)

@@ -30,6 +30,7 @@ from torch import nn
 
 from aria_cli.common import atomic
 from aria_cli.common.errors import CheckpointError
+from aria_cli.training.checkpoints import CONFIG_FILE, MODEL_FILE
 from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_LOCS, N_TYPES
 
 
@@ -151,6 +152,17 @@ class ActionLocationHead(nn.Module):
         return torch.cat([cell_scores, null_score[:, None]], dim=1) * self.scale
 
 
+@dataclass
+class PolicyBatch:
+    """Steps to train on: the heads' inputs (`policy.metrics.step_inputs`), the actions taken, and which
+    action types each step's game offers."""
+
+    inputs: tuple[torch.Tensor, ...]
+    types: torch.Tensor  # (B,)
+    locs: torch.Tensor  # (B,)
+    allowed: torch.Tensor | None = None  # (B, 8) bool
+
+
 class PolicyHeads(nn.Module):
     def __init__(self, config: PolicyConfig):
         super().__init__()
@@ -175,16 +187,22 @@ class PolicyHeads(nn.Module):
             states.prev = states.now if prev_cells is None else prev_cells.float()
         return self.type_head(summary, states), self.loc_head(summary, states)
 
+    def compute_loss(self, batch: PolicyBatch) -> tuple[torch.Tensor, dict]:
+        """(loss, {"loss", "steps"}) of a batch of steps: see `policy_loss`."""
+        type_logits, loc_logits = self(*batch.inputs)
+        loss = policy_loss(type_logits, loc_logits, batch.types, batch.locs, batch.allowed)
+        return loss, {"loss": loss.item(), "steps": len(batch.types)}
+
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        atomic.write_with(directory / "model.safetensors", lambda p: save_file(state, str(p)))
-        atomic.write_json(directory / "config.json", asdict(self.config))
+        atomic.write_with(directory / MODEL_FILE, lambda p: save_file(state, str(p)))
+        atomic.write_json(directory / CONFIG_FILE, asdict(self.config))
 
     @classmethod
     def load(cls, directory: Path, device: str = "cpu") -> PolicyHeads:
         directory = Path(directory)
-        cfg_path, weights = directory / "config.json", directory / "model.safetensors"
+        cfg_path, weights = directory / CONFIG_FILE, directory / MODEL_FILE
         if not cfg_path.exists() or not weights.exists():
             raise CheckpointError(f"no policy under {directory}: run `aria train-policy` first")
         try:

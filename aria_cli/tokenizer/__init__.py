@@ -1,5 +1,8 @@
 """The frame tokenizer: a VQ-VAE from a 64x64 frame of 16 colours to an 8x8 grid of codes.
 
-- `model`: the VQ-VAE, its checkpoint, encode/decode;
-- `train`: `aria train-vqvae`.
+- `model`: the VQ-VAE (its loss: `compute_loss`), its checkpoint, encode/decode;
+- `quantizer`: the EMA codebook; `cells`: frames as 8x8 cells, distinct cells, batched encode/decode;
+- `data`: every frame of the recordings, de-duplicated per split, and the training batches;
+- `metrics`: val accuracy (per game too), the reconstructions picture, metrics.json;
+- `train`: `aria train-vqvae` (on aria_cli.training).
 """

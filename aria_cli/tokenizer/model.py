@@ -34,11 +34,12 @@ from torch import nn
 from aria_cli.common import atomic
 from aria_cli.common.devices import torch_threads
 from aria_cli.common.errors import CheckpointError
+from aria_cli.tokenizer.cells import decode_frames, encode_cells, frames_to_cells, unique_cells  # noqa: F401 (re-exported)
+from aria_cli.tokenizer.quantizer import EMAQuantizer
+from aria_cli.training.checkpoints import CONFIG_FILE, MODEL_FILE, tokenizer_dir
 from aria_cli.vocab import CELL_PIXELS, FRAME_SIZE, GRID, N_CELLS, N_CODES
 
 N_COLOURS = 16
-CONFIG_FILE = "config.json"
-MODEL_FILE = "model.safetensors"
 
 
 @dataclass
@@ -110,75 +111,6 @@ class Up(nn.Module):
         n, h, w, _ = x.shape
         x = self.linear(x).reshape(n, h, w, 2, 2, self.c_out)
         return x.permute(0, 1, 3, 2, 4, 5).reshape(n, 2 * h, 2 * w, self.c_out)
-
-
-class EMAQuantizer(nn.Module):
-    """Nearest-code quantizer whose codebook follows the encoder outputs by exponential moving averages.
-
-    The codebook is not trained by gradients: after each step, each code moves toward the (weighted)
-    mean of the vectors assigned to it. Codes that stop being used are reset onto vectors the model
-    reconstructs worst, so the codebook keeps covering the data.
-    """
-
-    def __init__(self, codebook_size: int, dim: int, decay: float, eps: float = 1e-5):
-        super().__init__()
-        self.decay, self.eps = decay, eps
-        self.register_buffer("embedding", torch.randn(codebook_size, dim) * 0.1)
-        self.register_buffer("cluster_size", torch.zeros(codebook_size))
-        self.register_buffer("embed_sum", self.embedding.clone())
-        self.register_buffer("unused_steps", torch.zeros(codebook_size, dtype=torch.int64))
-        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
-
-    @property
-    def codebook_size(self) -> int:
-        return self.embedding.shape[0]
-
-    def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        """(M, dim) → (M,) index of the nearest code (||e||² − 2 z·e; ||z||² is the same for every code)."""
-        e = self.embedding
-        return torch.addmm((e * e).sum(1), z, e.t(), alpha=-2.0).argmin(1)
-
-    @torch.no_grad()
-    def init_from(self, z: torch.Tensor, rng: np.random.Generator) -> None:
-        """Data-dependent start: codes are random encoder outputs (with a little noise when repeated)."""
-        k = self.codebook_size
-        pick = torch.as_tensor(rng.choice(len(z), size=k, replace=len(z) < k), device=z.device)
-        e = z[pick] + (torch.randn_like(z[pick]) * 1e-3 if len(z) < k else 0.0)
-        self.embedding.copy_(e)
-        self.embed_sum.copy_(e)
-        self.cluster_size.fill_(1.0)
-        self.unused_steps.zero_()
-        self.initialized.fill_(True)
-
-    @torch.no_grad()
-    def ema_update(self, z: torch.Tensor, codes: torch.Tensor, weights: torch.Tensor) -> None:
-        k = self.codebook_size
-        counts = torch.zeros(k, device=z.device).index_add_(0, codes, weights)
-        sums = torch.zeros_like(self.embed_sum).index_add_(0, codes, z * weights[:, None])
-        self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
-        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-        self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        n = self.cluster_size.sum()
-        size = (self.cluster_size + self.eps) / (n + k * self.eps) * n  # Laplace smoothing: no division by 0
-        self.embedding.copy_(self.embed_sum / size[:, None])
-
-    @torch.no_grad()
-    def reset_dead(self, dead_after: int, candidates: torch.Tensor) -> int:
-        """Move dead codes onto `candidates` (vectors in order of preference). Returns how many moved."""
-        dead = torch.nonzero(self.unused_steps >= dead_after).flatten()
-        n = min(len(dead), len(candidates))
-        if n == 0:
-            return 0
-        dead = dead[:n]
-        self.embedding[dead] = candidates[:n]
-        self.embed_sum[dead] = candidates[:n]
-        self.cluster_size[dead] = 1.0
-        self.unused_steps[dead] = 0
-        return n
-
-    def used(self, dead_after: int) -> float:
-        """Share of codes chosen within the last `dead_after` steps."""
-        return float((self.unused_steps < dead_after).float().mean())
 
 
 @dataclass
@@ -272,66 +204,42 @@ class VQVAE(nn.Module):
         logits = self.decode_latent(z_st)
         return VQOutput(logits=logits, codes=codes, z_e=z_e, commit_loss=commit)
 
+    def compute_loss(self, batch) -> tuple[torch.Tensor, dict]:
+        """Training loss of a `tokenizer.data.CellBatch`: pixel cross-entropy (over the cells whose code the
+        decoder saw unreplaced) + commitment. Each distinct cell of the batch is encoded once. The metrics
+        carry what `update_codebook` needs after the optimizer step."""
+        frames = batch.frames
+        z_cells = self.encode_latent(batch.cells).reshape(len(batch.cells), -1)
+        z_e = z_cells[batch.where].reshape(len(frames), GRID, GRID, -1)
+        out = self(frames, z_e=z_e, replace=batch.replace)
+        ce = F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]), frames.reshape(-1).long(), reduction="none")
+        keep = batch.keep
+        ce_mean = ce.mean() if keep is None else (ce * keep).sum() / keep.sum().clamp(min=1.0)
+        loss = ce_mean + self.config.commitment * out.commit_loss.mean()
+        with torch.no_grad():
+            acc = (out.logits.argmax(-1) == frames).float().mean()
+        return loss, {"loss": float(loss.detach()), "acc": float(acc), "z": z_cells.detach(), "pixel_ce": ce.detach()}
 
-# --------------------------------------------------------------------------- cells
-def frames_to_cells(frames: np.ndarray) -> np.ndarray:
-    """(N, 64, 64) → (N*64, 8, 8): each frame's cells in token order, cell = (y // 8) * 8 + x // 8."""
-    n = frames.shape[0]
-    c = frames.reshape(n, GRID, CELL_PIXELS, GRID, CELL_PIXELS).transpose(0, 1, 3, 2, 4)
-    return np.ascontiguousarray(c).reshape(n * N_CELLS, CELL_PIXELS, CELL_PIXELS)
-
-
-# Odd 64-bit multipliers for hashing a cell's eight 8-byte words (fixed: results never depend on them).
-_HASH = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
-     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x27D4EB2F165667C5, 0x94D049BB133111EB],
-    dtype=np.uint64,
-)  # fmt: skip
-
-
-def unique_cells(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct 8x8 cells and, for each input cell, the index of its distinct cell (exact, byte-wise).
-
-    Groups by a 64-bit hash (sorting integers is ~10x faster than sorting 64-byte rows), then checks
-    every cell against its group's representative; on a collision it falls back to comparing bytes.
-    """
-    flat = np.ascontiguousarray(cells, dtype=np.uint8).reshape(len(cells), CELL_PIXELS * CELL_PIXELS)
-    with np.errstate(over="ignore"):
-        h = (flat.view(np.uint64) * _HASH).sum(axis=1, dtype=np.uint64)
-        h ^= h >> np.uint64(29)
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    if not np.array_equal(flat[first][inverse], flat):  # a hash collision (never seen in practice)
-        keys = flat.view(np.dtype((np.void, flat.shape[1]))).ravel()
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
-    return flat[first].reshape(-1, CELL_PIXELS, CELL_PIXELS), inverse
-
-
-@torch.no_grad()
-def encode_cells(model: VQVAE, cells: np.ndarray, device: str = "cpu", batch: int = 8192) -> np.ndarray:
-    """(M, 8, 8) uint8 → (M,) int64 codes."""
-    out = np.empty(len(cells), dtype=np.int64)
-    for i in range(0, len(cells), batch):
-        x = torch.from_numpy(np.ascontiguousarray(cells[i : i + batch])).to(device)
-        out[i : i + batch] = model.quantize(model.encode_latent(x)).reshape(-1).cpu().numpy()
-    return out
-
-
-@torch.no_grad()
-def decode_frames(model: VQVAE, codes: np.ndarray, device: str = "cpu", batch: int = 64) -> np.ndarray:
-    """int (N, 64) codes → uint8 (N, 64, 64) frames."""
-    out = np.empty((len(codes), FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
-    for i in range(0, len(codes), batch):
-        c = torch.from_numpy(np.ascontiguousarray(codes[i : i + batch], dtype=np.int64)).to(device)
-        logits = model.decode_codes(c.reshape(-1, GRID, GRID))
-        out[i : i + batch] = logits.argmax(-1).to(torch.uint8).cpu().numpy()
-    return out
+    @torch.no_grad()
+    def update_codebook(self, batch, metrics: dict, reset_dead: bool) -> None:
+        """After an optimizer step: the EMA codebook update, and with `reset_dead` dead codes moved onto the
+        distinct cells of the batch reconstructed worst (a replaced code is not its cell's fault)."""
+        z = metrics["z"]
+        self.quantizer.ema_update(z, self.quantize(z), batch.uses.float())
+        if not reset_dead:
+            return
+        n = len(batch.frames)
+        per_cell = metrics["pixel_ce"].reshape(n, GRID, CELL_PIXELS, GRID, CELL_PIXELS).mean(dim=(2, 4)).reshape(-1)
+        if batch.replace is not None:
+            per_cell = per_cell * (batch.replace.reshape(-1) < 0)
+        worst = torch.zeros(len(batch.cells), device=z.device).scatter_reduce_(0, batch.where.reshape(-1), per_cell, "amax")
+        order = torch.argsort(worst, descending=True)
+        self.quantizer.reset_dead(self.config.dead_after, z[order[worst[order] > 1e-3]])
 
 
 # --------------------------------------------------------------------------- checkpoint
 def vqvae_dir(checkpoints: Path) -> Path:
-    return Path(checkpoints) / "vqvae"
+    return tokenizer_dir(checkpoints)
 
 
 def tokenizer_exists(checkpoints: Path) -> bool:

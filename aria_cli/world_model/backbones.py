@@ -29,9 +29,10 @@ import torch
 
 from aria_cli.common.errors import AriaError
 from aria_cli.vocab import LOC_NULL, N_CELLS, N_CODES, N_SPECIAL, STEP_TOKENS, Vocab
+from aria_cli.world_model.presets import PRESETS as _PRESETS
+from aria_cli.world_model.presets import TINY, Preset
 
-TINY = "tiny"
-PRESETS = {"smollm2-360m": "HuggingFaceTB/SmolLM2-360M"}
+PRESETS = {name: p.source for name, p in _PRESETS.items() if p.source}  # preset name → hub id
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 FIX = "use --backbone tiny, or --backbone /path/to/a/local/llama-model"
 
@@ -111,7 +112,7 @@ class Backbone:
 
 
 def default_backbone(device: str) -> str:
-    return TINY if device == "cpu" else "smollm2-360m"
+    return Preset.for_device(device).name
 
 
 def resolve_source(name: str) -> str:

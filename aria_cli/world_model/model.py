@@ -4,7 +4,7 @@ Everything outside this module speaks base-0 tokens, exactly as they sit in the 
 `WorldModel` adds its backbone's `base` on the way in and returns logits over aria's 590 tokens only
 (index i is token base+i), so callers never see the backbone's own vocabulary.
 
-    wm = WorldModel.load(checkpoints / "world_model" / "best", device="cpu")
+    wm = WorldModel.load(training.checkpoints.world_model_best(checkpoints), device="cpu")
     logits = wm.logits(tokens)                          # (B, T, 590), teacher-forced
     h = wm.hidden_states(vocab.mask_actions(tokens))    # (B, T, hidden): features for the policy
     state = wm.prefill(tokens)                          # KV-cached stepping for the agent:
@@ -28,7 +28,6 @@ Checkpoints saved before the pointer existed load with it at zero (what they wer
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from dataclasses import asdict, dataclass
@@ -36,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from aria_cli.common import atomic
 from aria_cli.common.errors import CheckpointError
-from aria_cli.vocab import N_CELLS, N_CODES, N_SPECIAL, STEP_TOKENS, VOCAB_VERSION, Vocab
+from aria_cli.training.checkpoints import CONFIG_FILE, MODEL_FILE
+from aria_cli.vocab import N_CELLS, N_SPECIAL, STEP_TOKENS, VOCAB_VERSION, Vocab
 from aria_cli.world_model.backbones import (
     TINY,
     Backbone,
@@ -50,9 +49,9 @@ from aria_cli.world_model.backbones import (
     build_tiny,
     init_new_tokens,
 )
+from aria_cli.world_model.layers import LocationPointer, WMState, _add_scores, cell_index
+from aria_cli.world_model.loss import LossWeights, WorldModelOutput, target_weights, weighted_loss  # noqa: F401 (re-exported)
 
-CONFIG_FILE = "config.json"
-MODEL_FILE = "model.safetensors"
 ADAPTER_FILE = "adapter.safetensors"
 CELL_KEY = "aria.cell_embedding"  # the cell embedding's tensor in an adapter file
 POINTER_PREFIX = "loc_pointer."  # the location pointer's tensors (module names; in an adapter file too)
@@ -76,106 +75,6 @@ class WorldModelConfig:
         """Longest window: GAME_START + context_steps steps (each with a possible LEVEL_COMPLETE) + the
         next step's [FRAME] (aria_cli.world_model.data)."""
         return 1 + self.context_steps * (STEP_TOKENS + 1) + 1
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Per-target-role loss weights (DESIGN.md). Targets are the *next* token at each position.
-
-    VQ codes 1.0, ACT_TYPE 3.0, ACT_LOC 3.0, LEVEL_COMPLETE 5.0. The FRAME that follows an action
-    directly (no level completed) is the other outcome of the same level decision and gets
-    `no_level` = 1.0; without it the model would only ever see positives and learn P(level) = 1.
-    The remaining structural targets — ACT after the 64th code, FRAME after LEVEL_COMPLETE — are
-    fixed by the layout (the agent writes them itself, never samples them) and get 0, as do
-    GAME_START (never a target) and padding.
-    """
-
-    vq: float = 1.0
-    act_type: float = 3.0
-    act_loc: float = 3.0
-    level: float = 5.0
-    no_level: float = 1.0
-
-
-def target_weights(inputs: torch.Tensor, targets: torch.Tensor, w: LossWeights = LossWeights()) -> torch.Tensor:
-    """Loss weight of predicting `targets` (the token after each of `inputs`); base-0 tensors, same shape."""
-    v = Vocab(0)
-    out = torch.zeros(targets.shape, dtype=torch.float32, device=targets.device)
-    out[(targets >= v.code0) & (targets < v.type0)] = w.vq
-    out[(targets >= v.type0) & (targets < v.loc0)] = w.act_type
-    out[(targets >= v.loc0) & (targets < v.frame)] = w.act_loc
-    out[targets == v.level_complete] = w.level
-    after_action = (inputs >= v.loc0) & (inputs < v.frame)
-    out[(targets == v.frame) & after_action] = w.no_level
-    return out
-
-
-@dataclass
-class WorldModelOutput:
-    logits: torch.Tensor  # (B, T, 590) float32, over aria's tokens
-    loss: torch.Tensor | None = None  # weighted mean NLL of the next token
-    weight_sum: torch.Tensor | None = None
-
-
-@dataclass
-class WMState:
-    """KV-cached context for incremental stepping. `extend` updates the cache in place; `copy()` to branch."""
-
-    cache: object  # transformers DynamicCache
-    length: int
-    logits: torch.Tensor  # (B, 590): prediction for the token after the last one fed
-    code_run: int = 0  # VQ codes at the end of the context (where the next code sits in its frame)
-    cells: torch.Tensor | None = None  # (B, 64, hidden): final hidden states of the latest frame's codes
-    # (B,) padding tokens at the start of each row (`prefill_left_padded`); None: every row is all real tokens
-    pad: torch.Tensor | None = None
-
-    def copy(self) -> WMState:
-        cells = None if self.cells is None else self.cells.clone()
-        return WMState(copy.deepcopy(self.cache), self.length, self.logits.clone(), self.code_run, cells, self.pad)
-
-    def select(self, rows: torch.Tensor) -> WMState:
-        """A branch holding only these batch rows (repeats allowed), e.g. one context once per candidate.
-
-        Cheaper than `copy()`: the cache layers grow by concatenation and selecting rows makes new
-        tensors, so the branch shares nothing mutable with this state without a deep copy."""
-        cache = copy.copy(self.cache)
-        cache.layers = [copy.copy(layer) for layer in self.cache.layers]
-        cache.batch_select_indices(rows)
-        cells = None if self.cells is None else self.cells[rows]
-        pad = None if self.pad is None else self.pad[rows]
-        return WMState(cache, self.length, self.logits[rows], self.code_run, cells, pad)
-
-
-def cell_index(tokens: torch.Tensor, code_run: int = 0) -> torch.Tensor:
-    """Each position's cell in its frame (0..63) for VQ codes, N_CELLS for every other token; base-0 (B, T).
-
-    A code's cell is how many codes precede it since the last non-code token (its [FRAME]); `code_run`
-    codes are already in the context before `tokens` (KV-cached stepping).
-    """
-    is_code = tokens < N_CODES
-    idx = torch.arange(tokens.shape[-1], device=tokens.device).expand_as(tokens)
-    last_other = torch.where(is_code, torch.full_like(idx, -1 - code_run), idx).cummax(dim=-1).values
-    cell = idx - last_other - 1
-    return torch.where(is_code & (cell < N_CELLS), cell, torch.full_like(cell, N_CELLS))
-
-
-class LocationPointer(torch.nn.Module):
-    """Scores of the 64 cells for a click's location: query from the hidden state after ACT_TYPE, keys
-    from the frame's 64 code states, scaled dot product. Zero query weights at the start: no scores."""
-
-    def __init__(self, hidden: int, dim: int = 64, device=None):
-        super().__init__()
-        self.query = torch.nn.Linear(hidden, dim, device=device)
-        self.key = torch.nn.Linear(hidden, dim, bias=False, device=device)
-        torch.nn.init.zeros_(self.query.weight)
-        torch.nn.init.zeros_(self.query.bias)
-        self.scale = dim**-0.5
-
-    def forward(self, query: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-        """(N, h), (N, 64, h) → (N, 64)."""
-        q = self.query(query.to(self.query.weight.dtype))
-        k = self.key(cells.to(self.key.weight.dtype))
-        return torch.einsum("nd,ncd->nc", q, k).float() * self.scale
 
 
 class WorldModel(torch.nn.Module):
@@ -303,6 +202,15 @@ class WorldModel(torch.nn.Module):
         logits = self.logits(tokens if inputs is None else inputs)
         loss, wsum = weighted_loss(logits, tokens, valid, self.loss_weights)
         return WorldModelOutput(logits, loss, wsum)
+
+    def compute_loss(self, batch, inputs: torch.Tensor | None = None, module: torch.nn.Module | None = None
+                     ) -> tuple[torch.Tensor, dict]:  # fmt: skip
+        """(weighted loss, {"loss", "weight", "tokens"}) of a `world_model.data.Batch`, reading `inputs`
+        in place of its tokens where given. `module`: what to run, when it is this model's data-parallel
+        wrapper (its forward is what averages the gradients across processes)."""
+        out = (module or self)(batch.tokens, batch.valid, inputs)
+        metrics = {"loss": float(out.loss.detach()), "weight": float(out.weight_sum.detach()), "tokens": batch.n_tokens}
+        return out.loss, metrics
 
     # ------------------------------------------------------------------ incremental stepping
     @torch.no_grad()
@@ -525,25 +433,3 @@ def _cache_kwarg(decoder) -> str:
     """The decoder's name for the KV cache: `cache` in the transformers that deprecate `past_key_values`
     (which then warns on every call), `past_key_values` in those before."""
     return _cache_kwarg_of(type(decoder).forward)
-
-
-def _add_scores(logits: torch.Tensor, b: torch.Tensor, p: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """Logits (B, T, 590) with the location pointer's scores added to the 64 ACT_LOC cells at (b, p)."""
-    if len(b) == 0:
-        return logits
-    logits = logits.clone()
-    logits[b, p, V0.loc0 : V0.loc0 + N_CELLS] += scores.to(logits.dtype)
-    return logits
-
-
-def weighted_loss(
-    logits: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor | None, w: LossWeights = LossWeights()
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted mean cross-entropy of each next token; returns (loss, sum of weights)."""
-    inputs, targets = tokens[:, :-1], tokens[:, 1:]
-    weights = target_weights(inputs, targets, w)
-    if valid is not None:
-        weights = weights * valid[:, 1:]
-    nll = F.cross_entropy(logits[:, :-1].reshape(-1, N_SPECIAL), targets.reshape(-1), reduction="none")
-    wsum = weights.sum()
-    return (nll * weights.reshape(-1)).sum() / wsum.clamp_min(1e-8), wsum

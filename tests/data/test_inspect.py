@@ -38,8 +38,8 @@ def test_every_command_option_defaults_to_what_the_core_defaults_to():
     from aria_cli.play.run import PlayConfig
     from aria_cli.policy.train import PolicyTrainConfig
     from aria_cli.quickstart import QuickstartConfig
-    from aria_cli.tokenizer.train import TrainVQVAEConfig
-    from aria_cli.world_model.train import TrainWMConfig
+    from aria_cli.tokenizer.train import TokenizerTrainConfig
+    from aria_cli.world_model.train import WorldModelTrainConfig
 
     def config_defaults(cls) -> dict:
         return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
@@ -49,8 +49,8 @@ def test_every_command_option_defaults_to_what_the_core_defaults_to():
 
     cores = {
         cli.record: [signature_defaults(record_game)],
-        cli.train_vqvae: [config_defaults(TrainVQVAEConfig)],
-        cli.train_wm: [config_defaults(TrainWMConfig)],
+        cli.train_vqvae: [config_defaults(TokenizerTrainConfig)],
+        cli.train_wm: [config_defaults(WorldModelTrainConfig)],
         cli.train_policy: [config_defaults(PolicyTrainConfig)],
         cli.eval_: [config_defaults(EvalConfig)],
         cli.play: [config_defaults(PlayConfig), config_defaults(AgentConfig)],

@@ -1,4 +1,4 @@
-"""The reader accepts every recording shape in DESIGN.md and names file and line for anything else."""
+"""The reader accepts every recording shape of docs/DESIGN.md §4; anything else names file and line."""
 
 import json
 from pathlib import Path

@@ -76,7 +76,7 @@ def test_replay_scores_the_true_next_codes_decoded(pipeline):
     tokenizer reconstructing that frame (so the figure is the tokenizer's error, no world model in it)."""
     from aria_cli.data.token_cache import build_token_cache
     from aria_cli.evaluation.evaluate import demo_replay
-    from aria_cli.policy.train import world_model_folder
+    from aria_cli.policy.features import world_model_folder
     from aria_cli.tokenizer import model as vqvae
     from aria_cli.world_model.model import WorldModel
 

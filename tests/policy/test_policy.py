@@ -180,6 +180,8 @@ def test_train_policy_resumes_to_the_same_heads(pipeline, tmp_path):
     """Two epochs, then --resume to four, equals four in one go (per-epoch order from the seed)."""
     import shutil
 
+    from safetensors.torch import load_file
+
     from aria_cli.policy.train import PolicyTrainConfig, train_policy
 
     runs = {}
@@ -187,13 +189,13 @@ def test_train_policy_resumes_to_the_same_heads(pipeline, tmp_path):
         ck = tmp_path / name
         shutil.copytree(pipeline.checkpoints, ck, ignore=shutil.ignore_patterns("policy"))
         for epochs, resume in plan:
-            metrics = train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=epochs,
-                                                     device="cpu", resume=resume))
-        runs[name] = (metrics["history"], torch.load(ck / "policy" / "train_state.pt", weights_only=False)["heads"])
+            result = train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=epochs,
+                                                    device="cpu", resume=resume))
+        runs[name] = (result.metrics["history"], load_file(ck / "policy" / "last" / "model.safetensors"))
     (h1, w1), (h2, w2) = runs["straight"], runs["resumed"]
     assert [e["epoch"] for e in h2] == [1, 2, 3, 4]
     assert h1 == h2
-    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
 
 
 def test_train_policy_refuses_to_resume_other_heads(pipeline, tmp_path):

@@ -17,23 +17,17 @@ from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.common.palette import PALETTE, frame_grid, frame_to_rgb
 from aria_cli.data.recordings import read_recording
 from aria_cli.tokenizer import model as vqvae
-from aria_cli.tokenizer.train import (
-    METRICS_FILE,
-    PICTURE_FILE,
-    CellSet,
-    FrameSet,
-    TrainVQVAEConfig,
-    collect_frames,
-    per_game,
-    train_vqvae,
-)
+from aria_cli.tokenizer.data import Batches, CellSet, FrameSet, collect_frames
+from aria_cli.tokenizer.metrics import PICTURE_FILE, per_game
+from aria_cli.tokenizer.train import TokenizerTrainConfig, init_codebook, train_vqvae
+from aria_cli.training.checkpoints import METRICS_FILE
 
 runner = CliRunner()
 TINY = dict(codebook_size=32, code_dim=8, channels=(8, 8, 16), context_channels=8, context_blocks=1)
 
 
-def tiny_config(**kw) -> TrainVQVAEConfig:
-    return TrainVQVAEConfig(**{**TINY, "epochs": 2, "batch_size": 8, "lr": 1e-2, "min_steps_per_epoch": 8,
+def tiny_config(**kw) -> TokenizerTrainConfig:
+    return TokenizerTrainConfig(**{**TINY, "epochs": 2, "batch_size": 8, "lr": 1e-2, "min_steps_per_epoch": 8,
                                "max_steps_per_epoch": 8, **kw})  # fmt: skip
 
 
@@ -88,18 +82,20 @@ def test_replaced_codes_are_what_the_decoder_sees():
 
 def test_cells_whose_code_was_replaced_are_left_out_of_the_loss(tmp_path, recording_dir):
     """With every code replaced there is no reconstruction loss at all, so the decoder does not move."""
-    import aria_cli.tokenizer.train as tv
-
     data = collect_frames(recording_dir)
 
     def decoder_moves(context_noise: float) -> bool:
         cfg = tiny_config(context_noise=context_noise)
         model = tiny_model()
-        batches = tv._Batches(data.train, tv.CellSet.from_frames(data.train), cfg, "cpu")
-        tv._init_codebook(model, batches.cells, np.random.default_rng(0))
+        batches = Batches(data.train, CellSet.from_frames(data.train), cfg.batch_size, cfg.sample_power, "cpu")
+        init_codebook(model, batches.cells, np.random.default_rng(0))
         before = {k: v.clone() for k, v in model.decoder.state_dict().items()}
         params = [p for n, p in model.named_parameters() if not n.startswith("quantizer")]
-        tv._train_step(model, torch.optim.AdamW(params, lr=1e-2, weight_decay=0.0), batches, np.random.default_rng(0), cfg, 1)
+        opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.0)
+        batch = batches.draw(np.random.default_rng(0), context_noise, model.config.codebook_size, seed=1)
+        loss, _ = model.compute_loss(batch)
+        loss.backward()
+        opt.step()
         return not all(torch.equal(before[k], v) for k, v in model.decoder.state_dict().items())
 
     assert decoder_moves(0.0) and not decoder_moves(1.0)
@@ -233,28 +229,23 @@ def test_training_improves_on_the_untrained_model(trained):
 
 
 @pytest.mark.parametrize("context_noise", [0.0, 0.2])
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, recording_dir, monkeypatch, context_noise):
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, recording_dir, context_noise):
     from safetensors.torch import load_file
-
-    import aria_cli.tokenizer.train as tv
 
     config = tiny_config(epochs=3, patience=99, context_noise=context_noise)
     train_vqvae(recording_dir, tmp_path / "straight", config, quiet=True)
-    real_step = tv._train_step
 
-    def interrupted(*args, **kwargs):
-        if args[-1] == 12:  # the fifth step of the second epoch
+    def interrupt(step):
+        if step == 13:  # the fifth step of the second epoch
             raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(tv, "_train_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train_vqvae(recording_dir, tmp_path / "resumed", config, quiet=True)
-    monkeypatch.setattr(tv, "_train_step", real_step)
+        train_vqvae(recording_dir, tmp_path / "resumed", config, quiet=True, on_step=interrupt)
     result = train_vqvae(recording_dir, tmp_path / "resumed", config, resume=True, quiet=True)
     assert result.metrics["epochs"] == 3 and result.metrics["steps"] == 3 * 8
-    straight = load_file(vqvae.vqvae_dir(tmp_path / "straight") / "last.safetensors")
-    resumed = load_file(vqvae.vqvae_dir(tmp_path / "resumed") / "last.safetensors")
+    straight = load_file(vqvae.vqvae_dir(tmp_path / "straight") / "last" / "model.safetensors")
+    resumed = load_file(vqvae.vqvae_dir(tmp_path / "resumed") / "last" / "model.safetensors")
+    assert straight.keys() == resumed.keys()
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
 
 
@@ -262,11 +253,11 @@ def test_patience_stops_a_stalled_run_and_zero_never_does():
     from aria_cli.tokenizer.train import TrainState, stop_reason
 
     stalled = TrainState(epoch=10, bad_epochs=3)
-    assert stop_reason(0.99, stalled, TrainVQVAEConfig(epochs=80, patience=3)) == "early stop"
-    assert stop_reason(0.99, stalled, TrainVQVAEConfig(epochs=80, patience=4)) == ""
-    assert stop_reason(0.99, TrainState(epoch=79, bad_epochs=70), TrainVQVAEConfig(epochs=80, patience=0)) == ""
-    assert stop_reason(0.99, TrainState(epoch=80, bad_epochs=70), TrainVQVAEConfig(epochs=80, patience=0)) == "epochs"
-    assert stop_reason(1.0, TrainState(epoch=1), TrainVQVAEConfig(patience=0)) == "perfect"
+    assert stop_reason(0.99, stalled, TokenizerTrainConfig(epochs=80, patience=3)) == "early stop"
+    assert stop_reason(0.99, stalled, TokenizerTrainConfig(epochs=80, patience=4)) == ""
+    assert stop_reason(0.99, TrainState(epoch=79, bad_epochs=70), TokenizerTrainConfig(epochs=80, patience=0)) == ""
+    assert stop_reason(0.99, TrainState(epoch=80, bad_epochs=70), TokenizerTrainConfig(epochs=80, patience=0)) == "epochs"
+    assert stop_reason(1.0, TrainState(epoch=1), TokenizerTrainConfig(patience=0)) == "perfect"
 
 
 def test_resume_of_a_finished_run_has_nothing_to_do(tmp_path, recording_dir):

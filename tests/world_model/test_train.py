@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 from aria_cli import vocab
 from aria_cli.cli import app
 from aria_cli.common.errors import AriaError, CheckpointError
+from aria_cli.training.budget import fit_steps
+from aria_cli.training.checkpoints import STATE_FILE
 from aria_cli.vocab import STEP_TOKENS, Vocab
 from aria_cli.world_model.backbones import TinyArch
 from aria_cli.world_model.data import (
@@ -27,16 +29,16 @@ from aria_cli.world_model.data import (
     mask_some_windows,
 )
 from aria_cli.world_model.model import ADAPTER_FILE, WorldModel
-from aria_cli.world_model.train import STATE_FILE, TrainWMConfig, fit_steps, train_world_model
+from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
 SMALL = TinyArch(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 V = Vocab(0)
 
 
-def config(tmp_path: Path, **kw) -> TrainWMConfig:
+def config(tmp_path: Path, **kw) -> WorldModelTrainConfig:
     base = dict(checkpoints=tmp_path / "ck", epochs=2, context_steps=3, batch_size=4, arch=SMALL, device="cpu",
                 show=False)  # fmt: skip
-    return TrainWMConfig(**{**base, **kw})
+    return WorldModelTrainConfig(**{**base, **kw})
 
 
 @pytest.fixture
@@ -168,7 +170,7 @@ def test_a_tiny_partial_epoch_is_left_out():
 def test_a_time_budget_caps_the_run_and_resume_keeps_to_the_same_number_of_steps(tmp_path, cache):
     res = train_world_model(config(tmp_path, epochs=None, time_budget=1e-4), cache=cache)
     assert res.history[-1]["step"] == 1
-    state = torch.load(tmp_path / "ck" / "world_model" / "last" / STATE_FILE, weights_only=False)
+    state = torch.load(tmp_path / "ck" / "world_model" / "last" / STATE_FILE, weights_only=True)
     assert state["total_steps"] == 1
 
 
@@ -202,7 +204,7 @@ def test_resume_after_an_interrupt_ends_with_the_same_weights(tmp_path, cache, s
     with pytest.raises(KeyboardInterrupt):
         train_world_model(config(tmp_path / "b"), cache=cache, on_step=interrupt)
     resumed = train_world_model(config(tmp_path / "b", resume=True), cache=cache)
-    a, b = weights(full.world_model), weights(resumed.world_model)
+    a, b = weights(full.model), weights(resumed.model)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [h["epoch"] for h in resumed.history] == [1, 2]
@@ -236,7 +238,7 @@ def test_a_pretrained_backbone_trains_through_the_same_loop_into_an_adapter(tmp_
     back = WorldModel.load(best)
     assert back.config.base == 300 and back.config.lora["rank"] == 4
     x = torch.from_numpy(cache.episode_tokens(0)[:100].astype(np.int64))[None]
-    assert torch.allclose(back.logits(x), res.world_model.eval().logits(x), atol=1e-5)
+    assert torch.allclose(back.logits(x), res.model.eval().logits(x), atol=1e-5)
 
 
 # --------------------------------------------------------------------------- data parallel
@@ -255,7 +257,7 @@ def _rank_main(rank: int, world: int, port: int, tmp: str) -> None:
     tmp_path = Path(tmp)
     cache = rule_cache(tmp_path / "cache", games={"tsta": 3, "tstb": 3}, n_actions=12)
     res = train_world_model(config(tmp_path, epochs=1, batch_size=2), cache=cache)
-    torch.save({"weights": weights(res.world_model), "final": res.final}, tmp_path / f"rank{rank}.pt")
+    torch.save({"weights": weights(res.model), "final": res.metrics["final"]}, tmp_path / f"rank{rank}.pt")
 
 
 def test_two_processes_train_data_parallel_and_end_with_identical_weights(tmp_path):

@@ -1,0 +1,138 @@
+"""Measuring the tokenizer: pixel and frame accuracy over the val frames (per game too), the picture of
+its worst reconstructions, and the final metrics.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.table import Table
+
+from aria_cli.common import atomic, ui
+from aria_cli.common.palette import diff_to_rgb, frame_grid, save_png
+from aria_cli.tokenizer.cells import decode_frames, encode_cells, unique_cells
+from aria_cli.tokenizer.data import CellSet, FrameSet
+from aria_cli.tokenizer.model import VQVAE, load_model
+from aria_cli.training.checkpoints import METRICS_FILE
+from aria_cli.training.checkpoints import RECONSTRUCTIONS_FILE as PICTURE_FILE
+
+FRAME_PIXELS = 64 * 64
+
+
+@dataclass
+class Evaluation:
+    pixel_acc: float  # over every frame (duplicates counted)
+    frame_exact: float  # share of frames with zero wrong pixels (duplicates counted)
+    pixel_acc_distinct: float  # over distinct frames
+    codebook_used: float  # share of the codebook used by these frames
+    wrong_per_frame: np.ndarray  # (U,) wrong pixels of each distinct frame
+    reconstructions: np.ndarray  # (U, 64, 64)
+
+
+@torch.no_grad()
+def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) -> Evaluation:
+    """Encode and decode every distinct frame; accuracies count each frame as often as it occurs."""
+    was_training = model.training
+    model.eval()
+    codes = encode_cells(model, cells.cells, device)[cells.frame_cells]  # (U, 64)
+    decoded = decode_frames(model, codes, device)
+    model.train(was_training)
+    wrong_frame = (decoded != fs.frames).sum(axis=(1, 2))
+    total = max(fs.total, 1)
+    return Evaluation(
+        pixel_acc=1.0 - float((wrong_frame * fs.counts).sum()) / (FRAME_PIXELS * total),
+        frame_exact=float(fs.counts[wrong_frame == 0].sum()) / total,
+        pixel_acc_distinct=1.0 - float(wrong_frame.sum()) / (FRAME_PIXELS * max(len(wrong_frame), 1)),
+        codebook_used=len(np.unique(codes)) / model.config.codebook_size,
+        wrong_per_frame=wrong_frame,
+        reconstructions=decoded,
+    )
+
+
+def per_game(model: VQVAE, train_cells: CellSet, by_game: dict[str, FrameSet], device: str) -> dict[str, dict]:
+    """Val accuracy of each game, and the share of its val cells that no training frame contains.
+
+    One overall figure hides where a tokenizer falls short: a game whose boards are drawn in tiles
+    that do not line up with the 8-pixel cells keeps producing cells never seen in training, and a
+    code that depends only on its own cell can get such a cell only approximately right.
+    """
+    n_train = len(train_cells.cells)
+    out = {}
+    for game, fs in by_game.items():
+        cells = CellSet.from_frames(fs)
+        _, ids = unique_cells(np.concatenate([train_cells.cells, cells.cells]))  # one id per distinct cell
+        new = ~np.isin(ids[n_train:], ids[:n_train])
+        ev = evaluate_tokenizer(model, cells, fs, device)
+        out[game] = {
+            "val_pixel_acc": ev.pixel_acc,
+            "val_frame_exact": ev.frame_exact,
+            "val_cells_unseen": float(cells.counts[new].sum()) / max(int(cells.counts.sum()), 1),
+            "val_frames": fs.total,
+        }
+    return out
+
+
+def write_reconstructions(path: Path, fs: FrameSet, ev: Evaluation, n: int = 8) -> Path:
+    """Val frames | reconstructions | wrong pixels: the worst frames first, then the most common."""
+    order = np.lexsort((-fs.counts, -ev.wrong_per_frame))[:n]
+    rows = [[fs.frames[i], ev.reconstructions[i], diff_to_rgb(fs.frames[i], ev.reconstructions[i], 4)] for i in order]
+    labels = [f"{int(ev.wrong_per_frame[i])} wrong" for i in order]
+    img = frame_grid(rows, col_labels=["val frame", "reconstruction", "wrong pixels"], row_labels=labels, scale=4)
+    return save_png(img, path)
+
+
+def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -> dict:
+    best, _ = load_model(d, device=device)
+    val = evaluate_tokenizer(best, val_cells, data.val, device)
+    train = evaluate_tokenizer(best, train_cells, data.train, device)
+    write_reconstructions(d / PICTURE_FILE, data.val, val)
+    games = per_game(best, train_cells, data.val_by_game, device)
+    metrics = {
+        "val_pixel_acc": val.pixel_acc,
+        "val_frame_exact": val.frame_exact,
+        "val_pixel_acc_distinct_frames": val.pixel_acc_distinct,
+        "codebook_used": val.codebook_used,
+        "codebook_used_train": train.codebook_used,
+        "train_pixel_acc": train.pixel_acc,
+        "train_frame_exact": train.frame_exact,
+        "train_frames": data.train.total,
+        "val_frames": data.val.total if not data.val_is_train else 0,
+        "train_frames_distinct": len(data.train.frames),
+        "val_frames_distinct": len(data.val.frames) if not data.val_is_train else 0,
+        "train_cells_distinct": len(train_cells.cells),
+        "train_files": len(data.train.files),
+        "val_files": len(data.val.files) if not data.val_is_train else 0,
+        "val_measured_on": "train" if data.val_is_train else "val",
+        "games": games,
+        "codebook_size": best.config.codebook_size,
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch,
+        "steps": state.step,
+        "stop_reason": state.stop_reason,
+        "seconds": round(state.seconds, 2),
+        "wall_seconds": round(wall, 2),
+        "device": device,
+        "train_config": state.train_config,
+        "model_config": best.config.to_dict(),
+    }
+    atomic.write_json(d / METRICS_FILE, metrics)
+    if not quiet:
+        ui.console.print(
+            f"val pixel accuracy {ui.pct(val.pixel_acc, 3)}, frames exact {ui.pct(val.frame_exact, 1)}, "
+            f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {state.stop_reason}, "
+            f"{state.seconds:.0f} s) → {d} (model, {METRICS_FILE}, {PICTURE_FILE})"
+        )
+        ui.console.print(games_table(games, "train" if data.val_is_train else "val"))
+    return metrics
+
+
+def games_table(games: dict[str, dict], split: str) -> Table:
+    t = Table(title=f"tokenizer per game ({split} frames)", title_justify="left")
+    for name in ("game", "frames", "pixel acc", "frames exact", "cells new to training"):
+        t.add_column(name, justify="left" if name == "game" else "right")
+    for game, m in games.items():
+        new = "—" if split == "train" else ui.pct(m["val_cells_unseen"], 2)
+        t.add_row(game, str(m["val_frames"]), ui.pct(m["val_pixel_acc"], 3), ui.pct(m["val_frame_exact"], 1), new)
+    return t
