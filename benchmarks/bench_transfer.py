@@ -67,18 +67,19 @@ def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, po
     """Tokenizer, token cache, world model and policy heads, on `data` only; seconds per stage."""
     from aria_cli.data.token_cache import build_token_cache
     from aria_cli.policy.train import PolicyTrainConfig, train_policy
-    from aria_cli.tokenizer.train import TrainVQVAEConfig, train_vqvae
-    from aria_cli.world_model.train import TrainWMConfig, train_world_model
+    from aria_cli.tokenizer.model import tokenizer_exists
+    from aria_cli.tokenizer.train import TokenizerTrainConfig, train_vqvae
+    from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
     times, t = {}, time.time()
-    if not (ck / "vqvae").exists():  # a tokenizer trained on the same files before (an interrupted run) is kept
-        train_vqvae(data, ck, TrainVQVAEConfig(epochs=vqvae_epochs), device="cpu", quiet=True)
+    if not tokenizer_exists(ck):  # a tokenizer trained on the same files before (an interrupted run) is kept
+        train_vqvae(data, ck, TokenizerTrainConfig(epochs=vqvae_epochs), device="cpu", quiet=True)
     times["train-vqvae"], t = time.time() - t, time.time()
     build_token_cache(data, ck, device="cpu")
     times["tokenize"], t = time.time() - t, time.time()
     budget = 0 if wm_epochs else wm_minutes  # on a busy machine the time cap can leave a handful of steps
-    train_world_model(TrainWMConfig(data=data, checkpoints=ck, device="cpu", time_budget=budget, epochs=wm_epochs,
-                                    show=False))
+    train_world_model(WorldModelTrainConfig(data=data, checkpoints=ck, device="cpu", time_budget=budget,
+                                            epochs=wm_epochs, show=False))
     times["train-wm"], t = time.time() - t, time.time()
     train_policy(PolicyTrainConfig(data=data, checkpoints=ck, device="cpu", epochs=policy_epochs))
     times["train-policy"] = time.time() - t
