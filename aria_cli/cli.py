@@ -211,10 +211,9 @@ def train_vqvae(
     from aria_cli.common.atomic import check_writable
     from aria_cli.common.devices import resolve_device
     from aria_cli.tokenizer.train import TokenizerTrainConfig
-
-    check_writable(checkpoints, "--checkpoints", folder=True)
     from aria_cli.tokenizer.train import train_vqvae as core
 
+    check_writable(checkpoints, "--checkpoints", folder=True)
     config = TokenizerTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size,
                                   patience=patience, seed=seed, report_to=report_to)
     core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)

@@ -13,11 +13,11 @@ stages stay independent of each other and the consumers (evaluation, play, agent
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from aria_cli.common import ui
 from aria_cli.common.errors import CheckpointError
+from aria_cli.training.checkpoints import CONFIG_FILE, read_config
 
 FORCE_HINT = "or pass --force to use them anyway"
 
@@ -84,13 +84,7 @@ def _check_weights(folder: Path, command: str) -> None:
 
 
 def _policy_config(folder: Path) -> dict:
-    path = Path(folder) / "config.json"
+    path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"no policy under {folder}: run `aria train-policy` first")
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: unreadable policy config ({e}); retrain with `aria train-policy`") from None
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{path}: not a policy config; retrain with `aria train-policy`")
-    return raw
+    return read_config(path, "policy", "aria train-policy")

@@ -116,7 +116,7 @@ ONLINE = {"adapt_every": 8, "adapt_steps": 2, "wm_change_k": 8}  # world-model+o
 def run_agent(agent_name: str, checkpoints: Path, game: str, actions: int, threads: int, every: int) -> dict:
     from aria_cli.agents.contexts import LearnedModels
     from aria_cli.agents.learned import AgentConfig, PolicyAgent, WorldModelAgent
-    from aria_cli.games.adapter import GameSession
+    from aria_cli.games.session import GameSession
     from aria_cli.play.compare import play_one
 
     models = LearnedModels.load(checkpoints, "cpu", threads=threads)

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from aria_cli.games.adapter import GameSession
 from aria_cli.games.demonstrators import play_episode
+from aria_cli.games.session import GameSession
 
 GAMES = ("qmaz", "qtgl", "qmix", "qpsh")
 STEP_TARGET_MS, RECORD_TARGET = 2.0, 300.0

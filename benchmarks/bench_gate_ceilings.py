@@ -32,8 +32,8 @@ import numpy as np
 from aria_cli.data.recordings import find_recordings, read_recording
 from aria_cli.data.splits import assign_split
 from aria_cli.data.token_cache import relative_key
-from aria_cli.games.adapter import GameSession
 from aria_cli.games.planners import lights_out_solution, nearest_tiles, qmix_next_tiles, qmix_tile_at
+from aria_cli.games.session import GameSession
 from aria_cli.vocab import CELL_PIXELS, CLICK, GRID
 
 ROOT = Path(__file__).resolve().parents[1]

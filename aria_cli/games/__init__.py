@@ -1,6 +1,7 @@
 """The games: the one place that talks to the arc-agi toolkit, and the bundled games with their players.
 
-- `adapter`: find, load, step and record a game through the toolkit;
+- `adapter`: find and load games through the toolkit (offline unless asked), the observation type;
+- `session`: one running game: reset, step, observe, and its toolkit recording;
 - `catalog`: the games aria can run (`aria games`);
 - `planners`: per bundled game, a planner that finishes the current level from the game's own state;
 - `demonstrators`: scripted players that play whole episodes with the planners, with optional noise;

@@ -1,4 +1,4 @@
-"""The one module that talks to the `arc-agi` toolkit: find a game, run it, step it, record it.
+"""Where games come from: find and load them through the `arc-agi` toolkit (a running game is `session`).
 
 Games live in environments folders in the toolkit's layout, `<dir>/<game>/<version>/{<game>.py,
 metadata.json}`. A game id is looked up in the user's folder first (`environments_dir`, else the
@@ -7,11 +7,6 @@ toolkit's `$ENVIRONMENTS_DIR`), then among the games bundled with aria (`BUNDLED
 Everything runs in the toolkit's OFFLINE mode, which never touches the network. (Its default mode
 contacts the ARC API while the `Arcade` is being built.) Only `online=True` lets the toolkit
 download an official game, with `$ARC_API_KEY` or its anonymous key, into the user's folder.
-
-    with GameSession("qmaz", seed=3, record_dir=Path("recordings/qmaz")) as s:
-        obs = s.step(1)                 # ACTION1
-        obs = s.step(6, x=12, y=20)     # a click
-    s.recording_path                    # the toolkit's own JSONL recording, moved into record_dir
 
 The toolkit reports failures by logging and returning None; the session keeps what it logs so
 each failure becomes one `GameError` line that says what went wrong and where.
@@ -22,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,9 +26,7 @@ from pathlib import Path
 import arc_agi.wrapper as _toolkit_wrapper
 import numpy as np
 from arc_agi import Arcade, EnvironmentInfo, OperationMode
-from arcengine import GameAction
 
-from aria_cli.common import atomic
 from aria_cli.common.errors import GameError
 from aria_cli.vocab import ACTION_NAMES, CLICK, FRAME_SIZE
 
@@ -110,7 +102,7 @@ def describe_actions(actions: tuple[int, ...]) -> str:
     return " + ".join(parts) or "—"
 
 
-class _ToolkitLog(logging.Handler):
+class ToolkitLog(logging.Handler):
     """A quiet logger for the toolkit that keeps its warnings and errors to explain a failure."""
 
     def __init__(self) -> None:
@@ -144,7 +136,7 @@ class _ToolkitLog(logging.Handler):
 
 
 @contextmanager
-def _no_env_mode() -> Iterator[None]:
+def no_env_mode() -> Iterator[None]:
     """`OPERATION_MODE=competition` in the environment overrides the mode passed in; hide it while building."""
     saved = os.environ.pop("OPERATION_MODE", None)
     try:
@@ -154,8 +146,8 @@ def _no_env_mode() -> Iterator[None]:
             os.environ["OPERATION_MODE"] = saved
 
 
-def _offline_arcade(folder: Path, log: _ToolkitLog, recordings_dir: Path | None = None) -> Arcade:
-    with _no_env_mode():
+def offline_arcade(folder: Path, log: ToolkitLog, recordings_dir: Path | None = None) -> Arcade:
+    with no_env_mode():
         return Arcade(
             operation_mode=OperationMode.OFFLINE,
             environments_dir=str(folder),
@@ -164,7 +156,7 @@ def _offline_arcade(folder: Path, log: _ToolkitLog, recordings_dir: Path | None 
         )
 
 
-def _user_folder(environments_dir: Path | None) -> tuple[Path, str] | None:
+def user_folder(environments_dir: Path | None) -> tuple[Path, str] | None:
     if environments_dir is not None:
         folder, what = Path(environments_dir), "--environments-dir"
     elif os.environ.get("ENVIRONMENTS_DIR"):
@@ -179,7 +171,7 @@ def _user_folder(environments_dir: Path | None) -> tuple[Path, str] | None:
 _METADATA_FAILED = "Failed to load metadata.json from "
 
 
-def metadata_failures(folder: Path, log: _ToolkitLog) -> dict[Path, str]:
+def metadata_failures(folder: Path, log: ToolkitLog) -> dict[Path, str]:
     """The metadata.json files under `folder` that the toolkit skipped while scanning it (it only logs
     them), each with why, as one line. Call right after building the arcade, before anything else logs."""
     out = {}
@@ -209,46 +201,46 @@ def _metadata_game(path: Path) -> tuple[str, str]:
 def search_path(environments_dir: Path | None = None) -> list[tuple[Path, str]]:
     """(folder, source) in lookup order: the user's folder (if any), then the bundled games."""
     folders = []
-    user = _user_folder(environments_dir)
+    user = user_folder(environments_dir)
     if user is not None and user[0].resolve() != BUNDLED_ENVIRONMENTS:
         folders.append((user[0], str(user[0])))
     folders.append((BUNDLED_ENVIRONMENTS, "bundled"))
     return folders
 
 
-def _split(game_id: str) -> tuple[str, str]:
+def split_game_id(game_id: str) -> tuple[str, str]:
     base, _, version = game_id.partition("-")
     return base, version
 
 
 def locate_game(game: str, environments_dir: Path | None) -> tuple[Path, str]:
     """The folder (and its source label) that holds `game` ("qmaz" or "qmaz-v1"), user's folder first."""
-    base, version = _split(game)
+    base, version = split_game_id(game)
     known: list[str] = []
     for folder, source in search_path(environments_dir):
-        log = _ToolkitLog()
-        envs = _offline_arcade(folder, log).available_environments
+        log = ToolkitLog()
+        envs = offline_arcade(folder, log).available_environments
         known += [e.game_id for e in envs]
-        if any(_split(e.game_id)[0] == base and (not version or _split(e.game_id)[1] == version) for e in envs):
+        if any(split_game_id(e.game_id)[0] == base and (not version or split_game_id(e.game_id)[1] == version) for e in envs):
             return folder, source
         for path, why in metadata_failures(folder, log).items():
             g, v = _metadata_game(path)
             if g == base and (not version or v == version):
                 raise GameError(f"cannot load game {game}: {path} does not parse ({why})")
-    versions = [g for g in known if _split(g)[0] == base]
+    versions = [g for g in known if split_game_id(g)[0] == base]
     if versions:
         raise GameError(f"game {base!r} has no version {version!r}; available: {', '.join(sorted(set(versions)))}")
-    ids = ", ".join(sorted({_split(g)[0] for g in known})) or "none"
+    ids = ", ".join(sorted({split_game_id(g)[0] for g in known})) or "none"
     raise GameError(f"unknown game {game!r}; available: {ids}; {_ADD_GAMES_HINT}")
 
 
-def _game_file(env: EnvironmentInfo) -> Path:
+def game_file(env: EnvironmentInfo) -> Path:
     folder, name = Path(env.local_dir or "."), env.class_name or env.game_id[:4]
     lower = folder / f"{name.lower()}.py"
     return lower if lower.exists() or not (folder / f"{name}.py").exists() else folder / f"{name}.py"
 
 
-def _observation(resp) -> Observation:
+def observation_of(resp) -> Observation:
     frames = [np.asarray(f).astype(np.uint8) for f in resp.frame]
     state = resp.state.name if hasattr(resp.state, "name") else str(resp.state)
     return Observation(
@@ -261,8 +253,8 @@ def _observation(resp) -> Observation:
     )
 
 
-def _info(env: EnvironmentInfo, source: str, obs: Observation | None, error: str | None = None) -> GameInfo:
-    base, version = _split(env.game_id)
+def game_info(env: EnvironmentInfo, source: str, obs: Observation | None, error: str | None = None) -> GameInfo:
+    base, version = split_game_id(env.game_id)
     baseline = list(env.baseline_actions or [])
     return GameInfo(
         game=base,
@@ -285,8 +277,8 @@ def list_games(environments_dir: Path | None = None) -> list[GameInfo]:
     """
     out = []
     for folder, source in search_path(environments_dir):
-        log = _ToolkitLog()
-        arcade = _offline_arcade(folder, log)
+        log = ToolkitLog()
+        arcade = offline_arcade(folder, log)
         for path, why in metadata_failures(folder, log).items():
             game, version = _metadata_game(path)
             out.append(GameInfo(game, f"{game}-{version}", version, game, 0, (), [], source,
@@ -295,159 +287,12 @@ def list_games(environments_dir: Path | None = None) -> list[GameInfo]:
             log.records.clear()
             wrapper = arcade.make(env.game_id, seed=0)
             if wrapper is None or wrapper.observation_space is None:
-                out.append(_info(env, source, None, log.explain(_game_file(env))))
+                out.append(game_info(env, source, None, log.explain(game_file(env))))
             else:
-                out.append(_info(env, source, _observation(wrapper.observation_space)))
+                out.append(game_info(env, source, observation_of(wrapper.observation_space)))
     return out
 
 
 def folder_game_ids(folder: Path) -> list[str]:
     """The game ids ("qmaz-v1") the toolkit finds in one environments folder, without loading the games."""
-    return [e.game_id for e in _offline_arcade(Path(folder), _ToolkitLog()).available_environments]
-
-
-class GameSession:
-    """One game played through the toolkit: reset, step with (action, x, y), observe; optionally recorded.
-
-    With `record_dir`, the toolkit's recorder writes every response; on `close()` the file moves from the
-    toolkit's `<recordings_dir>/<scorecard>/` layout to `record_dir/<game_id>-<guid>.jsonl`, or to
-    `record_dir/<recording_name>` when that is set (`recording_path`). As a context manager, the
-    recording lands when the block ends normally and is dropped when it raises (an interrupted
-    episode leaves no partial file).
-    """
-
-    def __init__(
-        self,
-        game: str,
-        environments_dir: Path | None = None,
-        online: bool = False,
-        seed: int = 0,
-        record_dir: Path | None = None,
-    ) -> None:
-        self._log = _ToolkitLog()
-        self._record_dir = Path(record_dir) if record_dir is not None else None
-        self.recording_name: str | None = None  # set before close() to choose the file's name
-        self._staging = Path(tempfile.mkdtemp(prefix="aria-rec-")) if record_dir is not None else None
-        self.recording_path: Path | None = None
-        self._wrapper = None
-        try:
-            if online:
-                arcade, source = self._online_arcade(environments_dir), "online"
-            else:
-                folder, source = locate_game(game, environments_dir)
-                arcade = _offline_arcade(folder, self._log, self._staging)
-            self._log.records.clear()  # what scanning the folder logged is about other games
-            wrapper = arcade.make(game, seed=seed, save_recording=record_dir is not None)
-            if wrapper is None:
-                raise GameError(self._make_failed(game, arcade, online))
-            if wrapper.observation_space is None:
-                raise GameError(f"cannot load game {wrapper.info.game_id}: {self._log.explain(_game_file(wrapper.info))}")
-        except BaseException:
-            self._discard_staging()
-            raise
-        self._wrapper = wrapper
-        self.last = _observation(wrapper.observation_space)
-        self.info = _info(wrapper.info, source, self.last)
-        self.seed = seed
-
-    # ------------------------------------------------------------------ online
-    def _online_arcade(self, environments_dir: Path | None) -> Arcade:
-        import requests
-
-        user = _user_folder(environments_dir)
-        folder = user[0] if user else ONLINE_DEFAULT_DIR
-        try:
-            with _no_env_mode():
-                return Arcade(
-                    operation_mode=OperationMode.NORMAL,
-                    environments_dir=str(folder),
-                    recordings_dir=str(self._staging or tempfile.gettempdir()),
-                    logger=self._log.logger,
-                )
-        except requests.RequestException as e:
-            raise GameError(self._offline_hint(type(e).__name__)) from None
-
-    @staticmethod
-    def _offline_hint(reason: str) -> str:
-        url = os.getenv("ARC_BASE_URL", "https://three.arcprize.org")
-        return (
-            f"--online: cannot reach the ARC API at {url} ({reason}); without a network, play games already "
-            "on disk with --environments-dir DIR (or the bundled games: `aria games`)"
-        )
-
-    def _make_failed(self, game: str, arcade: Arcade, online: bool) -> str:
-        if not online:
-            base, version = _split(game)
-            envs = [e for e in arcade.available_environments if _split(e.game_id)[0] == base]
-            env = next((e for e in envs if _split(e.game_id)[1] == version), envs[0] if envs else None)
-            return f"cannot load game {game}: {self._log.explain(_game_file(env) if env else None)}"
-        text = " ".join(r.getMessage() for r in self._log.records)
-        if any(w in text for w in ("Connection", "Max retries", "Timeout", "Failed to resolve", "Request error")):
-            return self._offline_hint("no connection")
-        return f"--online: cannot download game {game}: {self._log.explain()}"
-
-    # ------------------------------------------------------------------ playing
-    @property
-    def engine_game(self):
-        """The arcengine game instance (for the scripted demonstrators, which read its state)."""
-        return getattr(self._wrapper, "_game", None)
-
-    def reset(self) -> Observation:
-        """RESET: restarts the current level, or the whole game when nothing was played yet or it was won."""
-        return self.step(0)
-
-    def step(self, action: int, x: int | None = None, y: int | None = None) -> Observation:
-        if self._wrapper is None:
-            raise GameError("the game session is closed")
-        action = int(action)
-        gid = self.info.game_id
-        if not 0 <= action < len(ACTION_NAMES):
-            raise GameError(f"{gid}: unknown action {action} (0 = RESET, 1-7 = ACTION1-ACTION7)")
-        name = ACTION_NAMES[action]
-        if action != 0:
-            if self.last.done:
-                raise GameError(f"{gid}: the game is over ({self.last.state}); RESET (action 0) to play again")
-            if action not in self.last.available_actions:
-                allowed = ", ".join(ACTION_NAMES[a] for a in self.last.available_actions)
-                raise GameError(f"{gid}: {name} is not available here (available: RESET, {allowed})")
-        data = None
-        if action == CLICK:
-            if x is None or y is None or not (0 <= int(x) < FRAME_SIZE and 0 <= int(y) < FRAME_SIZE):
-                raise GameError(f"{gid}: ACTION6 (click) needs x and y in 0-63, got x={x}, y={y}")
-            data = {"x": int(x), "y": int(y)}
-        elif x is not None or y is not None:
-            raise GameError(f"{gid}: {name} takes no coordinates (only ACTION6 does)")
-        self._log.records.clear()
-        resp = self._wrapper.step(GameAction.from_id(action), data)
-        if resp is None:
-            raise GameError(f"{gid}: the game failed on {name}: {self._log.explain(_game_file(self._wrapper.info))}")
-        self.last = _observation(resp)
-        return self.last
-
-    # ------------------------------------------------------------------ closing
-    def close(self, keep_recording: bool = True) -> None:
-        """Finish: move the recording (if any) into `record_dir`, or drop it. Safe to call twice."""
-        if self._staging is None:
-            self._wrapper = None
-            return
-        try:
-            if keep_recording and self._wrapper is not None and self._record_dir is not None:
-                for f in sorted(self._staging.rglob("*.jsonl")):
-                    dest = self._record_dir / (self.recording_name or f.name)
-                    with atomic.atomic_path(dest) as tmp:
-                        shutil.copy(f, tmp)  # keeps the toolkit file's permissions
-                    self.recording_path = dest
-        finally:
-            self._wrapper = None
-            self._discard_staging()
-
-    def _discard_staging(self) -> None:
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
-
-    def __enter__(self) -> GameSession:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(keep_recording=exc_type is None)  # an interrupted episode leaves no partial file
+    return [e.game_id for e in offline_arcade(Path(folder), ToolkitLog()).available_environments]

@@ -13,8 +13,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aria_cli.games.adapter import GameSession, Observation
+from aria_cli.games.adapter import Observation
 from aria_cli.games.planners import Act, planner_for
+from aria_cli.games.session import GameSession
 from aria_cli.vocab import CLICK, FRAME_SIZE, RESET
 
 NOISE_RESET_SHARE = 0.1  # of the noisy actions, this share is a RESET of the level

@@ -28,8 +28,9 @@ from rich.table import Table
 
 from aria_cli.common.errors import AriaError, GameError
 from aria_cli.data.recordings import find_recordings, read_recording
-from aria_cli.games.adapter import GameSession, locate_game
+from aria_cli.games.adapter import locate_game
 from aria_cli.games.level_graphs import Act, LevelGraphs, act_of
+from aria_cli.games.session import GameSession
 
 MAX_REOPENS = 3  # fresh replays of the levels won so far before the game is taken for a random one
 _SEED = re.compile(r"-seed(\d+)(?:\D|$)")

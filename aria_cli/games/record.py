@@ -20,9 +20,10 @@ from rich.progress import TextColumn
 
 from aria_cli.common.errors import AriaError
 from aria_cli.common.ui import progress
-from aria_cli.games.adapter import GameSession, Observation, locate_game
+from aria_cli.games.adapter import Observation, locate_game
 from aria_cli.games.demonstrators import EpisodeResult, play_episode
 from aria_cli.games.planners import planner_for
+from aria_cli.games.session import GameSession
 
 DEFAULT_EPISODES = 10
 DEFAULT_NOISE = 0.05

@@ -301,7 +301,7 @@ def game_sessions(
     """Sessions of the real game adapter; with `record_dir`, each run is recorded under `record_dir/<game>/`."""
 
     def factory(game: str, seed: int):
-        from aria_cli.games.adapter import GameSession
+        from aria_cli.games.session import GameSession
 
         return GameSession(game, environments_dir=environments_dir, online=online, seed=seed,
                            record_dir=Path(record_dir) / game if record_dir is not None else None)  # fmt: skip

@@ -24,11 +24,14 @@ every trainer before it reads or writes a folder) drops a `.partial` folder and 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from aria_cli.common.errors import CheckpointError
 
 TOKENIZER = "vqvae"
 WORLD_MODEL = "world_model"
@@ -98,6 +101,18 @@ def files_fingerprint(named: list[tuple[str, Path]]) -> str:
     for name, path in named:
         h.update(f"{name}\0{file_sha256(path)}\n".encode())
     return h.hexdigest()
+
+
+def read_config(path: Path, what: str, command: str) -> dict:
+    """A checkpoint's config.json as a dict; unreadable or not an object is one line naming the file and the
+    command that rewrites it."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable {what} config ({e}); retrain with `{command}`") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path}: not a {what} config; retrain with `{command}`")
+    return raw
 
 
 def _partial(folder: Path) -> Path:

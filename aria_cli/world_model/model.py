@@ -38,7 +38,7 @@ import torch
 
 from aria_cli.common import atomic
 from aria_cli.common.errors import CheckpointError
-from aria_cli.training.checkpoints import CONFIG_FILE, MODEL_FILE
+from aria_cli.training.checkpoints import CONFIG_FILE, MODEL_FILE, read_config
 from aria_cli.vocab import N_CELLS, N_SPECIAL, STEP_TOKENS, VOCAB_VERSION, Vocab
 from aria_cli.world_model.backbones import (
     TINY,
@@ -312,11 +312,8 @@ class WorldModel(torch.nn.Module):
         path = Path(folder) / CONFIG_FILE
         if not path.is_file():
             raise CheckpointError(f"no world model at {Path(folder)} (missing {CONFIG_FILE}); train one with `aria train-wm`")
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"{path}: unreadable world-model config ({e}); retrain with `aria train-wm`") from None
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raw = read_config(path, "world-model", "aria train-wm")
+        if raw.get("format") != FORMAT:
             raise CheckpointError(f"{path}: not a world-model checkpoint; retrain with `aria train-wm`")
         if raw.get("vocab_version") != VOCAB_VERSION:
             raise CheckpointError(

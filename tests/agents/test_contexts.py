@@ -8,7 +8,7 @@ from helpers.agents import feed_moves
 from aria_cli.agents.contexts import FULL, MASKED, LearnedModels, ModelContexts
 from aria_cli.agents.learned import WorldModelAgent
 from aria_cli.common.errors import CheckpointError
-from aria_cli.games.adapter import GameSession
+from aria_cli.games.session import GameSession
 from aria_cli.vocab import CLICK, LOC_NULL, Vocab
 
 V0 = Vocab(0)

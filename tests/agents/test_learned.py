@@ -9,7 +9,7 @@ from aria_cli.agents.base import GameStart
 from aria_cli.agents.contexts import LearnedModels
 from aria_cli.agents.learned import PolicyAgent, WorldModelAgent
 from aria_cli.data.recordings import read_recording
-from aria_cli.games.adapter import GameSession
+from aria_cli.games.session import GameSession
 from aria_cli.play.compare import play_one
 from aria_cli.vocab import CLICK
 

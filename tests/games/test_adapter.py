@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from aria_cli.common.errors import GameError
-from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS, GameSession, describe_actions, list_games
+from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS, describe_actions, list_games
+from aria_cli.games.session import GameSession
 
 BUNDLED = ("qmaz", "qmix", "qpsh", "qtgl")
 

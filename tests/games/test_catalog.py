@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from aria_cli.common.errors import GameError
-from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS, GameSession
+from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS
 from aria_cli.games.demonstrators import baseline_actions, play_episode
 from aria_cli.games.planners import planner_for
+from aria_cli.games.session import GameSession
 
 GAMES = ("qmaz", "qtgl", "qmix", "qpsh")
 HUD_TOP = 56  # every bundled game keeps rows 56-63 for its HUD strip

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from aria_cli.cli import app
 from aria_cli.data.recordings import read_recording
-from aria_cli.games.adapter import GameSession
 from aria_cli.games.distill import distill, seed_of
 from aria_cli.games.level_graphs import Attempt, LevelGraphs
 from aria_cli.games.planners import MOVES, plan_qmaz
+from aria_cli.games.session import GameSession
 
 runner = CliRunner()
 BACK = {1: 2, 2: 1, 3: 4, 4: 3}

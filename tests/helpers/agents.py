@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aria_cli.games.adapter import GameSession
+from aria_cli.games.session import GameSession
 from aria_cli.vocab import CLICK, LOC_NULL, cell_to_pixel
 
 
