@@ -12,7 +12,7 @@ from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration
 from aria_cli.agents.base import GameStart
 from aria_cli.agents.contexts import LearnedModels
 from aria_cli.agents.learned import AgentConfig, WorldModelAgent
-from aria_cli.games.adapter import GameSession
+from aria_cli.games.session import GameSession
 from aria_cli.play.compare import play_one
 
 
