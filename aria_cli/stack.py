@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aria_cli.common import ui
 from aria_cli.common.errors import CheckpointError
-from aria_cli.training.checkpoints import read_config
+from aria_cli.training.checkpoints import CONFIG_FILE, read_config
 
 FORCE_HINT = "or pass --force to use them anyway"
 
@@ -98,7 +98,7 @@ def _check_weights(folder: Path, command: str) -> None:
 
 
 def _policy_config(folder: Path) -> dict:
-    path = Path(folder) / "config.json"
+    path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"no policy under {folder}: run `aria train-policy` first")
     return read_config(path, "policy", "aria train-policy")

@@ -143,6 +143,15 @@ class TokenContext:
         st.cache.crop(-1)
         self.state = dataclasses.replace(st, length=st.length - 1, logits=self.wm.head(hidden_before))
 
+    def refresh(self) -> None:
+        """Re-run the committed steps through the model (its weights changed): the cache is rebuilt, and
+        deferred tokens go through with them."""
+        if self.pending or not self.steps:
+            return
+        ids = torch.as_tensor(np.concatenate(self.steps, axis=1), device=self.wm.device)
+        _, self.state = self.wm.prefill_hidden(ids)
+        self._unfed = None
+
     def commit_step(self) -> None:
         """The pending tokens form a whole step."""
         self.steps.append(np.concatenate(self.pending, axis=1))
@@ -251,6 +260,39 @@ class ModelContexts:
         # After ACT_LOC the layout allows LEVEL_COMPLETE or the next FRAME: renormalise over the two.
         two = torch.stack([last[:, self.v.level_complete], last[:, self.v.frame]], dim=-1)
         return (two[:, 0] - torch.logsumexp(two, dim=-1)).cpu().numpy()
+
+    @_on_play_threads
+    @torch.no_grad()
+    def outcome_logp(self, actions: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """For each (type, loc) in the current frame: log P(LEVEL_COMPLETE | context, action), and log P(the
+        next frame's codes are this frame's | context, action) — the world model's P(nothing changes) — in
+        one batched call: the action, then [FRAME] and this frame's codes, teacher-forced."""
+        if not actions or self._codes is None:
+            return np.zeros(len(actions)), np.zeros(len(actions))
+        dev = self.m.wm.device
+        rows = torch.full((len(actions),), FULL, dtype=torch.long, device=dev)
+        branch = self.context.state.select(rows)
+        same = [V0.frame, *(V0.code0 + self._codes[:-1]).tolist()]
+        toks = torch.tensor([[V0.type0 + t, V0.loc0 + loc, *same] for t, loc in actions], device=dev)
+        logits, _ = self.m.wm.extend(branch, toks)
+        after = torch.log_softmax(logits[:, 1].float(), dim=-1)  # after ACT_LOC: LEVEL_COMPLETE or FRAME
+        two = torch.stack([after[:, V0.level_complete], after[:, V0.frame]], dim=-1)
+        level = two[:, 0] - torch.logsumexp(two, dim=-1)
+        no_level = two[:, 1] - torch.logsumexp(two, dim=-1)
+        codes = torch.log_softmax(logits[:, 2:, V0.code0 : V0.code0 + N_CODES].float(), dim=-1)
+        target = torch.as_tensor(self._codes, device=dev)[None, :, None].expand(len(actions), -1, 1)
+        stay = no_level + codes.gather(-1, target)[..., 0].sum(-1)
+        return level.cpu().numpy(), stay.cpu().numpy()
+
+    def last_step(self) -> np.ndarray:
+        """The world-model row of the last committed step (the game's first carries GAME_START)."""
+        return self.context.steps[-1][FULL]
+
+    @_on_play_threads
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """The world model's weights changed: rebuild the context's cache with them."""
+        self.context.refresh()
 
     @_on_play_threads
     def end_action(self, action: int, loc: int, level_up: bool) -> None:

@@ -12,20 +12,28 @@ actions by the learned prior (aria_cli.agents.prior):
   productive in this game (PriorEvidence); P(level) is scaled by its trust in the world model here: the
   share of changed cells whose new code the world model predicted, read from the frames as they are fed
   (ModelContexts.change_accuracy), against `trusted_change_acc`.
+  Options: it adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
+  aria_cli.agents.adapt), and blends the world model's P(frame changes) into the explorer's
+  (`wm_change_k`), each weighted by how well it has predicted this game's changes so far.
 
 Neither assumes anything about a game beyond its frames and available actions.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
+from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration
 from aria_cli.agents.base import Decision, ExploreAgent, GameStart
 from aria_cli.agents.contexts import LearnedModels, ModelContexts
 from aria_cli.agents.prior import PriorEvidence, prior_scores
@@ -67,6 +75,14 @@ class AgentConfig:
     evidence_initial: float = 0.5
     evidence_bound: float = 0.95
     evidence_rate: float = 0.25
+    # Learning inside the game (aria_cli.agents.adapt): `adapt_steps` gradient steps on the game's recent
+    # steps every `adapt_every` actions, in the background, on an in-memory copy (0 disables).
+    adapt_every: int = 0
+    adapt_steps: int = 2
+    adapt_lr: float = 1e-3
+    # P(change) of up to this many candidates (the online predictor's likeliest) also asked of the world
+    # model, and the two blended by how well each has predicted this game's changes so far (0: off).
+    wm_change_k: int = 0
 
 
 def _begin_frame(ctx: ModelContexts, obs: Observation) -> tuple[int, ...]:
@@ -151,15 +167,32 @@ class WorldModelAgent(ExploreAgent):
     name = "world-model"
 
     def __init__(self, models: LearnedModels, config: AgentConfig | None = None, seed: int = 0,
-                 explore: ExploreConfig | None = None):
-        self.config = config or AgentConfig()
-        explore = explore or ExploreConfig(prior_weight=self.config.prior_weight, temperature=self.config.temperature)
-        super().__init__(seed=seed, config=explore, prior=self._prior)
+                 explore: ExploreConfig | None = None, adapt_hook: Callable[[], None] | None = None):
+        self.config = c = config or AgentConfig()
+        explore = explore or ExploreConfig(prior_weight=c.prior_weight, temperature=c.temperature)
+        super().__init__(seed=seed, config=explore, prior=self._prior,
+                         change_model=self._change if c.wm_change_k else None)
+        self.adapt = AdaptConfig(c.adapt_every, c.adapt_steps, c.adapt_lr, seed=seed)
+        self.adapt_hook = adapt_hook
+        self.source = models.wm
+        if self.adapt.enabled:  # the agent plays with its own copy, which the adapted weights replace
+            models = dataclasses.replace(models, wm=copy.deepcopy(models.wm).eval())
         self.ctx = ModelContexts(models)
+        self.adapter: OnlineAdapter | None = None
         self.reset()
 
     def reset(self, game_info: GameStart | None = None) -> None:
         super().reset(game_info)
+        if self.adapt.enabled:
+            if self.adapter is not None:
+                self.adapter.close()
+            self.ctx.m.wm.load_state_dict(self.source.state_dict())
+            self.adapter = OnlineAdapter(self.source, self.adapt, self.adapt_hook)
+        self._steps: deque[np.ndarray] = deque(maxlen=self.adapt.recent)
+        self._since_round = 0  # actions since the last adaptation round started
+        self.calibration = OnlineCalibration()
+        self._predicted: dict[tuple[int, int, int], tuple[float, float]] = {}  # candidate -> (online, wm)
+        self._judged: tuple[float, float] | None = None  # the two P(change) of the action just taken
         self.ctx.reset()
         self._last: tuple[int, int, int] | None = None
         self._chosen: list[tuple[str, float, int]] = []  # what each distribution gave the last action
@@ -177,9 +210,38 @@ class WorldModelAgent(ExploreAgent):
         return prior_scores(self.ctx, pairs, self.trust() * c.level_weight, c.top_k, c.wm_type_weight,
                             self.evidence.shares(), c.level_floor, c.wm_cell_weight)
 
+    def _change(self, obs: Observation, candidates, p_online: np.ndarray) -> np.ndarray:
+        """P(change) of the likeliest candidates blended with the world model's (the module doc)."""
+        order = np.argsort(-p_online, kind="stable")[: self.config.wm_change_k]
+        pairs = [(CLICK, pixel_to_cell(c.x, c.y)) if c.is_click else (int(c.action), LOC_NULL)
+                 for c in (candidates[i] for i in order)]
+        _, stay = self.ctx.outcome_logp(pairs)
+        p_wm = np.clip(-np.expm1(stay), 0.01, 0.99)
+        p = np.array(p_online, dtype=np.float64)
+        p[order] = self.calibration.blend(p_online[order], p_wm)
+        self._predicted = {candidates[i].key: (float(p_online[i]), float(q)) for i, q in zip(order, p_wm, strict=True)}
+        return p
+
+    def _adapted(self) -> None:
+        """Take the weights of a finished adaptation round, and start the next round when one is due."""
+        if self.adapter is None:
+            return
+        weights = self.adapter.poll()
+        if weights is not None:
+            with torch.no_grad():
+                params = dict(self.ctx.m.wm.named_parameters())
+                for name, w in weights.items():
+                    params[name].copy_(w)
+            self.ctx.refresh()
+
     def act(self, obs: Observation) -> Decision:
+        self._adapted()
         _begin_frame(self.ctx, obs)
+        self._predicted = {}
         d = super().act(obs)
+        pending = self.explorer._pending
+        if pending is not None and pending.cand is not None:
+            self._judged = self._predicted.get(pending.cand.key)
         loc = pixel_to_cell(d.x, d.y) if d.action == CLICK else LOC_NULL
         self._last = (d.action, loc, int(obs.levels_completed))
         t = d.action
@@ -201,10 +263,18 @@ class WorldModelAgent(ExploreAgent):
             for name, logp, n in self._chosen:
                 self.evidence.observe(name, float(logp), n)
         self._chosen = []
+        if self._judged is not None and self.explorer.last_changed is not None:
+            self.calibration.observe(*self._judged, self.explorer.last_changed)
+        self._judged = None
         if self._last is not None:
             t, loc, levels = self._last
             self.ctx.end_action(t, loc, int(obs.levels_completed) > levels)
             self._last = None
+            if self.adapter is not None:
+                self._steps.append(self.ctx.last_step())
+                self._since_round += 1
+                if self._since_round >= self.adapt.every and self.adapter.submit(list(self._steps)):
+                    self._since_round = 0
 
 
 def learned_agent_factories(checkpoints: Path, device: str = "cpu", config: AgentConfig | None = None,

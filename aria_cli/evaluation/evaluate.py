@@ -140,7 +140,7 @@ def evaluate_pipeline(cfg: EvalConfig) -> dict:
     from aria_cli.common.devices import resolve_device, torch_threads
     from aria_cli.policy.features import load_features, world_model_folder
     from aria_cli.policy.heads import PolicyHeads
-    from aria_cli.policy.metrics import ALL, allowed_mask, most_frequent_types, policy_metrics, predict
+    from aria_cli.policy.metrics import ALL
     from aria_cli.stack import check_stack
     from aria_cli.tokenizer import model as vqvae
     from aria_cli.training.checkpoints import policy_dir
@@ -171,15 +171,7 @@ def evaluate_pipeline(cfg: EvalConfig) -> dict:
     wm_result = evaluate_world_model(wm, cache, eval_windows(cache, ep_ids, wm.config.context_steps)).result() if ep_ids else {
         "games": {}}
 
-    ep_games = np.array([cache.episodes[e].game for e in feats.episode])
-    ep_split = np.array([cache.episodes[e].split for e in feats.episode])
-    train_sel = np.flatnonzero(ep_split == "train")
-    most_frequent = most_frequent_types(feats.take(train_sel), list(ep_games[train_sel]))
-    sel = np.flatnonzero(np.isin(feats.episode, ep_ids))
-    pf = feats.take(sel)
-    tl, ll = predict(heads, pf, device)
-    sel_games = list(ep_games[sel])
-    pol = policy_metrics(tl, ll, pf, most_frequent, sel_games, allowed_mask(sel_games, action_sets)) if len(sel) else {}
+    pol = _policy_scores(heads, feats, cache, ep_ids, action_sets, device)
 
     rng = np.random.default_rng(0)
     out_games: dict[str, dict] = {}
@@ -194,22 +186,7 @@ def evaluate_pipeline(cfg: EvalConfig) -> dict:
             replay = demo_replay(wm, tokenizer, cache, cfg.data, ids, cfg.replay_steps, rng)
         if replay["examples"]:
             replay_picture(replay["examples"], cfg.out_dir / f"{g}.png")
-        m = {k: w.get(k) for k in ("frame_acc", "copy_frame_acc", "changed_acc", "action_type_acc", "action_loc_acc",
-                                    "level_precision", "level_recall", "perplexity")}
-        m.update(
-            policy_type_acc=p["type_acc"] if p else None,
-            policy_loc_acc=p["loc_acc"] if p else None,
-            policy_type_top3=p["type_top3"] if p else None,
-            policy_loc_top3=p["loc_top3"] if p else None,
-            baseline_most_frequent_type=p["baseline_most_frequent_type"] if p else None,
-            baseline_repeat_type=p["baseline_repeat_type"] if p else None,
-            baseline_repeat_loc=p["baseline_repeat_loc"] if p else None,
-            replay_pixel_acc=replay["pixel_acc"],
-            replay_copy_pixel_acc=replay["copy_pixel_acc"],
-            replay_true_codes_pixel_acc=replay["true_codes_pixel_acc"],
-            replay_steps=replay["steps"],
-            episodes=len(ids),
-        )
+        m = _game_metrics(w, p, replay, len(ids))
         m["gates"] = {k: v for k, v in check_gates(m, gates).items() if v is not None}
         out_games[g] = m
     result = {
@@ -223,6 +200,40 @@ def evaluate_pipeline(cfg: EvalConfig) -> dict:
     if cfg.json_out is not None:
         atomic.write_json(cfg.json_out, result)
     return result
+
+
+def _policy_scores(heads, feats, cache, ep_ids: list[int], action_sets: dict, device: str) -> dict:
+    """The policy metrics on the steps of `ep_ids`, with baselines taken from the train split."""
+    from aria_cli.policy.metrics import allowed_mask, most_frequent_types, policy_metrics, predict
+
+    ep_games = np.array([cache.episodes[e].game for e in feats.episode])
+    ep_split = np.array([cache.episodes[e].split for e in feats.episode])
+    train_sel = np.flatnonzero(ep_split == "train")
+    most_frequent = most_frequent_types(feats.take(train_sel), list(ep_games[train_sel]))
+    sel = np.flatnonzero(np.isin(feats.episode, ep_ids))
+    if not len(sel):
+        return {}
+    pf = feats.take(sel)
+    tl, ll = predict(heads, pf, device)
+    sel_games = list(ep_games[sel])
+    return policy_metrics(tl, ll, pf, most_frequent, sel_games, allowed_mask(sel_games, action_sets))
+
+
+_WM_KEYS = ("frame_acc", "copy_frame_acc", "changed_acc", "action_type_acc", "action_loc_acc",
+            "level_precision", "level_recall", "perplexity")
+_POLICY_KEYS = {"policy_type_acc": "type_acc", "policy_loc_acc": "loc_acc", "policy_type_top3": "type_top3",
+                "policy_loc_top3": "loc_top3", "baseline_most_frequent_type": "baseline_most_frequent_type",
+                "baseline_repeat_type": "baseline_repeat_type", "baseline_repeat_loc": "baseline_repeat_loc"}
+
+
+def _game_metrics(wm: dict, policy: dict | None, replay: dict, episodes: int) -> dict:
+    """One game's row of eval metrics: world model, policy (None without val steps) and demo replay."""
+    m = {k: wm.get(k) for k in _WM_KEYS}
+    m.update({k: policy[v] if policy else None for k, v in _POLICY_KEYS.items()})
+    m.update(replay_pixel_acc=replay["pixel_acc"], replay_copy_pixel_acc=replay["copy_pixel_acc"],
+             replay_true_codes_pixel_acc=replay["true_codes_pixel_acc"], replay_steps=replay["steps"],
+             episodes=episodes)
+    return m
 
 
 def gate_cell(ok: bool | None) -> str:

@@ -31,7 +31,7 @@ P(frame changes) and P(new state), which share their features (change_predictor)
 
 Scores come from `scoring.ActionScorer`. A learned agent plugs in through `prior`: `prior(obs,
 candidates) -> log-probabilities`, one per candidate, called when choosing among the untried actions of
-the current state (step 4). `obs` is the game adapter's `Observation`; the explorer reads only its frame,
+the current state (step 4); `change_model(obs, candidates, p_change)` may revise P(change) there. `obs` is the game adapter's `Observation`; the explorer reads only its frame,
 state, levels_completed, win_levels and available_actions.
 """
 
@@ -63,6 +63,8 @@ class Decision(NamedTuple):
 
 
 Prior = Callable[["Observation", list[Candidate]], np.ndarray]
+# (obs, candidates of the current state, the online P(change) of each) -> revised P(change) of each
+ChangeModel = Callable[["Observation", list[Candidate], np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,11 @@ class _Plan:
 class Explorer:
     """Graph exploration with object clicks and an online frame-change predictor (see module doc)."""
 
-    def __init__(self, config: ExploreConfig | None = None, prior: Prior | None = None, seed: int = 0):
+    def __init__(self, config: ExploreConfig | None = None, prior: Prior | None = None, seed: int = 0,
+                 change_model: ChangeModel | None = None):
         self.config = config or ExploreConfig()
         self.prior = prior
+        self.change_model = change_model
         self.seed = seed
         self.reset()
 
@@ -126,7 +130,7 @@ class Explorer:
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
         self.store = FrameStore(VolatileMask(self.config.volatile))
         self.graphs: dict[int, StateGraph] = {}
-        self.scorer = ActionScorer(self.config, self.prior, self.store, self.rng)
+        self.scorer = ActionScorer(self.config, self.prior, self.store, self.rng, self.change_model)
         self._seg_cache: dict[int, Any] = {}
         self._interned: dict[Candidate, Candidate] = {}
         self._available: tuple[int, ...] = ()

@@ -63,6 +63,9 @@ class PlayConfig:
     device: str = "auto"
     temperature: float = 0.5
     level_weight: float = 1.0
+    adapt_every: int = 0  # world-model: learning inside the game (AgentConfig.adapt_every; 0: off)
+    adapt_steps: int = 2
+    wm_change: int = 0  # world-model: AgentConfig.wm_change_k
     force: bool = False  # play with a stale stack (aria_cli.stack), with a warning
 
 
@@ -84,10 +87,9 @@ def agent_factories(cfg: PlayConfig) -> dict:
     from aria_cli.common.devices import resolve_device
 
     device = resolve_device(cfg.device)
-    return learned_agent_factories(
-        cfg.checkpoints, device, AgentConfig(temperature=cfg.temperature, level_weight=cfg.level_weight),
-        force=cfg.force,
-    )
+    config = AgentConfig(temperature=cfg.temperature, level_weight=cfg.level_weight, adapt_every=cfg.adapt_every,
+                         adapt_steps=cfg.adapt_steps, wm_change_k=cfg.wm_change)
+    return learned_agent_factories(cfg.checkpoints, device, config, force=cfg.force)
 
 
 def _view(game: str, agent: str, obs, last: str, ms: float, actions: int, max_actions: int):

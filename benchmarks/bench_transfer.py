@@ -1,0 +1,186 @@
+"""Transfer, measured honestly (issue 28): leave games out of training, then play them.
+
+    .venv/bin/python benchmarks/bench_transfer.py fold --recordings CORPUS --out bench-transfer/fold
+    .venv/bin/python benchmarks/bench_transfer.py preview --recordings CORPUS --out bench-transfer/preview
+    .venv/bin/python benchmarks/bench_transfer.py fold --smoke --out /tmp/transfer-smoke   # minutes
+
+`fold`: a fixed fold of `--fold-size` (40) games drawn with `--fold-seed` from the games folder
+(`--environments-dir`, default ../shared/realgames/environment_files) is held out; everything — frame
+tokenizer, world model, policy heads — is trained on the recordings of the other games only
+(aria_cli.data.splits.leave_games_out, which reads each recording's game from the recording); the fold is
+then played by `world-model`, `world-model` with learning inside the game (`--adapt-every`,
+`--adapt-steps`, `--wm-change`), `explore` and `random` at `--actions` (2,000) actions, seeds `--seeds`
+(0 1). `preview`: held out are the three preview games (ls20, vc33, ft09), trained on every other dev game,
+played at 4,000 actions.
+
+CORPUS is a folder of toolkit recordings of the dev games (e.g. `aria bench --record` exploration runs
+and `aria distill` demonstrations of them). Without `--recordings`, the script makes its own: one
+`explore` run of `--record-actions` actions per training game (at most `--max-train-games` of them,
+drawn with the fold seed), recorded through the real toolkit.
+
+Games are played in this process through aria_cli.play.compare (the engine of `aria play` and `aria
+bench`), so both world-model variants share one load of the models; `aria bench ... --agent world-model
+--adapt-every N --adapt-steps K --wm-change K` plays the same variants in worker processes, with resume
+and the official score, for the full-size runs. Output: OUT/summary.json (every run, and per agent: levels, wins, ms/action, the
+official score where the play result carries one) and a table.
+
+The full configuration takes hours on 2 CPU cores; `--smoke` (4 held-out games, 6 training games, 200
+actions, one seed, a minute of world-model training) only shows the machinery works: its figures are not a
+result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aria_cli.agents.base import make_agent  # noqa: E402
+from aria_cli.agents.contexts import LearnedModels  # noqa: E402
+from aria_cli.agents.learned import AgentConfig, WorldModelAgent  # noqa: E402
+from aria_cli.common import atomic  # noqa: E402
+from aria_cli.data.splits import draw_fold, leave_games_out, link_recordings  # noqa: E402
+from aria_cli.play.compare import compare  # noqa: E402
+
+PREVIEW = ("ls20", "vc33", "ft09")
+DEFAULT_ENVS = ROOT.parent / "shared" / "realgames" / "environment_files"
+
+
+def dev_games(env_dir: Path) -> list[str]:
+    return sorted(p.name for p in env_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def record_corpus(games: list[str], env_dir: Path, out: Path, actions: int) -> Path:
+    """One explore run per game, recorded by the toolkit (when no corpus is given)."""
+    compare(games, ["explore"], max_actions=actions, seeds=[0], environments_dir=env_dir, record_dir=out,
+            show_progress=False)  # fmt: skip
+    return out
+
+
+def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, policy_epochs: int,
+              vqvae_epochs: int) -> dict[str, float]:
+    """Tokenizer, token cache, world model and policy heads, on `data` only; seconds per stage."""
+    from aria_cli.data.token_cache import build_token_cache
+    from aria_cli.policy.train import PolicyTrainConfig, train_policy
+    from aria_cli.tokenizer.model import tokenizer_exists
+    from aria_cli.tokenizer.train import TokenizerTrainConfig, train_vqvae
+    from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
+
+    times, t = {}, time.time()
+    if not tokenizer_exists(ck):  # a tokenizer trained on the same files before (an interrupted run) is kept
+        train_vqvae(data, ck, TokenizerTrainConfig(epochs=vqvae_epochs), device="cpu", quiet=True)
+    times["train-vqvae"], t = time.time() - t, time.time()
+    build_token_cache(data, ck, device="cpu")
+    times["tokenize"], t = time.time() - t, time.time()
+    budget = 0 if wm_epochs else wm_minutes  # on a busy machine the time cap can leave a handful of steps
+    train_world_model(WorldModelTrainConfig(data=data, checkpoints=ck, device="cpu", time_budget=budget,
+                                            epochs=wm_epochs, show=False))
+    times["train-wm"], t = time.time() - t, time.time()
+    train_policy(PolicyTrainConfig(data=data, checkpoints=ck, device="cpu", epochs=policy_epochs))
+    times["train-policy"] = time.time() - t
+    return times
+
+
+def agents(ck: Path, args) -> dict:
+    models = LearnedModels.load(ck, device="cpu")
+    adapt = AgentConfig(adapt_every=args.adapt_every, adapt_steps=args.adapt_steps, wm_change_k=args.wm_change)
+    return {
+        "world-model": lambda seed: WorldModelAgent(models, AgentConfig(), seed),
+        "world-model+online": lambda seed: WorldModelAgent(models, adapt, seed),
+        "explore": lambda seed: make_agent("explore", seed),
+        "random": lambda seed: make_agent("random", seed),
+    }
+
+
+def summarise(runs) -> dict:
+    by_agent: dict[str, dict] = {}
+    for r in runs:
+        a = by_agent.setdefault(r.agent, {"runs": 0, "levels": 0, "win_levels": 0, "wins": 0, "ms": [], "scores": []})
+        a["runs"] += 1
+        a["levels"] += r.levels_completed
+        a["win_levels"] += r.win_levels
+        a["wins"] += int(r.won)
+        a["ms"].append(r.ms_per_action)
+        if getattr(r, "score", None) is not None:
+            a["scores"].append(float(r.score))
+    for a in by_agent.values():
+        ms, scores = a.pop("ms"), a.pop("scores")
+        a["ms_per_action"] = sum(ms) / len(ms)
+        a["mean_score"] = sum(scores) / len(scores) if scores else None
+    return by_agent
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=["fold", "preview"])
+    ap.add_argument("--recordings", type=Path, help="corpus of recordings of the dev games (default: record one)")
+    ap.add_argument("--environments-dir", type=Path, default=DEFAULT_ENVS)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--fold-size", type=int, default=40)
+    ap.add_argument("--fold-seed", type=int, default=28)
+    ap.add_argument("--actions", type=int, help="actions per run (fold: 2000, preview: 4000)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--agents", nargs="+", default=["world-model", "world-model+online", "explore", "random"])
+    ap.add_argument("--record-actions", type=int, default=1000, help="actions per recorded run without --recordings")
+    ap.add_argument("--max-train-games", type=int, help="record at most this many training games")
+    ap.add_argument("--wm-minutes", type=float, default=4.5)
+    ap.add_argument("--wm-epochs", type=int, help="world-model epochs (instead of --wm-minutes)")
+    ap.add_argument("--policy-epochs", type=int, default=50)
+    ap.add_argument("--vqvae-epochs", type=int, default=24)
+    ap.add_argument("--adapt-every", type=int, default=8)
+    ap.add_argument("--adapt-steps", type=int, default=2)
+    ap.add_argument("--wm-change", type=int, default=8)
+    ap.add_argument("--reuse", action="store_true", help="play with OUT/checkpoints as they are (trained before)")
+    ap.add_argument("--smoke", action="store_true", help="4 games, 200 actions, 1 seed, tiny training (not a result)")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.fold_size, args.seeds, args.record_actions = 4, [0], 300
+        args.actions = args.actions or 200
+        args.max_train_games = args.max_train_games or 6
+        args.wm_minutes, args.policy_epochs, args.vqvae_epochs = 1.0, 10, 4
+    args.actions = args.actions or (2000 if args.mode == "fold" else 4000)
+
+    games = dev_games(args.environments_dir)
+    held = draw_fold(games, args.fold_size, args.fold_seed) if args.mode == "fold" else list(PREVIEW)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = args.recordings
+    if args.reuse:
+        corpus = corpus or out / "corpus"
+    elif corpus is None:
+        others = [g for g in games if g not in held]
+        if args.max_train_games:
+            others = draw_fold(others, min(args.max_train_games, len(others)), args.fold_seed)
+        t = time.time()
+        corpus = record_corpus(others, args.environments_dir, out / "corpus", args.record_actions)
+        print(f"recorded {len(others)} training games in {time.time() - t:.0f} s", flush=True)
+    train_files, held_files = leave_games_out(corpus, held)
+    print(f"held out {len(held)} games ({len(held_files)} recordings set aside), "
+          f"training on {len(train_files)} recordings", flush=True)  # fmt: skip
+    data = link_recordings(train_files, out / "train-data")
+    times = {} if args.reuse else train_all(data, out / "checkpoints", args.wm_minutes, args.wm_epochs,
+                                             args.policy_epochs, args.vqvae_epochs)
+    t = time.time()
+    chosen = {k: f for k, f in agents(out / "checkpoints", args).items() if k in args.agents}
+    result = compare(held, chosen, max_actions=args.actions, seeds=args.seeds,
+                     environments_dir=args.environments_dir, show_progress=False)  # fmt: skip
+    times["play"] = time.time() - t
+    summary = {"mode": args.mode, "smoke": args.smoke, "held_out": held, "actions": args.actions,
+               "seeds": args.seeds, "train_recordings": len(train_files), "seconds": times,
+               "agents": summarise(result.runs), "runs": [vars(r) for r in result.runs]}  # fmt: skip
+    atomic.write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
+    print(f"{'agent':20} {'levels':>8} {'wins':>5} {'ms/action':>10} {'score':>7}")
+    for name, a in summary["agents"].items():
+        score = "-" if a["mean_score"] is None else f"{a['mean_score']:.2f}"
+        print(f"{name:20} {a['levels']:>4}/{a['win_levels']:<3} {a['wins']:>5} {a['ms_per_action']:>10.1f} {score:>7}")
+    print(f"wrote {out / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Learning inside the game: the world-model agent adapts an in-memory copy of its world model to the game
+it plays, in the background, and never touches the weights on disk. Real models (the tiny pipeline),
+real games."""
+
+import hashlib
+import threading
+
+import numpy as np
+import torch
+
+from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration
+from aria_cli.agents.base import GameStart
+from aria_cli.agents.contexts import LearnedModels
+from aria_cli.agents.learned import AgentConfig, WorldModelAgent
+from aria_cli.games.session import GameSession
+from aria_cli.play.compare import play_one
+
+
+def _hashes(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _play_steps(agent, game, seed, n):
+    """Play n actions; returns the world-model token steps the agent committed."""
+    agent.reset(GameStart(game=game, seed=seed))
+    with GameSession(game, seed=seed) as s:
+        obs = s.reset()
+        for _ in range(n):
+            d = agent.act(obs)
+            obs = s.step(d.action, d.x, d.y)
+            agent.observe(obs)
+    return list(agent._steps)
+
+
+def test_adaptation_changes_the_in_memory_model_and_its_loss_on_the_game_falls(learned_models):
+    agent = WorldModelAgent(learned_models, AgentConfig(adapt_every=1000), seed=0)  # rounds run by hand here
+    steps = _play_steps(agent, "qmaz", 3, 24)
+    assert len(steps) == 24
+    source = {n: p.detach().clone() for n, p in learned_models.wm.named_parameters()}
+    adapter = OnlineAdapter(learned_models.wm, AdaptConfig(every=1, steps=8, lr=3e-3, batch=4))
+    before = adapter.loss(steps)
+    for _ in range(3):
+        assert adapter.submit(steps)
+        weights = adapter.wait()
+        assert weights
+    after = adapter.loss(steps)
+    adapter.close()
+    assert after < before - 0.05, (before, after)
+    changed = [n for n, w in weights.items() if not torch.equal(w, source[n])]
+    assert changed, "no weight moved"
+    # The shared models (what every other agent plays with) are untouched.
+    assert all(torch.equal(p, source[n]) for n, p in learned_models.wm.named_parameters())
+
+
+def test_decide_returns_while_a_round_runs_and_the_agent_plays_with_the_adapted_weights_after(learned_models):
+    release, started = threading.Event(), threading.Event()
+
+    def hold():  # the round starts, then waits until the test lets it go
+        started.set()
+        assert release.wait(60)
+
+    agent = WorldModelAgent(learned_models, AgentConfig(adapt_every=4, adapt_steps=3, adapt_lr=3e-3), seed=0,
+                            adapt_hook=hold)
+    agent.reset(GameStart(game="qtgl", seed=1))
+    play = dict(agent.ctx.m.wm.named_parameters())
+    assert agent.ctx.m.wm is not learned_models.wm
+    before = {n: p.detach().clone() for n, p in play.items()}
+    decided_while_held = 0
+    with GameSession("qtgl", seed=1) as s:
+        obs = s.reset()
+        for _ in range(12):
+            d = agent.act(obs)  # returns although the round is held
+            obs = s.step(d.action, d.x, d.y)
+            agent.observe(obs)
+            if started.is_set():
+                assert agent.adapter.busy()
+                decided_while_held += 1
+        assert decided_while_held >= 6
+        assert all(torch.equal(p, before[n]) for n, p in play.items()), "weights swapped before the round ended"
+        release.set()
+        agent.adapter._future.result(timeout=60)
+        agent.act(obs)  # takes the finished round's weights
+    assert agent.adapter.rounds == 1
+    assert any(not torch.equal(p, before[n]) for n, p in play.items())
+
+
+def test_a_game_played_with_adaptation_leaves_the_checkpoints_on_disk_unchanged(pipeline):
+    before = _hashes(pipeline.checkpoints)
+    models = LearnedModels.load(pipeline.checkpoints, device="cpu")
+    agent = WorldModelAgent(models, AgentConfig(adapt_every=5, adapt_steps=2, wm_change_k=8), seed=0)
+    with GameSession("qmaz", seed=4) as s:
+        run = play_one(s, agent, "qmaz", 4, max_actions=60)
+    agent.adapter.wait()
+    assert run.error is None and agent.adapter.rounds >= 2
+    assert _hashes(pipeline.checkpoints) == before
+
+
+def test_the_world_models_p_change_is_blended_in_and_calibrated_on_the_outcomes(learned_models):
+    agent = WorldModelAgent(learned_models, AgentConfig(wm_change_k=8), seed=0)
+    _play_steps(agent, "qtgl", 2, 40)
+    assert agent.calibration.n >= 10  # outcomes of actions both predictors had a P(change) for
+    assert 0.0 < agent.calibration.weight() < 1.0
+
+
+def test_the_calibration_moves_weight_to_the_predictor_that_was_right():
+    cal = OnlineCalibration()
+    assert cal.weight() == 0.5
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        outcome = bool(rng.random() < 0.8)
+        cal.observe(0.2, 0.8, outcome)  # predictor 1 knows the rate, predictor 0 has it backwards
+    assert cal.weight() > 0.99
+    assert np.allclose(cal.blend(np.array([0.2]), np.array([0.8])), 0.2 * (1 - cal.weight()) + 0.8 * cal.weight())
+    for _ in range(30):
+        cal.observe(0.9, 0.1, True)  # the game changed: predictor 0 is now right; the weight comes back
+    assert cal.weight() < 0.5
+
+
+def test_aria_play_options_reach_the_agent(pipeline):
+    from aria_cli.play.run import PlayConfig, agent_factories
+
+    cfg = PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu", adapt_every=6, adapt_steps=3,
+                     wm_change=5)
+    agent = agent_factories(cfg)["world-model"](0)
+    assert agent.adapter is not None and agent.adapt.every == 6 and agent.adapt.steps == 3
+    assert agent.explorer.scorer.change_model is not None and agent.config.wm_change_k == 5
+    plain = agent_factories(PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu"))["world-model"](0)
+    assert plain.adapter is None and plain.explorer.scorer.change_model is None
