@@ -272,14 +272,14 @@ class ModelContexts:
         dev = self.m.wm.device
         rows = torch.full((len(actions),), FULL, dtype=torch.long, device=dev)
         branch = self.context.state.select(rows)
-        same = [V0.frame, *(V0.code0 + self._codes[:-1]).tolist()]
-        toks = torch.tensor([[V0.type0 + t, V0.loc0 + loc, *same] for t, loc in actions], device=dev)
+        same = [self.v.frame, *(self.v.code0 + self._codes[:-1]).tolist()]
+        toks = torch.tensor([[self.v.type0 + t, self.v.loc0 + loc, *same] for t, loc in actions], device=dev)
         logits, _ = self.m.wm.extend(branch, toks)
         after = torch.log_softmax(logits[:, 1].float(), dim=-1)  # after ACT_LOC: LEVEL_COMPLETE or FRAME
-        two = torch.stack([after[:, V0.level_complete], after[:, V0.frame]], dim=-1)
+        two = torch.stack([after[:, self.v.level_complete], after[:, self.v.frame]], dim=-1)
         level = two[:, 0] - torch.logsumexp(two, dim=-1)
         no_level = two[:, 1] - torch.logsumexp(two, dim=-1)
-        codes = torch.log_softmax(logits[:, 2:, V0.code0 : V0.code0 + N_CODES].float(), dim=-1)
+        codes = torch.log_softmax(logits[:, 2:, self.v.code0 : self.v.type0].float(), dim=-1)
         target = torch.as_tensor(self._codes, device=dev)[None, :, None].expand(len(actions), -1, 1)
         stay = no_level + codes.gather(-1, target)[..., 0].sum(-1)
         return level.cpu().numpy(), stay.cpu().numpy()
