@@ -1,4 +1,4 @@
-"""cli.py's error contract for outputs: every destination is checked before the work starts, and a write
+"""The CLI's error contract for outputs: every destination is checked before the work starts, and a write
 that fails anyway (a full disk) or any other refusal of the file system is one line naming the path.
 
 Tests run as root, which ignores permission bits, so an unwritable destination here is one under a
@@ -70,7 +70,7 @@ def test_a_file_option_naming_a_folder_and_a_folder_option_naming_a_file(tmp_pat
 
 
 def test_an_input_the_file_system_refuses_is_one_line_naming_it(tmp_path, recording_dir):
-    # --gates naming a folder: the OSError reaches cli.py, which names the path instead of a traceback.
+    # --gates naming a folder: the OSError reaches the CLI (aria_cli.cli.app), which names the path instead of a traceback.
     r = runner.invoke(app, ["eval", "--data", str(recording_dir), "--gates", str(tmp_path)])
     assert r.exit_code == 1 and r.stderr.strip() == f"error: {tmp_path}: Is a directory"
 

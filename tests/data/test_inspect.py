@@ -26,7 +26,7 @@ def test_version():
 
 
 def test_every_command_option_defaults_to_what_the_core_defaults_to():
-    """cli.py spells its defaults out (it imports the torch-heavy core only inside a command, so `aria --help`
+    """The CLI (aria_cli.cli) spells its defaults out (it imports the torch-heavy core only inside a command, so `aria --help`
     stays instant): an option named like a field of the command's config must default to the same value."""
     import dataclasses
     import inspect
