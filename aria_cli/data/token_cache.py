@@ -317,6 +317,25 @@ def build_token_cache(
     if not parts:
         raise AriaError(f"no usable recordings under {data_dir.resolve()} (every file was empty or bad)")
 
+    cache = _assemble(parts, fingerprint, d, encoded_files, skipped, n_codes)
+    _store(cache, d, entry_dir)
+    return cache
+
+
+def _store(cache: TokenCache, d: Path, entry_dir: Path) -> None:
+    """Write the cache, and drop the entries of other tokenizers or vocabularies: they can never be used again."""
+    try:
+        _write_cache(cache)
+    except OSError as e:
+        raise CheckpointError(f"{d}: cannot write the token cache ({e.strerror})") from None
+    for other in (d / "entries").glob("*"):
+        if other.is_dir() and other != entry_dir:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _assemble(parts: list, fingerprint: str, d: Path, encoded_files: list[str], skipped: list[str],
+              n_codes: int) -> TokenCache:
+    """The cache from each file's (key, content hash, encoded entry), episodes concatenated in file order."""
     split = assign_split((key, enc.meta["game"]) for key, _, enc in parts)
     episodes, start = [], 0
     for key, sha, enc in parts:
@@ -332,16 +351,7 @@ def build_token_cache(
         )  # fmt: skip
         start += n
     tokens = np.concatenate([enc.tokens for _, _, enc in parts]).astype(np.int32)
-    cache = TokenCache(tokens, episodes, fingerprint, d, encoded_files=encoded_files, skipped=skipped, n_codes=n_codes)
-    try:
-        _write_cache(cache)
-    except OSError as e:
-        raise CheckpointError(f"{d}: cannot write the token cache ({e.strerror})") from None
-    # Entries made with another tokenizer or vocabulary can never be used again.
-    for other in (d / "entries").glob("*"):
-        if other.is_dir() and other != entry_dir:
-            shutil.rmtree(other, ignore_errors=True)
-    return cache
+    return TokenCache(tokens, episodes, fingerprint, d, encoded_files=encoded_files, skipped=skipped, n_codes=n_codes)
 
 
 # --------------------------------------------------------------------------- report

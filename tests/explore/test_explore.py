@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
+import threading
 
 import numpy as np
 import pytest
-from helpers.explore_games import ColourClicks, CounterMaze, Obs, play
+from helpers.explore_games import ColourClicks, CounterMaze, Obs, play, tiled_board
 
 from aria_cli.explore import (
     ActionHistory,
@@ -102,20 +102,12 @@ def test_non_click_actions_come_as_one_candidate_each():
     assert seg is None
 
 
-def test_segmentation_takes_under_2ms_per_frame():
-    f, _ = frame_with_objects()
-    tiles = np.full((64, 64), 4, dtype=np.uint8)  # a board of 7x7 two-colour tiles, like a toggle game
-    for r in range(7):
-        for c in range(7):
-            tiles[1 + 8 * r : 8 + 8 * r, 1 + 8 * c : 8 + 8 * c] = 9 if (r + c) % 2 else 11
-            tiles[3 + 8 * r : 6 + 8 * r, 3 + 8 * c : 6 + 8 * c] = 12
-    for frame in (f, tiles):
-        times = []
-        for _ in range(20):
-            t = time.perf_counter()
-            segment(frame)
-            times.append(time.perf_counter() - t)
-        assert min(times) < 0.002
+def test_a_tiled_board_segments_into_its_tiles():
+    """Speed is benchmarks/bench_explore.py's (segmentation ms per frame); here, what it finds on a tiled board."""
+    seg = segment(tiled_board())
+    colours = seg.colour.tolist()
+    assert colours.count(9) + colours.count(11) == 49  # each tile, around its centre
+    assert colours.count(12) == 49 and colours.count(4) == 1  # each centre; the grout is one region
 
 
 def test_ignored_pixels_offer_no_click():
@@ -307,32 +299,34 @@ def test_change_predictor_learns_which_clicks_change_the_frame():
     assert p[~yt].mean() < 0.2
 
 
-def test_change_predictor_update_is_bounded_in_time():
+def test_change_predictor_updates_once_per_train_every_samples():
+    """How long an update takes is benchmarks/bench_explore.py's; here, that updates come when they should."""
     rng = np.random.default_rng(1)
     X, y = click_samples(rng, 64, ActionHistory())
     pred = ChangePredictor(PredictorConfig(train_every=16, buffer=4096), seed=0)
-    worst = 0.0
     for x, label in zip(X, y, strict=True):
         pred.add(x, bool(label))
-        t = time.perf_counter()
         pred.maybe_train()
-        worst = max(worst, time.perf_counter() - t)
     assert pred.updates == 4
-    assert worst < 0.05  # a few ms; generous for a loaded machine
 
 
 def test_change_predictor_trains_in_the_background_without_blocking_play():
     rng = np.random.default_rng(2)
     X, y = click_samples(rng, 32, ActionHistory())
-    pred = ChangePredictor(PredictorConfig(train_every=16, background=True, background_steps=3000), seed=0)
+    pred = ChangePredictor(PredictorConfig(train_every=16, background=True, background_steps=300), seed=0)
     for x, label in zip(X[:16], y[:16], strict=True):
         pred.add(x, bool(label))
-    t = time.perf_counter()
-    assert pred.maybe_train()
-    started = time.perf_counter() - t
+    # The real training, held at its start until the test lets it go: play must not wait for it.
+    gate, train = threading.Event(), pred._train
+    pred._train = lambda *a: (gate.wait(), train(*a))
+    assert pred.maybe_train()  # returned although the update is held
     before = pred.predict(X).copy()  # play goes on with the old weights meanwhile
+    for x, label in zip(X[16:], y[16:], strict=True):
+        pred.add(x, bool(label))
+    assert not pred.maybe_train()  # one update at a time
+    assert pred.updates == 0 and np.array_equal(before, pred.predict(X))
+    gate.set()
     pred.wait()
-    assert started < 0.02
     assert pred.updates == 1
     assert not np.allclose(before, pred.predict(X))
 

@@ -159,3 +159,13 @@ def play(agent, game, max_actions: int) -> tuple[int, list[tuple[int, int | None
         if obs.state == "WIN":
             break
     return obs.levels_completed, taken
+
+
+def tiled_board() -> np.ndarray:
+    """A board of 7x7 two-colour tiles with a centre each, on grout of colour 4, like a toggle game."""
+    tiles = np.full((64, 64), 4, dtype=np.uint8)
+    for r in range(7):
+        for c in range(7):
+            tiles[1 + 8 * r : 8 + 8 * r, 1 + 8 * c : 8 + 8 * c] = 9 if (r + c) % 2 else 11
+            tiles[3 + 8 * r : 6 + 8 * r, 3 + 8 * c : 6 + 8 * c] = 12
+    return tiles
