@@ -127,7 +127,7 @@ def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -
         ui.console.print(
             f"val pixel accuracy {ui.pct(val.pixel_acc, 3)}, frames exact {ui.pct(val.frame_exact, 1)}, "
             f"non-background pixels {_pct(val.foreground_acc, 3)}, "
-            f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {state.stop_reason}, "
+            f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {_ended(state)}, "
             f"{state.seconds:.0f} s) → {d} (model, {METRICS_FILE}, {PICTURE_FILE})"
         )
         ui.console.print(games_table(games, "train" if data.val_is_train else "val"))
@@ -154,3 +154,9 @@ def _cells_unseen(train_cells: CellSet, val_cells: CellSet) -> float:
     _, ids = unique_cells(np.concatenate([train_cells.cells, val_cells.cells]))
     n = len(train_cells.cells)
     return cells_new_share(ids[:n], ids[n:], val_cells.counts)
+
+
+def _ended(state) -> str:
+    """How the run ended, for people: "all 24 epochs", "stopped early at epoch 9", ..."""
+    return {"epochs": f"all {state.epoch} epochs", "early stop": f"stopped early at epoch {state.epoch}",
+            "perfect": f"every val pixel right at epoch {state.epoch}"}.get(state.stop_reason, f"epoch {state.epoch}")
