@@ -38,7 +38,7 @@ def record(
         typer.Option("--noise", min=0.0, max=0.99, help="Share of actions that stray from the plan (exploring, slips, resets)."),
     ] = 0.05,
     seed: SeedOpt = 0,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the recordings [default: recordings/GAME].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the recordings \\[default: recordings/GAME].")] = None,
     environments_dir: EnvDirOpt = None,
 ) -> None:
     """Record the demonstrator playing a bundled game, as arc-agi toolkit recordings (episode i uses seed+i)."""

@@ -28,15 +28,15 @@ def play(
     games: Annotated[list[str], typer.Argument(help="Game id(s), e.g. qmaz (see `aria games`).")],
     agent: Annotated[
         list[str] | None,
-        typer.Option("--agent", help="world-model | policy | explore | random (repeatable) [default: world-model]."),
+        typer.Option("--agent", help="world-model | policy | explore | random (repeatable) \\[default: world-model]."),
     ] = None,
     checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
     environments_dir: EnvDirOpt = None,
     online: Annotated[bool, typer.Option("--online", help="Download official games (needs a network).")] = False,
     max_actions: Annotated[int, typer.Option("--max-actions", help="Action budget per game (RESETs count).")] = 1000,
-    seed: Annotated[list[int] | None, typer.Option("--seed", help="Random seed (repeatable) [default: 0].")] = None,
+    seed: Annotated[list[int] | None, typer.Option("--seed", help="Random seed (repeatable) \\[default: 0].")] = None,
     render: Annotated[
-        str, typer.Option("--render", help="live | none [default: live on a terminal, none otherwise].")
+        str, typer.Option("--render", help="live | none \\[default: live on a terminal, none otherwise].")
     ] = "auto",
     record: Annotated[bool, typer.Option("--record/--no-record", help="Save the run as a toolkit recording.")] = True,
     record_dir: Annotated[Path, typer.Option("--record-dir", help="Where recordings of runs go.")] = Path("runs"),
