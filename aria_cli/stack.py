@@ -74,7 +74,7 @@ def check_stack(checkpoints: Path, force: bool = False, policy: bool = True) -> 
 
 def check_layouts(checkpoints: Path) -> None:
     """The world model reads the token layout the tokenizer writes (aria_cli.vocab: it follows the codebook size)."""
-    from aria_cli.policy.train import world_model_folder
+    from aria_cli.policy.features import world_model_folder
     from aria_cli.tokenizer import model as vqvae
     from aria_cli.vocab import check_layout
     from aria_cli.world_model.model import WorldModel

@@ -31,12 +31,8 @@ FEATURES_VERSION = 2
 
 def checkpoint_fingerprint(folder: Path) -> str:
     """Content hash of a checkpoint folder's config and weight files."""
-    h = hashlib.sha256()
-    for p in sorted(Path(folder).glob("*")):
-        if p.suffix in (".json", ".safetensors") and p.is_file():
-            h.update(p.name.encode())
-            h.update(hashlib.sha256(p.read_bytes()).digest())
-    return h.hexdigest()
+    files = sorted(p for p in Path(folder).glob("*") if p.suffix in (".json", ".safetensors") and p.is_file())
+    return ck.files_fingerprint([(p.name, p) for p in files])
 
 
 @dataclass
