@@ -107,7 +107,8 @@ def record_stage(cfg: QuickstartConfig) -> None:
 
 def _train_stages(cfg: QuickstartConfig, device: str, times: dict[str, float]) -> None:
     """Stages 2-5, each skipped when its inputs are those it was last trained on (quickstart.json)."""
-    from aria_cli.data.token_cache import build_token_cache, summary_table
+    from aria_cli.data.cache_report import summary_table
+    from aria_cli.data.token_cache import build_token_cache
     from aria_cli.policy.features import checkpoint_fingerprint
     from aria_cli.policy.train import PolicyTrainConfig, train_policy
     from aria_cli.tokenizer import model as vqvae

@@ -72,12 +72,14 @@ def tokenize(
     """Encode every recording into token trajectories (cached; rebuilt by itself when anything changes)."""
     from aria_cli.common.atomic import check_writable
     from aria_cli.common.devices import resolve_device
-    from aria_cli.data.token_cache import build_token_cache, summary_table
+    from aria_cli.data.cache_report import summary_table, throughput_line
+    from aria_cli.data.token_cache import build_token_cache
 
     check_writable(checkpoints, "--checkpoints", folder=True)
 
     cache = build_token_cache(data, checkpoints, skip_bad=skip_bad, device=resolve_device(device), quiet=False)
     console.print(summary_table(cache))
+    console.print(throughput_line(cache))
 
 
 # --------------------------------------------------------------------------- world model

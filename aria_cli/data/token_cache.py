@@ -14,11 +14,14 @@ Layout under `checkpoints/world_model/cache/`:
 
     index.json                         fingerprint, inputs and one entry per episode (file, game, split,
                                        token span, steps, levels, action types, click cells)
-    cache-<fp>.npz                     tokens (int32, episodes concatenated), frame_offsets, spans
+    cache-<fp>.tokens.npy              tokens (int32, episodes concatenated), memory-mapped when read
+    cache-<fp>.npz                     frame_offsets and each episode's span of them
     entries/<tokenizer>-v<vocab>-c<code slots>/<sha256 of file>.npz   one file's encoded episode
 
-`index.json` is written last and names its arrays file, so a crash mid-write leaves the previous
-cache intact (or none): a reader never sees a half-built cache.
+The tokens are opened with `np.load(mmap_mode="r")`: a cache of tens of millions of tokens costs no
+memory until windows read it, and is built by appending one file's episode at a time (never all of
+them in memory). `index.json` is written last and names its arrays files, so a crash mid-write leaves
+the previous cache intact (or none): a reader never sees a half-built cache.
 """
 
 from __future__ import annotations
@@ -26,14 +29,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections import defaultdict
+import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich import box
-from rich.table import Table
 
 from aria_cli.common import atomic, ui
 from aria_cli.common.errors import AriaError, CheckpointError
@@ -43,7 +44,7 @@ from aria_cli.training.checkpoints import file_sha256, token_cache_dir
 from aria_cli.vocab import CLICK, DEFAULT_CODES, VOCAB_VERSION, Vocab, episode_tokens
 
 INDEX_FILE = "index.json"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: tokens in their own memory-mapped .npy
 ENCODE_FRAMES = 4096  # frames read before they are encoded together (bounds memory)
 
 
@@ -113,7 +114,7 @@ class EpisodeEntry:
 
 @dataclass
 class TokenCache:
-    tokens: np.ndarray  # int32, base-0 layout (`vocab`), episodes concatenated
+    tokens: np.ndarray  # int32, base-0 layout (`vocab`), episodes concatenated; a read-only np.memmap
     episodes: list[EpisodeEntry]
     fingerprint: str
     path: Path  # the cache folder
@@ -121,6 +122,12 @@ class TokenCache:
     reused: bool = False  # the whole cache was already up to date
     skipped: list[str] = field(default_factory=list)  # unusable files (with --skip-bad)
     n_codes: int = DEFAULT_CODES  # code slots of the layout: the tokenizer's (aria_cli.vocab)
+    frames_encoded: int = 0  # frames this call had to encode
+    seconds: float = 0.0  # this call's wall time
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
 
     @property
     def vocab(self) -> Vocab:
@@ -200,38 +207,72 @@ def _fingerprint(tokenizer_fp: str, n_codes: int, files: list[tuple[str, str]]) 
 def _load_cache(d: Path, fingerprint: str) -> TokenCache | None:
     try:
         index = json.loads((d / INDEX_FILE).read_text())
-        if index.get("fingerprint") != fingerprint:
+        if index.get("fingerprint") != fingerprint or index.get("format") != INDEX_FORMAT:
             return None
         with np.load(d / index["arrays"], allow_pickle=False) as z:
-            tokens, offsets, offset_spans = z["tokens"], z["frame_offsets"], z["offset_spans"]
+            offsets, offset_spans = z["frame_offsets"], z["offset_spans"]
+        tokens = np.load(d / index["tokens"], mmap_mode="r", allow_pickle=False)
+        if tokens.dtype != np.int32 or tokens.shape != (index["n_tokens"],):
+            return None
         episodes = [
             EpisodeEntry(**{**m, "frame_offsets": offsets[a:b]})
             for m, (a, b) in zip(index["episodes"], offset_spans.tolist(), strict=True)
         ]
-        if len(tokens) != index["n_tokens"]:
-            return None
         return TokenCache(tokens, episodes, fingerprint, d, reused=True, skipped=index.get("skipped", []),
                           n_codes=int(index["n_codes"]))
     except Exception:  # missing, partial or from another version: rebuild
         return None
 
 
-def _write_cache(cache: TokenCache) -> None:
+@dataclass
+class _Part:
+    """One file's episode while the cache is assembled: its tokens stay in its entry file until written."""
+
+    key: str
+    sha: str
+    entry_path: Path
+    n_tokens: int
+    frame_offsets: np.ndarray
+    meta: dict
+
+
+def _part(key: str, sha: str, entry_path: Path, enc: _Encoded) -> _Part:
+    return _Part(key, sha, entry_path, len(enc.tokens), enc.frame_offsets, enc.meta)
+
+
+def _write_tokens(path: Path, parts: list[_Part]) -> None:
+    """The .npy of every part's tokens, one entry file read at a time (plain writes: a full disk is an
+    OSError, where a memory map would die of SIGBUS)."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<i4")), "fortran_order": False,
+              "shape": (sum(p.n_tokens for p in parts),)}
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            for p in parts:
+                enc = _load_entry(p.entry_path)
+                if enc is None or len(enc.tokens) != p.n_tokens:
+                    raise CheckpointError(f"{p.entry_path}: the encoded entry vanished while the token cache was built; run again")
+                f.write(enc.tokens.astype("<i4", copy=False).tobytes())
+
+    atomic.write_with(path, write)
+
+
+def _write_cache(cache: TokenCache, parts: list[_Part]) -> Path:
+    """Write the arrays, then the index that names them (the commit point); the tokens' path."""
     d = cache.path
-    arrays = f"cache-{cache.fingerprint[:16]}.npz"
+    stem = f"cache-{cache.fingerprint[:16]}"
+    arrays, tokens = f"{stem}.npz", f"{stem}.tokens.npy"
     offsets = [e.frame_offsets for e in cache.episodes]
     bounds = np.cumsum([0] + [len(o) for o in offsets])
     spans = np.stack([bounds[:-1], bounds[1:]], axis=1) if offsets else np.zeros((0, 2), np.int64)
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(
-                f,
-                tokens=cache.tokens,
-                frame_offsets=np.concatenate(offsets) if offsets else np.zeros(0, np.int64),
-                offset_spans=spans.astype(np.int64),
-            )
+            np.savez(f, frame_offsets=np.concatenate(offsets) if offsets else np.zeros(0, np.int64),
+                     offset_spans=spans.astype(np.int64))
 
+    _write_tokens(d / tokens, parts)
     atomic.write_with(d / arrays, write)
     index = {
         "format": INDEX_FORMAT,
@@ -240,14 +281,16 @@ def _write_cache(cache: TokenCache) -> None:
         "vocab_base": 0,
         "n_codes": cache.n_codes,
         "arrays": arrays,
-        "n_tokens": int(len(cache.tokens)),
+        "tokens": tokens,
+        "n_tokens": int(sum(p.n_tokens for p in parts)),
         "skipped": cache.skipped,
         "episodes": [e.meta() for e in cache.episodes],
     }
     atomic.write_json(d / INDEX_FILE, index)  # the commit point
-    for old in d.glob("cache-*.npz"):
-        if old.name != arrays:
+    for old in d.glob("cache-*"):
+        if old.name not in (arrays, tokens):
             old.unlink(missing_ok=True)
+    return d / tokens
 
 
 def build_token_cache(
@@ -257,6 +300,7 @@ def build_token_cache(
     encoding only the files whose content (or the tokenizer) changed."""
     from aria_cli.tokenizer import model as vqvae
 
+    t0 = time.perf_counter()
     data_dir = Path(data_dir)
     paths = find_recordings(data_dir)
     if not vqvae.tokenizer_exists(checkpoints):
@@ -272,60 +316,80 @@ def build_token_cache(
     if cached is not None and (skip_bad or clean):
         for msg in cached.skipped:
             ui.print_warning(f"skipped {msg}")
+        cached.seconds = time.perf_counter() - t0
         return cached
 
     entry_dir = d / "entries" / f"{tok_fp[:16]}-v{VOCAB_VERSION}-c{n_codes}"
-    tokenizer = None
-    encoded: dict[str, _Encoded] = {}
-    encoded_files: list[str] = []
+    enc = _Encoder(checkpoints, tok_fp, device)
+    parts: dict[str, _Part] = {}
     skipped: list[str] = []
-    pending: list[tuple[str, Path, Recording]] = []  # read, waiting to be encoded together
-
-    def flush() -> None:
-        nonlocal tokenizer
-        if not pending:
-            return
-        if tokenizer is None:
-            tokenizer = vqvae.load_tokenizer(checkpoints, device=device)
-            if tokenizer.fingerprint != tok_fp:
-                raise AriaError(f"the tokenizer under {vqvae.vqvae_dir(checkpoints)} changed while tokenizing; run again")
-        for (key, entry_path, _), enc in zip(pending, _encode_recordings([r for *_, r in pending], tokenizer), strict=True):
-            _save_entry(entry_path, enc)
-            encoded[key] = enc
-            encoded_files.append(key)
-        pending.clear()
-
     with ui.progress(transient=True) if not quiet else nullcontext() as prog:
         task = prog.add_task("tokenizing", total=len(files)) if prog is not None else None
         for key, path, sha in files:
             entry_path = entry_dir / f"{sha}.npz"
-            enc = _load_entry(entry_path)
-            if enc is not None and (skip_bad or not enc.meta["bad_lines"]):
-                encoded[key] = enc
+            stored = _load_entry(entry_path)
+            if stored is not None and (skip_bad or not stored.meta["bad_lines"]):
+                parts[key] = _part(key, sha, entry_path, stored)
             else:
                 rec = read_usable(path, skip_bad)  # raises the reader's error for bad lines without --skip-bad
                 if rec is None:
                     skipped.append(f"{key} (no usable lines)")
                 else:
-                    pending.append((key, entry_path, rec))
-                    if sum(len(r.steps) for *_, r in pending) >= ENCODE_FRAMES:
-                        flush()
+                    parts.update(enc.add(key, sha, entry_path, rec))
+            del stored
             if task is not None:
                 prog.advance(task)
-        flush()
-    parts = [(key, sha, encoded[key]) for key, _, sha in files if key in encoded]
-    if not parts:
+        parts.update(enc.flush())
+    ordered = [parts[key] for key, _, _ in files if key in parts]
+    if not ordered:
         raise AriaError(f"no usable recordings under {data_dir.resolve()} (every file was empty or bad)")
 
-    cache = _assemble(parts, fingerprint, d, encoded_files, skipped, n_codes)
-    _store(cache, d, entry_dir)
+    cache = _assemble(ordered, fingerprint, d, enc.files, skipped, n_codes)
+    _store(cache, ordered, d, entry_dir)
+    cache.frames_encoded, cache.seconds = enc.frames, time.perf_counter() - t0
     return cache
 
 
-def _store(cache: TokenCache, d: Path, entry_dir: Path) -> None:
-    """Write the cache, and drop the entries of other tokenizers or vocabularies: they can never be used again."""
+class _Encoder:
+    """Recordings read but not yet encoded: encoded together once ENCODE_FRAMES frames wait (cells repeat
+    across files), each result saved as its file's entry and kept only as a `_Part`."""
+
+    def __init__(self, checkpoints: Path, tok_fp: str, device: str):
+        self.checkpoints, self.tok_fp, self.device = checkpoints, tok_fp, device
+        self.tokenizer = None
+        self.pending: list[tuple[str, str, Path, Recording]] = []
+        self.files: list[str] = []  # encoded, in order
+        self.frames = 0
+
+    def add(self, key: str, sha: str, entry_path: Path, rec: Recording) -> dict[str, _Part]:
+        self.pending.append((key, sha, entry_path, rec))
+        return self.flush() if sum(len(r.steps) for *_, r in self.pending) >= ENCODE_FRAMES else {}
+
+    def flush(self) -> dict[str, _Part]:
+        from aria_cli.tokenizer import model as vqvae
+
+        if not self.pending:
+            return {}
+        if self.tokenizer is None:
+            self.tokenizer = vqvae.load_tokenizer(self.checkpoints, device=self.device)
+            if self.tokenizer.fingerprint != self.tok_fp:
+                raise AriaError(f"the tokenizer under {vqvae.vqvae_dir(self.checkpoints)} changed while tokenizing; run again")
+        out = {}
+        recs = [r for *_, r in self.pending]
+        for (key, sha, entry_path, rec), enc in zip(self.pending, _encode_recordings(recs, self.tokenizer), strict=True):
+            _save_entry(entry_path, enc)
+            out[key] = _part(key, sha, entry_path, enc)
+            self.files.append(key)
+            self.frames += len(rec.steps)
+        self.pending.clear()
+        return out
+
+
+def _store(cache: TokenCache, parts: list[_Part], d: Path, entry_dir: Path) -> None:
+    """Write the cache (its tokens then memory-mapped), and drop the entries of other tokenizers or
+    vocabularies: they can never be used again."""
     try:
-        _write_cache(cache)
+        cache.tokens = np.load(_write_cache(cache, parts), mmap_mode="r", allow_pickle=False)
     except OSError as e:
         raise CheckpointError(f"{d}: cannot write the token cache ({e.strerror})") from None
     for other in (d / "entries").glob("*"):
@@ -333,93 +397,22 @@ def _store(cache: TokenCache, d: Path, entry_dir: Path) -> None:
             shutil.rmtree(other, ignore_errors=True)
 
 
-def _assemble(parts: list, fingerprint: str, d: Path, encoded_files: list[str], skipped: list[str],
+def _assemble(parts: list[_Part], fingerprint: str, d: Path, encoded_files: list[str], skipped: list[str],
               n_codes: int) -> TokenCache:
-    """The cache from each file's (key, content hash, encoded entry), episodes concatenated in file order."""
-    split = assign_split((key, enc.meta["game"]) for key, _, enc in parts)
+    """The cache's index from each file's part, episodes concatenated in file order (its tokens: empty
+    until `_store` has written them)."""
+    split = assign_split((p.key, p.meta["game"]) for p in parts)
     episodes, start = [], 0
-    for key, sha, enc in parts:
-        m = enc.meta
-        n = len(enc.tokens)
+    for p in parts:
+        m = p.meta
         episodes.append(
             EpisodeEntry(
-                file=key, game=m["game"], split=split[key], start=start, end=start + n,
-                frame_offsets=enc.frame_offsets, n_actions=m["n_actions"], levels_completed=m["levels_completed"],
+                file=p.key, game=m["game"], split=split[p.key], start=start, end=start + p.n_tokens,
+                frame_offsets=p.frame_offsets, n_actions=m["n_actions"], levels_completed=m["levels_completed"],
                 action_types=list(m["action_types"]), click_cells=list(m["click_cells"]), game_id=m["game_id"],
-                content_hash=sha, bad_lines=m["bad_lines"],
+                content_hash=p.sha, bad_lines=m["bad_lines"],
             )
         )  # fmt: skip
-        start += n
-    tokens = np.concatenate([enc.tokens for _, _, enc in parts]).astype(np.int32)
-    return TokenCache(tokens, episodes, fingerprint, d, encoded_files=encoded_files, skipped=skipped, n_codes=n_codes)
-
-
-# --------------------------------------------------------------------------- report
-@dataclass
-class GameSummary:
-    game: str
-    files: int = 0
-    val_files: int = 0
-    steps: int = 0
-    frames: int = 0
-    levels: int = 0
-    tokens: int = 0
-    action_types: set = field(default_factory=set)
-    click_cells: set = field(default_factory=set)
-
-
-def summarize(cache: TokenCache) -> list[GameSummary]:
-    by_game: dict[str, GameSummary] = defaultdict(lambda: GameSummary(""))
-    for e in cache.episodes:
-        s = by_game[e.game]
-        s.game = e.game
-        s.files += 1
-        s.val_files += e.split == "val"
-        s.steps += e.n_actions
-        s.frames += e.n_frames
-        s.levels += e.levels_completed
-        s.tokens += e.n_tokens
-        s.action_types.update(e.action_types)
-        s.click_cells.update(e.click_cells)
-    return [by_game[g] for g in sorted(by_game)]
-
-
-def _types(types: set) -> str:
-    """{0, 1, 2, 3, 4, 6} → "R,1-4,6"."""
-    out: list[str] = ["R"] if 0 in types else []
-    run: list[int] = []
-    for t in sorted(types - {0}) + [99]:
-        if run and t != run[-1] + 1:
-            out.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
-            run = []
-        run.append(t)
-    return ",".join(out) or "—"
-
-
-def summary_table(cache: TokenCache) -> Table:
-    if cache.reused:
-        how = "up to date, reused"
-    else:
-        how = f"rebuilt, {len(cache.encoded_files)} of {len(cache.episodes)} files encoded"
-    table = Table(
-        title=f"token cache ({how}): {cache.path}",
-        caption="actions: R = RESET, 1-7 = ACTION1-7; val: files in the val split",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    for col in ("game", "files", "val", "steps", "frames", "levels", "tokens", "actions", "click cells"):
-        table.add_column(col, justify="left" if col in ("game", "actions") else "right", no_wrap=True)
-    rows = summarize(cache)
-    for s in rows:
-        table.add_row(
-            s.game, str(s.files), str(s.val_files), f"{s.steps:,}", f"{s.frames:,}", str(s.levels), f"{s.tokens:,}",
-            _types(s.action_types), f"{len(s.click_cells)} of 64",
-        )  # fmt: skip
-    if len(rows) > 1:
-        table.add_row(
-            "all", str(sum(s.files for s in rows)), str(sum(s.val_files for s in rows)), f"{sum(s.steps for s in rows):,}",
-            f"{sum(s.frames for s in rows):,}", str(sum(s.levels for s in rows)), f"{sum(s.tokens for s in rows):,}",
-            _types(set().union(*(s.action_types for s in rows))), "", style="bold",
-        )  # fmt: skip
-    return table
-
+        start += p.n_tokens
+    return TokenCache(np.zeros(0, np.int32), episodes, fingerprint, d, encoded_files=encoded_files, skipped=skipped,
+                      n_codes=n_codes)

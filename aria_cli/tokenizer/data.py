@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from aria_cli.common.errors import AriaError
-from aria_cli.data.recordings import find_recordings
+from aria_cli.data.recordings import find_recordings, iter_steps
 from aria_cli.data.splits import assign_split
 from aria_cli.data.token_cache import read_usable, relative_key
 from aria_cli.tokenizer.cells import frames_to_cells, unique_cells
@@ -64,38 +64,98 @@ class TrainingData:
     val_by_game: dict[str, FrameSet] = field(default_factory=dict)  # the val frames again, per game
 
 
-def collect_frames(data_dir: Path, skip_bad: bool = False) -> TrainingData:
-    """Every frame of every recording under `data_dir`, de-duplicated per split."""
-    data_dir = Path(data_dir)
-    paths = find_recordings(data_dir)
-    per_file: list[tuple[str, str, np.ndarray]] = []
-    used: list[tuple[str, Path]] = []
+class FrameCounter:
+    """Distinct frames and their counts, added file by file: memory grows with the distinct frames only,
+    never with every frame read (a corpus of a million steps repeats most of its frames)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[bytes, int] = {}
+        self.files: list[str] = []
+
+    def add(self, frames: np.ndarray, file: str) -> None:
+        flat = np.ascontiguousarray(frames, dtype=np.uint8).reshape(len(frames), -1)
+        for row in flat:
+            key = row.tobytes()
+            self.counts[key] = self.counts.get(key, 0) + 1
+        self.files.append(file)
+
+    def frame_set(self) -> FrameSet:
+        """The FrameSet, in FrameSet.from_frames' order (by content: bytes sort as np.unique sorts them)."""
+        keys = sorted(self.counts)
+        frames = np.frombuffer(bytearray().join(keys), dtype=np.uint8).reshape(len(keys), 64, 64)
+        counts = np.fromiter((self.counts[k] for k in keys), dtype=np.int64, count=len(keys))
+        return FrameSet(frames, counts, list(self.files))
+
+
+def merge_frame_sets(sets: list[FrameSet]) -> FrameSet:
+    """One FrameSet of several (a frame in two of them counts twice), in FrameSet.from_frames' order."""
+    files = [f for fs in sets for f in fs.files]
+    if not sets:
+        return FrameSet.from_frames([], files)
+    stacked = np.concatenate([fs.frames for fs in sets])
+    keys = stacked.reshape(len(stacked), -1).view(np.dtype((np.void, 64 * 64))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), weights=np.concatenate([fs.counts for fs in sets]), minlength=len(first))
+    return FrameSet(stacked[first], counts.astype(np.int64), files)
+
+
+def _games(paths: list[Path], data_dir: Path) -> list[tuple[str, Path, str | None]]:
+    """(key, path, game) of each recording, the game read from its first line with a frame (None: no
+    such line), so the split (by game) is known before any file is read whole."""
+    out = []
     for path in paths:
-        rec = read_usable(path, skip_bad)
-        if rec is None:
+        first = next(iter_steps(path, skip_bad=True), None)
+        out.append((relative_key(path, data_dir), path, first.game if first is not None else None))
+    return out
+
+
+@dataclass
+class _Counted:
+    train: FrameCounter
+    by_game: dict[str, FrameCounter]  # the val files of each game (every file's when val_is_train)
+    val_is_train: bool
+    val_files: list[str]
+    used: list[tuple[str, Path]]
+    dropped: set[str]  # files in the split that proved unusable once read whole
+
+
+def _count(games: list, skip_bad: bool) -> _Counted:
+    split = assign_split((key, game) for key, _, game in games if game is not None)
+    val_is_train = "val" not in split.values()  # no game has two files
+    out = _Counted(FrameCounter(), {}, val_is_train, [], [], set())
+    for key, path, game in games:
+        rec = read_usable(path, skip_bad)  # raises the reader's error for a bad file without --skip-bad
+        if rec is None or game is None:
+            if key in split:
+                out.dropped.add(key)
             continue
-        key = relative_key(path, data_dir)
-        used.append((key, path))
-        per_file.append((key, rec.game, np.stack([s.frame for s in rec.steps])))
-    if not per_file:
-        raise AriaError(f"no usable recordings under {data_dir.resolve()} (every file was empty or bad)")
-    split = assign_split((key, game) for key, game, _ in per_file)
-    parts: dict[str, tuple[list, list]] = {"train": ([], []), "val": ([], [])}
-    for key, _, frames in per_file:
-        parts[split[key]][0].append(frames)
-        parts[split[key]][1].append(key)
-    train = FrameSet.from_frames(*parts["train"])
-    val = FrameSet.from_frames(*parts["val"])
-    val_is_train = val.total == 0
-    if val_is_train:
-        val = train
-    by_game: dict[str, tuple[list, list]] = {}
-    for key, game, frames in per_file:
+        out.used.append((key, path))
+        frames = np.stack([s.frame for s in rec.steps])
+        del rec
+        if split[key] == "train":
+            out.train.add(frames, key)
+        else:
+            out.val_files.append(key)
         if val_is_train or split[key] == "val":
-            by_game.setdefault(game, ([], []))[0].append(frames)
-            by_game[game][1].append(key)
-    val_by_game = {game: FrameSet.from_frames(*by_game[game]) for game in sorted(by_game)}
-    return TrainingData(train, val, val_is_train, files_fingerprint(used), val_by_game)
+            out.by_game.setdefault(game, FrameCounter()).add(frames, key)
+    return out
+
+
+def collect_frames(data_dir: Path, skip_bad: bool = False) -> TrainingData:
+    """Every frame of every recording under `data_dir`, de-duplicated per split, one file at a time."""
+    data_dir = Path(data_dir)
+    games = _games(find_recordings(data_dir), data_dir)
+    c = _count(games, skip_bad)
+    if c.dropped:  # a file that mixes games (--skip-bad) had counted in the split: split without it
+        c = _count([g for g in games if g[0] not in c.dropped and g[2] is not None], skip_bad)
+    if not c.used:
+        raise AriaError(f"no usable recordings under {data_dir.resolve()} (every file was empty or bad)")
+    train = c.train.frame_set()
+    c.train = FrameCounter()  # frees the counts before the val sets are built
+    val_by_game = {game: c.by_game.pop(game).frame_set() for game in sorted(c.by_game)}
+    val = train if c.val_is_train else merge_frame_sets(list(val_by_game.values()))
+    val.files = train.files if c.val_is_train else c.val_files
+    return TrainingData(train, val, c.val_is_train, files_fingerprint(c.used), val_by_game)
 
 
 @dataclass

@@ -32,6 +32,13 @@ def epoch_line(r: dict, improved: bool) -> str:
     return " · ".join(parts) + (" [green]best[/]" if improved else "")
 
 
+def throughput_line(history: list[dict]) -> str:
+    """The run's training throughput: tokens of the training steps over their time (validation left out)."""
+    tokens = sum(r.get("train_tokens", 0) for r in history)
+    seconds = sum(r.get("train_s", 0.0) for r in history)
+    return f"trained on {tokens:,} tokens in {seconds:,.1f} s of training steps: {tokens / max(seconds, 1e-9):,.0f} tok/s"
+
+
 def final_summary(p) -> dict:
     """metrics.json: the val metrics after the last epoch and those of the best one."""
     final = p.history[-1]["val"] if p.history else None

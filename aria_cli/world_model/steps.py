@@ -163,6 +163,8 @@ class EpochRunner:
             "val_loss": val_loss,
             "lr": self.scheduler.get_last_lr()[0],
             "tokens_per_s": p.partial["tokens"] / max(p.partial["seconds"], 1e-9),
+            "train_tokens": p.partial["tokens"],
+            "train_s": p.partial["seconds"],
             "epoch_s": p.partial["seconds"] + time.perf_counter() - t_val,
             "elapsed_s": time.perf_counter() - p.t_run,
             "val": val,

@@ -49,7 +49,7 @@ from aria_cli.world_model.backbones import TINY, LoraSettings, TinyArch
 from aria_cli.world_model.data import cell_code_counts, eval_windows
 from aria_cli.world_model.model import WorldModel
 from aria_cli.world_model.presets import Preset
-from aria_cli.world_model.report import curves_writer, epoch_line, final_summary, val_table
+from aria_cli.world_model.report import curves_writer, epoch_line, final_summary, throughput_line, val_table
 from aria_cli.world_model.steps import EpochRunner, Progress, step_seed, train_step  # noqa: F401 (re-exported)
 
 DEFAULT_EPOCHS = 30
@@ -349,5 +349,7 @@ def _finish(cfg, r: EpochRunner, p: Progress, out_dir: Path) -> TrainResult:
 
             title = f"val metrics after epoch {p.epochs} (best: epoch {p.best_epoch})"
             console.print(metrics_table(summary["final"], title=title))
+        if p.history:
+            console.print(throughput_line(p.history))
         console.print(f"saved {out_dir / ck.BEST} and {out_dir / ck.LAST}")
     return TrainResult(out_dir, summary, p.history, p.epochs, len(p.history), p.best_epoch, r.wm)

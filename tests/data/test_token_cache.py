@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -134,8 +135,60 @@ def test_the_cache_is_compact_arrays_and_a_json_index(recording_dir, ck):
     cache = build_token_cache(recording_dir, ck)
     index = json.loads((cache.path / "index.json").read_text())
     assert index["fingerprint"] == cache.fingerprint and len(index["episodes"]) == 6
+    assert np.array_equal(np.load(cache.path / index["tokens"]), cache.tokens)
     with np.load(cache.path / index["arrays"], allow_pickle=False) as z:
-        assert np.array_equal(z["tokens"], cache.tokens)
+        assert np.array_equal(z["frame_offsets"], np.concatenate([e.frame_offsets for e in cache.episodes]))
+    assert sorted(f.name for f in cache.path.glob("cache-*")) == sorted([index["arrays"], index["tokens"]])
+
+
+def _in_memory_tokens(cache) -> np.ndarray:
+    """The tokens straight from each file's stored entry, concatenated in memory."""
+    entries = cache.path / "entries"
+    return np.concatenate([np.load(next(entries.glob(f"*/{e.content_hash}.npz")))["tokens"] for e in cache.episodes])
+
+
+def test_the_tokens_are_memory_mapped_read_only_and_equal_to_the_encoded_ones(recording_dir, ck):
+    built = build_token_cache(recording_dir, ck)
+    reloaded = build_token_cache(recording_dir, ck)
+    assert reloaded.reused and not built.reused
+    for cache in (built, reloaded):  # freshly built or reused: both read the file, not a copy in memory
+        assert isinstance(cache.tokens, np.memmap) and not cache.tokens.flags.writeable
+        assert cache.tokens.dtype == np.int32 and np.array_equal(cache.tokens, _in_memory_tokens(cache))
+    assert len(reloaded.tokens) == reloaded.n_tokens == reloaded.episodes[-1].end
+
+
+def test_a_crash_between_the_arrays_and_the_index_leaves_the_previous_cache(recording_dir, ck, monkeypatch):
+    first = build_token_cache(recording_dir, ck)
+    path = recording_dir / "tsta" / "ep1.jsonl"
+    original = path.read_bytes()
+    write_recording(path, n_steps=30, game_id="tsta-0001", seed=99)
+
+    def crash(*_args, **_kwargs):
+        raise KeyboardInterrupt  # killed after the new arrays were written, before the index commits them
+
+    with monkeypatch.context() as m:
+        m.setattr(token_cache.atomic, "write_json", crash)
+        with pytest.raises(KeyboardInterrupt):
+            build_token_cache(recording_dir, ck)
+    assert len(list(first.path.glob("cache-*.tokens.npy"))) == 2  # the new tokens are there, not committed
+    path.write_bytes(original)
+    again = build_token_cache(recording_dir, ck)
+    assert again.reused and again.encoded_files == []  # the previous cache, whole
+    assert np.array_equal(again.tokens, first.tokens) and np.array_equal(again.tokens, _in_memory_tokens(again))
+    write_recording(path, n_steps=30, game_id="tsta-0001", seed=99)
+    rebuilt = build_token_cache(recording_dir, ck)  # its commit removes the orphans
+    assert rebuilt.encoded_files == [] and len(list(first.path.glob("cache-*"))) == 2
+
+
+def test_a_cache_whose_tokens_file_is_cut_short_is_rebuilt(recording_dir, ck):
+    first = build_token_cache(recording_dir, ck)
+    tokens_file = next(first.path.glob("cache-*.tokens.npy"))
+    del first
+    raw = tokens_file.read_bytes()
+    tokens_file.write_bytes(raw[: len(raw) // 2])
+    again = build_token_cache(recording_dir, ck)
+    assert not again.reused and again.encoded_files == []
+    assert np.array_equal(again.tokens, _in_memory_tokens(again))
 
 
 # --------------------------------------------------------------------------- bad input
@@ -163,7 +216,15 @@ def test_tokenize_prints_a_per_game_table(recording_dir, ck):
     assert result.exit_code == 0, result.output
     for text in ("tsta", "tstb", "click cells", "of 64", "rebuilt, 6 of 6 files encoded"):
         assert text in result.output
-    assert "up to date, reused" in runner.invoke(app, args).output
+    cache = build_token_cache(recording_dir, ck)
+    size = sum(f.stat().st_size for f in [cache.path / "index.json", *cache.path.glob("cache-*")])
+    built = re.search(r"encoded 150 frames of 6 files in ([\d.]+) s \(([\d,]+) frames/s\); ([\d,]+) tokens, ([\d.]+) MB", result.output)
+    assert built, result.output  # 6 recordings of 25 frames
+    assert int(built[3].replace(",", "")) == cache.n_tokens and float(built[4]) == round(size / 1e6, 1)
+    seconds, rate = float(built[1]), int(built[2].replace(",", ""))
+    assert 150 / (seconds + 0.05) <= rate + 1 and (seconds < 0.05 or rate <= 150 / (seconds - 0.05) + 1)
+    again = runner.invoke(app, args).output
+    assert "up to date, reused" in again and f"reused the token cache ({cache.n_tokens:,} tokens" in again
 
 
 def test_tokenize_without_tokenizer_is_one_line(recording_dir, tmp_path):

@@ -177,6 +177,38 @@ def test_train_and_val_are_split_by_recording_file(tmp_path, recording_dir):
     assert {f.split("/")[0] for f in data.val.files} == {"tsta", "tstb"}  # every game has val files
 
 
+def _unique_over_all(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The straightforward de-duplication: every frame of every file in memory at once, one np.unique."""
+    frames = np.concatenate([np.stack([s.frame for s in read_recording(p).steps]) for p in paths]).astype(np.uint8)
+    keys = frames.reshape(len(frames), -1).view(np.dtype((np.void, 64 * 64))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return frames[first], np.bincount(inverse.ravel())
+
+
+def test_file_by_file_dedup_equals_one_unique_over_every_frame(tmp_path):
+    # Three games, shared frames within and across files and games (same seeds), one game with a single file.
+    for game, seeds in {"tsta-1": [0, 1, 0, 2], "tstb-2": [1, 3, 1], "tstc-3": [0]}.items():
+        for i, seed in enumerate(seeds):
+            write_recording(tmp_path / game[:4] / f"ep{i}.jsonl", n_steps=12 + 3 * i, game_id=game, seed=seed)
+    data = collect_frames(tmp_path)
+    for fs in (data.train, data.val, *data.val_by_game.values()):
+        frames, counts = _unique_over_all([tmp_path / f for f in fs.files])
+        assert np.array_equal(fs.frames, frames) and np.array_equal(fs.counts, counts)
+    assert sorted(data.val_by_game) == ["tsta", "tstb"]  # tstc's one file trains
+    assert sorted(data.train.files + data.val.files) == sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jsonl"))
+    assert sum(fs.total for fs in data.val_by_game.values()) == data.val.total > 0
+
+
+def test_with_one_file_per_game_val_is_the_training_frames_per_game(tmp_path):
+    write_recording(tmp_path / "a.jsonl", n_steps=10, game_id="tsta-1", seed=0)
+    write_recording(tmp_path / "b.jsonl", n_steps=10, game_id="tstb-2", seed=0)  # the same frames, another game
+    data = collect_frames(tmp_path)
+    assert data.val_is_train and data.val is data.train and data.train.total == 22
+    frames, counts = _unique_over_all([tmp_path / "a.jsonl", tmp_path / "b.jsonl"])
+    assert np.array_equal(data.train.frames, frames) and np.array_equal(data.train.counts, counts)
+    assert {g: fs.total for g, fs in data.val_by_game.items()} == {"tsta": 11, "tstb": 11}
+
+
 # --------------------------------------------------------------------------- training
 def test_training_writes_the_best_model_metrics_and_picture(trained):
     _, ck, metrics = trained

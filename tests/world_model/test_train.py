@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -191,6 +192,18 @@ def test_training_writes_best_last_metrics_and_curves(tmp_path, cache):
     assert res.epochs_done == 2 and res.best_epoch in (1, 2)
 
 
+@pytest.mark.filterwarnings("error:The given NumPy array is not writable")
+def test_a_memory_mapped_cache_trains_and_evaluates_exactly_as_one_in_memory(tmp_path, cache):
+    np.save(tmp_path / "tokens.npy", cache.tokens)
+    mapped = dataclasses.replace(cache, tokens=np.load(tmp_path / "tokens.npy", mmap_mode="r"))
+    assert isinstance(mapped.tokens, np.memmap) and not mapped.tokens.flags.writeable
+    in_memory = train_world_model(config(tmp_path / "a", epochs=1), cache=cache)
+    from_file = train_world_model(config(tmp_path / "b", epochs=1), cache=mapped)
+    assert from_file.metrics["final"] == in_memory.metrics["final"] and in_memory.metrics["final"] is not None
+    for name, w in weights(in_memory.model).items():
+        assert torch.equal(weights(from_file.model)[name], w), name
+
+
 @pytest.mark.parametrize("stop_at", [3, "epoch_end"])
 def test_resume_after_an_interrupt_ends_with_the_same_weights(tmp_path, cache, stop_at):
     full = train_world_model(config(tmp_path / "a"), cache=cache)
@@ -287,6 +300,9 @@ def test_train_wm_command_trains_on_recordings_and_shows_the_metrics_table(tmp_p
     assert result.exit_code == 0, result.output
     assert "val metrics" in result.output and "tsta" in result.output and "tstb" in result.output
     assert (ck / "world_model" / "best" / "model.safetensors").is_file()
+    record = json.loads((ck / "world_model" / "metrics.jsonl").read_text().splitlines()[-1])
+    rate = record["train_tokens"] / record["train_s"]
+    assert f"trained on {record['train_tokens']:,} tokens in " in result.output and f"{rate:,.0f} tok/s" in result.output
 
 
 def test_train_wm_command_with_resume_and_no_state_prints_one_line(tmp_path, recording_dir):
