@@ -33,11 +33,12 @@ def calibrate(step: Callable[[object], None], batches: Iterable[tuple[object, in
 
 def fit_steps(budget_s: float, step_s: float, val_s: float, steps_per_epoch: int, max_steps: int) -> int:
     """How many optimizer steps fit in `budget_s`, each epoch (the last, partial one too) ending with a
-    validation pass. A last partial epoch shorter than a tenth of an epoch is left out."""
+    validation pass. After whole epochs, a last partial one shorter than a tenth of an epoch is left out;
+    when not one epoch fits (a large corpus), the partial epoch is the run, however short."""
     epoch_s = steps_per_epoch * step_s + val_s
     full = int(budget_s // epoch_s)
     extra = int(max(0.0, budget_s - full * epoch_s - val_s) // step_s)
     extra = min(extra, steps_per_epoch - 1)
-    if extra < steps_per_epoch / 10:
+    if full and extra < steps_per_epoch / 10:
         extra = 0
     return max(1, min(max_steps, full * steps_per_epoch + extra))

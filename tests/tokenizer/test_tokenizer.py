@@ -209,6 +209,22 @@ def test_with_one_file_per_game_val_is_the_training_frames_per_game(tmp_path):
     assert {g: fs.total for g, fs in data.val_by_game.items()} == {"tsta": 11, "tstb": 11}
 
 
+def test_a_file_mixing_games_is_skipped_and_left_out_of_the_split(tmp_path):
+    # Its first line names tsta: it must not take a val place from tsta's real files (--skip-bad drops it).
+    for d in (tmp_path / "with", tmp_path / "without"):
+        for i in range(3):
+            write_recording(d / "tsta" / f"ep{i}.jsonl", n_steps=8, game_id="tsta-1", seed=i)
+    mixed = tmp_path / "with" / "tsta" / "mix.jsonl"  # its name ranks first: it would take the val place
+    write_recording(mixed, n_steps=8, game_id="tsta-1", seed=5)
+    other = write_recording(tmp_path / "b.jsonl", n_steps=4, game_id="tstb-2", seed=6).read_text()
+    mixed.write_text(mixed.read_text() + other)
+    with pytest.raises(AriaError, match="mixes several games"):
+        collect_frames(tmp_path / "with")
+    got, want = collect_frames(tmp_path / "with", skip_bad=True), collect_frames(tmp_path / "without")
+    assert got.train.files == want.train.files and got.val.files == want.val.files
+    assert np.array_equal(got.train.frames, want.train.frames) and np.array_equal(got.val.counts, want.val.counts)
+
+
 # --------------------------------------------------------------------------- training
 def test_training_writes_the_best_model_metrics_and_picture(trained):
     _, ck, metrics = trained

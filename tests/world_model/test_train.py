@@ -168,6 +168,11 @@ def test_a_tiny_partial_epoch_is_left_out():
     assert fit_steps(budget_s=83, step_s=1, val_s=0, steps_per_epoch=40, max_steps=1000) == 80
 
 
+def test_a_budget_shorter_than_a_tenth_of_an_epoch_trains_what_fits():
+    # A corpus of hundreds of recordings: an epoch of 30,000 steps, a budget of 600 one-second steps.
+    assert fit_steps(budget_s=660, step_s=1, val_s=60, steps_per_epoch=30_000, max_steps=10**6) == 600
+
+
 def test_a_time_budget_caps_the_run_and_resume_keeps_to_the_same_number_of_steps(tmp_path, cache):
     res = train_world_model(config(tmp_path, epochs=None, time_budget=1e-4), cache=cache)
     assert res.history[-1]["step"] == 1
