@@ -65,8 +65,8 @@ class TrainingData:
 
 
 class FrameCounter:
-    """Distinct frames and their counts, added file by file: memory grows with the distinct frames only,
-    never with every frame read (a corpus of a million steps repeats most of its frames)."""
+    """Distinct frames and their counts, added file by file: memory holds each distinct frame once, never
+    every frame read nor the copies np.unique makes of them."""
 
     def __init__(self) -> None:
         self.counts: dict[bytes, int] = {}
@@ -80,10 +80,15 @@ class FrameCounter:
         self.files.append(file)
 
     def frame_set(self) -> FrameSet:
-        """The FrameSet, in FrameSet.from_frames' order (by content: bytes sort as np.unique sorts them)."""
+        """The FrameSet, in FrameSet.from_frames' order (by content: bytes sort as np.unique sorts them).
+        Empties the counter as it goes, so the frames are never held twice (most frames of a game differ)."""
         keys = sorted(self.counts)
-        frames = np.frombuffer(bytearray().join(keys), dtype=np.uint8).reshape(len(keys), 64, 64)
-        counts = np.fromiter((self.counts[k] for k in keys), dtype=np.int64, count=len(keys))
+        frames = np.empty((len(keys), 64, 64), dtype=np.uint8)
+        counts = np.empty(len(keys), dtype=np.int64)
+        for i, key in enumerate(keys):
+            frames[i] = np.frombuffer(key, dtype=np.uint8).reshape(64, 64)
+            counts[i] = self.counts.pop(key)
+            keys[i] = None  # the last reference: the bytes are freed now
         return FrameSet(frames, counts, list(self.files))
 
 
@@ -151,7 +156,6 @@ def collect_frames(data_dir: Path, skip_bad: bool = False) -> TrainingData:
     if not c.used:
         raise AriaError(f"no usable recordings under {data_dir.resolve()} (every file was empty or bad)")
     train = c.train.frame_set()
-    c.train = FrameCounter()  # frees the counts before the val sets are built
     val_by_game = {game: c.by_game.pop(game).frame_set() for game in sorted(c.by_game)}
     val = train if c.val_is_train else merge_frame_sets(list(val_by_game.values()))
     val.files = train.files if c.val_is_train else c.val_files
