@@ -96,7 +96,7 @@ def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -
         "val_pixel_acc": val.pixel_acc,
         "val_frame_exact": val.frame_exact,
         "val_foreground_pixel_acc": val.foreground_acc,
-        "val_cells_unseen": _cells_unseen(train_cells, val_cells) if not data.val_is_train else 0.0,
+        "val_cells_unseen": cells_unseen(train_cells, val_cells) if not data.val_is_train else 0.0,
         "val_pixel_acc_distinct_frames": val.pixel_acc_distinct,
         "codebook_used": val.codebook_used,
         "codebook_used_train": train.codebook_used,
@@ -149,7 +149,7 @@ def _pct(x: float | None, digits: int) -> str:
     return "—" if x is None else ui.pct(x, digits)
 
 
-def _cells_unseen(train_cells: CellSet, val_cells: CellSet) -> float:
+def cells_unseen(train_cells: CellSet, val_cells: CellSet) -> float:
     """Share of val cell occurrences that no training frame contains."""
     _, ids = unique_cells(np.concatenate([train_cells.cells, val_cells.cells]))
     n = len(train_cells.cells)
