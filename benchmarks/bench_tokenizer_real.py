@@ -275,7 +275,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--frames", type=int, default=50_000, help="Training set size to reach, demos included.")
     ap.add_argument("--agents", nargs="+", default=["explore", "random"], help="Whose bench recordings to use.")
     ap.add_argument("--demo-variants", type=int, default=5)
-    ap.add_argument("--record-actions", type=int, default=2000, help="Actions per recorded run when recording here.")
+    ap.add_argument("--record-actions", type=int, default=0, help="Actions per recorded run when recording here (2,000).")
     ap.add_argument("--max-steps", type=int, default=0, help="Use only each recording's first N steps.")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -286,11 +286,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.unseen_games, args.train_games, args.demo_variants = 2, 2, 2
         args.max_steps = args.max_steps or 120
         args.train_options = ["--epochs", "1", *extra]
+    args.record_actions = args.record_actions or (args.max_steps if args.smoke else 2000)
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
+    needs_games = args.preview_demos is None or args.bench_recordings is None
+    if needs_games and not (args.environments_dir / "ls20").is_dir():
+        sys.exit(f"no real games in {args.environments_dir} (to make demos or recordings): give --environments-dir, "
+                 "or both --preview-demos and --bench-recordings")  # fmt: skip
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     sel = choose_games(args, out)
