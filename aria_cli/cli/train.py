@@ -35,7 +35,10 @@ def train_vqvae(
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 5e-3,
     codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=4096, help="Codes in the codebook; above 512 the token layout grows with it (and a world model must be trained on it).")] = 512,
     patience: Annotated[
-        int, typer.Option("--patience", min=0, help="Stop after this many epochs without a better val accuracy; 0: never stop early.")
+        int, typer.Option("--patience", min=0, help="After this many epochs without a better val accuracy, cool down and stop; 0: never stop early.")
+    ] = 3,
+    cooldown: Annotated[
+        int, typer.Option("--cooldown", min=0, help="Epochs over which the LR falls to its floor once val accuracy stalls, before stopping.")
     ] = 3,
     foreground_weight: Annotated[float, typer.Option(
         "--foreground-weight", min=1.0,
@@ -57,7 +60,7 @@ def train_vqvae(
 
     check_writable(checkpoints, "--checkpoints", folder=True)
     config = TokenizerTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size,
-                                  patience=patience, seed=seed, report_to=report_to,
+                                  patience=patience, cooldown=cooldown, seed=seed, report_to=report_to,
                                   foreground_weight=foreground_weight)
     core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)
 

@@ -43,6 +43,8 @@ from aria_cli.training.loop import EpochLog, LiveView, StopFlag, TrainResult, st
 from aria_cli.training.schedule import warmup_cosine
 from aria_cli.training.tracking import check_report_to
 
+LR_FLOOR = 0.1  # of `lr`: where the cosine and the cool-down end
+
 
 @dataclass
 class TokenizerTrainConfig:
@@ -55,7 +57,10 @@ class TokenizerTrainConfig:
     context_channels: int = VQVAEConfig.context_channels
     context_blocks: int = VQVAEConfig.context_blocks
     seed: int = 0
-    patience: int = 3  # epochs without a better val pixel accuracy before stopping; 0: never stop early
+    # Epochs without a better val pixel accuracy before the run cools down: the LR falls linearly to the
+    # schedule's floor over `cooldown` epochs, then training stops. 0: never stop early.
+    patience: int = 3
+    cooldown: int = 3
     sample_power: float = 0.5  # frames are drawn with probability ∝ count ** sample_power
     reset_every: int = 10  # steps between dead-code resets
     min_steps_per_epoch: int = 20
@@ -79,6 +84,9 @@ class TrainState:
     best_acc: float = -1.0
     best_epoch: int = 0
     bad_epochs: int = 0
+    cooldown_epoch: int = -1  # epochs completed when the cool-down began (-1: none)
+    cooldown_step: int = 0
+    cooldown_from: float = 1.0  # the LR factor it began at
     seconds: float = 0.0
     stop_reason: str = ""  # "", "epochs", "early stop", "perfect"
     data_fingerprint: str = ""
@@ -195,7 +203,7 @@ class _Run:
         self.total_steps = self.steps_per_epoch * cfg.epochs
         # Linear warm-up (50 steps, fewer for short runs) under a cosine decay to a tenth over the whole run.
         warm = min(50, max(1, self.total_steps // 10))
-        self.lr_factor = warmup_cosine(self.total_steps, warm, decay_from_start=True)
+        self.lr_factor = warmup_cosine(self.total_steps, warm, floor=LR_FLOOR, decay_from_start=True)
         if not self.model.quantizer.initialized:
             init_codebook(self.model, self.batches.cells, np.random.default_rng([cfg.seed, 1]))
 
@@ -210,10 +218,17 @@ class _Run:
             f"{self.steps_per_epoch} steps per epoch on {self.device}"
         )
 
-    def train_step(self, step: int) -> dict:
-        cfg, model = self.cfg, self.model
+    def lr_at(self, state: TrainState) -> float:
+        """The LR factor: warm-up and cosine over the whole run, or the cool-down's linear fall once begun."""
+        if state.cooldown_epoch < 0:
+            return self.lr_factor(state.step)
+        t = min(1.0, (state.step + 1 - state.cooldown_step) / max(1, self.cfg.cooldown * self.steps_per_epoch))
+        return state.cooldown_from + (LR_FLOOR - state.cooldown_from) * t
+
+    def train_step(self, state: TrainState) -> dict:
+        cfg, model, step = self.cfg, self.model, state.step
         for g in self.optimizer.param_groups:
-            g["lr"] = cfg.lr * self.lr_factor(step)
+            g["lr"] = cfg.lr * self.lr_at(state)
         batch = self.batches.draw(self.rng, cfg.context_noise, model.config.codebook_size, cfg.seed * 1_000_003 + step)
         loss, metrics = model.compute_loss(batch, cfg.foreground_weight)
         self.optimizer.zero_grad(set_to_none=True)
@@ -234,7 +249,7 @@ class _Run:
                     view.begin_epoch(state.epoch, spe, 0)
                     t0, loss_sum, acc_sum = time.perf_counter(), 0.0, 0.0
                     for i in range(spe):
-                        m = self.train_step(state.step)
+                        m = self.train_step(state)
                         state.step += 1
                         loss_sum, acc_sum = loss_sum + m["loss"], acc_sum + m["acc"]
                         codes = ui.pct(self.model.quantizer.used(self.model.config.dead_after), 0)
@@ -256,7 +271,7 @@ class _Run:
         state.epoch += 1
         state.seconds += seconds
         record = {"epoch": state.epoch, "loss": loss, "train_batch_acc": acc, "val_pixel_acc": ev.pixel_acc,
-                  "codebook_used": ev.codebook_used}  # fmt: skip
+                  "codebook_used": ev.codebook_used, "lr": self.optimizer.param_groups[0]["lr"]}  # fmt: skip
         state.history.append(record)
         improved = ev.pixel_acc > state.best_acc
         if improved:
@@ -265,18 +280,29 @@ class _Run:
         else:
             state.bad_epochs += 1
         state.stop_reason = stop_reason(ev.pixel_acc, state, self.cfg)
+        cooling = state.stop_reason == "cool down"
+        if cooling:
+            state.cooldown_from = self.lr_at(state)
+            state.stop_reason, state.cooldown_epoch, state.cooldown_step = "", state.epoch, state.step
         _save_last(self.d, self.model, state, self.optimizer)
         log.write(record, state.step)
         view.epoch_end(f"epoch {state.epoch}: val pixel accuracy {ui.pct(ev.pixel_acc, 3)}" + (" [green]best[/]" if improved else ""))
+        if cooling:
+            view.epoch_end(f"no better val accuracy for {state.bad_epochs} epochs: the LR falls to its floor over {self.cfg.cooldown} more, then training stops")
 
 
 def stop_reason(val_acc: float, state: TrainState, cfg: TokenizerTrainConfig) -> str:
-    """Why training ends after the epoch just measured ("" while it goes on)."""
+    """Why training ends after the epoch just measured ("" while it goes on; "cool down" when the plateau
+    has lasted `patience` epochs and the cool-down should begin now)."""
     if val_acc >= 1.0:
         return "perfect"
+    if state.epoch >= cfg.epochs:
+        return "epochs"
+    if state.cooldown_epoch >= 0:
+        return "early stop" if state.epoch - state.cooldown_epoch >= cfg.cooldown else ""
     if cfg.patience and state.bad_epochs >= cfg.patience:
-        return "early stop"
-    return "epochs" if state.epoch >= cfg.epochs else ""
+        return "cool down" if cfg.cooldown else "early stop"
+    return ""
 
 
 def init_codebook(model: VQVAE, cells: torch.Tensor, rng: np.random.Generator) -> None:

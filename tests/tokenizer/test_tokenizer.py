@@ -251,15 +251,36 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, recording_dir,
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
 
 
-def test_patience_stops_a_stalled_run_and_zero_never_does():
+def test_patience_starts_a_cool_down_that_ends_the_run_and_zero_never_stops():
     from aria_cli.tokenizer.train import TrainState, stop_reason
 
     stalled = TrainState(epoch=10, bad_epochs=3)
-    assert stop_reason(0.99, stalled, TokenizerTrainConfig(epochs=80, patience=3)) == "early stop"
+    assert stop_reason(0.99, stalled, TokenizerTrainConfig(epochs=80, patience=3)) == "cool down"
+    assert stop_reason(0.99, stalled, TokenizerTrainConfig(epochs=80, patience=3, cooldown=0)) == "early stop"
     assert stop_reason(0.99, stalled, TokenizerTrainConfig(epochs=80, patience=4)) == ""
+    cooling = TrainState(epoch=12, bad_epochs=5, cooldown_epoch=10)
+    assert stop_reason(0.99, cooling, TokenizerTrainConfig(epochs=80, patience=3, cooldown=3)) == ""
+    cooling.epoch = 13
+    assert stop_reason(0.99, cooling, TokenizerTrainConfig(epochs=80, patience=3, cooldown=3)) == "early stop"
     assert stop_reason(0.99, TrainState(epoch=79, bad_epochs=70), TokenizerTrainConfig(epochs=80, patience=0)) == ""
     assert stop_reason(0.99, TrainState(epoch=80, bad_epochs=70), TokenizerTrainConfig(epochs=80, patience=0)) == "epochs"
     assert stop_reason(1.0, TrainState(epoch=1), TokenizerTrainConfig(patience=0)) == "perfect"
+
+
+def test_a_stalled_run_cools_down_to_the_floor_then_stops(tmp_path, recording_dir):
+    """patience 1 on a run whose LR is too high to improve: the cool-down begins after a stalled epoch,
+    the LR falls to the floor over `cooldown` epochs, and the run stops there, before its 40 epochs."""
+    from aria_cli.tokenizer.train import LR_FLOOR
+
+    config = tiny_config(epochs=40, patience=1, cooldown=2, lr=0.5)
+    result = train_vqvae(recording_dir, tmp_path, config, quiet=True)
+    history = result.history
+    assert result.metrics["stop_reason"] == "early stop" and len(history) < 40
+    accs = [r["val_pixel_acc"] for r in history]
+    began = next(i for i in range(1, len(accs)) if accs[i] <= max(accs[:i]))  # the first stalled epoch
+    lrs = [r["lr"] for r in history]
+    assert len(history) == began + 1 + 2  # two cool-down epochs after it
+    assert lrs[began + 1] < lrs[began] and lrs[-1] == pytest.approx(LR_FLOOR * config.lr, rel=0.05)
 
 
 def test_resume_of_a_finished_run_has_nothing_to_do(tmp_path, recording_dir):
