@@ -44,6 +44,7 @@ def test_every_command_checks_its_outputs_before_it_starts(tmp_path, blocked, re
         (["play", "qtgl", "--render", "none", *ck, "--gif", str(out)], "--gif"),
         (["play", "qtgl", "--render", "none", *ck, "--record-dir", str(out)], "--record-dir"),
         (["inspect-tokens", str(rec), *ck, "--json", str(out)], "--json"),
+        (["eval-tokenizer", "--data", str(recording_dir), *ck, "--json", str(out)], "--json"),
         (["record", "qtgl", "--episodes", "1", "--out", str(out)], "--out"),
         (["distill", str(rec), "--out", str(out)], "--out"),
         (["distill", str(rec), "--out", str(tmp_path / "distilled"), "--json", str(out)], "--json"),

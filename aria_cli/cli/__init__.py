@@ -5,7 +5,7 @@ lives in the modules it imports. Imports are inside the commands so `aria --help
 
 - `app`: the Typer app, the options several commands share, and the one-line error contract;
 - `data`: games, record, distill, inspect-tokens;
-- `train`: train-vqvae, tokenize, train-wm, train-policy, eval;
+- `train`: train-vqvae, eval-tokenizer, tokenize, train-wm, train-policy, eval;
 - `play`: play, bench, quickstart.
 """
 
@@ -13,11 +13,11 @@ lives in the modules it imports. Imports are inside the commands so `aria --help
 # isort: off
 from aria_cli.cli.app import app
 from aria_cli.cli.data import distill, games, inspect_tokens, record
-from aria_cli.cli.train import eval_, tokenize, train_policy, train_vqvae, train_wm
+from aria_cli.cli.train import eval_, eval_tokenizer, tokenize, train_policy, train_vqvae, train_wm
 from aria_cli.cli.play import bench, play, quickstart
 # isort: on
 
-__all__ = ["app", "bench", "distill", "eval_", "games", "inspect_tokens", "main", "play", "quickstart", "record",
+__all__ = ["app", "bench", "distill", "eval_", "eval_tokenizer", "games", "inspect_tokens", "main", "play", "quickstart", "record",
            "tokenize", "train_policy", "train_vqvae", "train_wm"]
 
 

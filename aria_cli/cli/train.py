@@ -1,4 +1,4 @@
-"""Commands that train: train-vqvae, tokenize, train-wm, train-policy, and eval of what they trained."""
+"""Commands that train: train-vqvae, eval-tokenizer, tokenize, train-wm, train-policy, and eval of what they trained."""
 
 from __future__ import annotations
 
@@ -63,6 +63,37 @@ def train_vqvae(
                                   patience=patience, cooldown=cooldown, seed=seed, report_to=report_to,
                                   foreground_weight=foreground_weight)
     core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)
+
+
+@command("eval-tokenizer")
+def eval_tokenizer(
+    data: Annotated[Path, typer.Option("--data", help="Recordings to measure on, e.g. of games the tokenizer never saw.")],
+    checkpoints: CheckpointsOpt = DEFAULT_CHECKPOINTS,
+    train_data: Annotated[Path | None, typer.Option(
+        "--train-data", help="The recordings the tokenizer was trained on: also report the share of cells new to training.",
+    )] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures (overall and per game) as JSON.")] = None,
+    device: DeviceOpt = "auto",
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Measure a trained tokenizer on other recordings: pixel accuracy, frames exact, per game."""
+    from aria_cli.common import atomic, ui
+    from aria_cli.common.devices import resolve_device
+    from aria_cli.tokenizer.evaluate import evaluate_recordings
+    from aria_cli.tokenizer.metrics import games_table
+
+    if json_out is not None:
+        atomic.check_writable(json_out, "--json")
+    m = evaluate_recordings(checkpoints, data, train_data, device=resolve_device(device), skip_bad=skip_bad)
+    console.print(games_table(m["games"], "recorded"))
+    console.print(
+        f"{m['val_frames']} frames ({m['val_frames_distinct']} distinct) of {len(m['games'])} games: pixel accuracy "
+        f"{ui.pct(m['val_pixel_acc'], 3)}, frames exact {ui.pct(m['val_frame_exact'], 1)}, non-background pixels "
+        f"{ui.pct(m['val_foreground_pixel_acc'], 3)}, cells new to training {ui.pct(m['val_cells_unseen'], 2)}"
+    )
+    if json_out is not None:
+        atomic.write_json(json_out, m)
+        console.print(f"wrote {json_out}")
 
 
 @command("tokenize")

@@ -5,5 +5,6 @@
 - `data`: every frame of the recordings, de-duplicated per split, and the training batches;
 - `metrics`: val accuracy (per game too), the reconstructions picture, metrics.json; `scores`: frames
   exact, non-background pixel accuracy and the share of val cells new to training;
+- `evaluate`: a trained tokenizer on the recordings of other games (`aria eval-tokenizer`);
 - `train`: `aria train-vqvae` (on aria_cli.training).
 """

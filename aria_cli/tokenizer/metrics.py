@@ -15,7 +15,7 @@ from aria_cli.common.palette import diff_to_rgb, frame_grid, save_png
 from aria_cli.tokenizer.cells import decode_frames, encode_cells, unique_cells
 from aria_cli.tokenizer.data import CellSet, FrameSet
 from aria_cli.tokenizer.model import VQVAE, load_model
-from aria_cli.tokenizer.scores import cells_new_share, reconstruction_scores
+from aria_cli.tokenizer.scores import cells_new_share, code_ambiguity, reconstruction_scores
 from aria_cli.training.checkpoints import METRICS_FILE
 from aria_cli.training.checkpoints import RECONSTRUCTIONS_FILE as PICTURE_FILE
 
@@ -31,6 +31,7 @@ class Evaluation:
     codebook_used: float  # share of the codebook used by these frames
     wrong_per_frame: np.ndarray  # (U,) wrong pixels of each distinct frame
     reconstructions: np.ndarray  # (U, 64, 64)
+    codes: np.ndarray  # (U, 64) each distinct frame's codes
 
 
 @torch.no_grad()
@@ -51,6 +52,7 @@ def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) 
         codebook_used=len(np.unique(codes)) / model.config.codebook_size,
         wrong_per_frame=wrong_frame,
         reconstructions=decoded,
+        codes=codes,
     )
 
 
@@ -92,16 +94,21 @@ def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -
     train = evaluate_tokenizer(best, train_cells, data.train, device)
     write_reconstructions(d / PICTURE_FILE, data.val, val)
     games = per_game(best, train_cells, data.val_by_game, device)
+    # What the codes allow at all (scores.code_ambiguity): the decoder's reach is one cell per context block.
+    limit = code_ambiguity(train.codes.reshape(-1, 8, 8), train_cells.frame_cells, data.train.counts,
+                           best.config.context_blocks)  # fmt: skip
     metrics = {
         "val_pixel_acc": val.pixel_acc,
         "val_frame_exact": val.frame_exact,
         "val_foreground_pixel_acc": val.foreground_acc,
-        "val_cells_unseen": _cells_unseen(train_cells, val_cells) if not data.val_is_train else 0.0,
+        "val_cells_unseen": cells_unseen(train_cells, val_cells) if not data.val_is_train else 0.0,
         "val_pixel_acc_distinct_frames": val.pixel_acc_distinct,
         "codebook_used": val.codebook_used,
         "codebook_used_train": train.codebook_used,
         "train_pixel_acc": train.pixel_acc,
         "train_frame_exact": train.frame_exact,
+        "train_cells_ambiguous": limit.cells,
+        "train_frame_exact_ceiling": limit.frames_exact_ceiling,
         "train_frames": data.train.total,
         "val_frames": data.val.total if not data.val_is_train else 0,
         "train_frames_distinct": len(data.train.frames),
@@ -130,6 +137,10 @@ def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -
             f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {_ended(state)}, "
             f"{state.seconds:.0f} s) → {d} (model, {METRICS_FILE}, {PICTURE_FILE})"
         )
+        if limit.cells:
+            ui.console.print(f"{ui.pct(limit.cells, 2)} of training cells share their code and its neighbourhood with "
+                             f"other content: with these codes at most {ui.pct(limit.frames_exact_ceiling, 1)} of "
+                             "training frames can decode exactly (more codes: --codebook-size)")
         ui.console.print(games_table(games, "train" if data.val_is_train else "val"))
     return metrics
 
@@ -149,7 +160,7 @@ def _pct(x: float | None, digits: int) -> str:
     return "—" if x is None else ui.pct(x, digits)
 
 
-def _cells_unseen(train_cells: CellSet, val_cells: CellSet) -> float:
+def cells_unseen(train_cells: CellSet, val_cells: CellSet) -> float:
     """Share of val cell occurrences that no training frame contains."""
     _, ids = unique_cells(np.concatenate([train_cells.cells, val_cells.cells]))
     n = len(train_cells.cells)

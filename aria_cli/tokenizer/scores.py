@@ -58,3 +58,35 @@ def cells_new_share(train_ids: np.ndarray, val_ids: np.ndarray, val_counts: np.n
     content ids of distinct cells (equal id, equal pixels), `val_counts` how often each val cell occurs."""
     new = ~np.isin(val_ids, train_ids)
     return float(np.asarray(val_counts)[new].sum()) / max(int(np.asarray(val_counts).sum()), 1)
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    cells: float  # share of cell occurrences no decoder can get right from these codes
+    frames_exact_ceiling: float  # share of frames with no such cell: the most frames any decoder gets exact
+
+
+def code_ambiguity(codes: np.ndarray, cell_ids: np.ndarray, counts: np.ndarray, radius: int) -> Ambiguity:
+    """What the codes alone allow. A decoder that sees the codes within `radius` cells of a cell (its
+    receptive field) must decode one content for one such neighbourhood; where different cells share
+    a code and its whole neighbourhood, all but the most common are wrong whatever the decoder learns.
+    `codes` (N, G, G) per frame, `cell_ids` (N, G*G) content id of each cell, `counts` (N,) frame occurrences."""
+    codes = np.asarray(codes, dtype=np.int64)
+    n, g, _ = codes.shape
+    k = 2 * radius + 1
+    padded = np.pad(codes, ((0, 0), (radius, radius), (radius, radius)), constant_values=-1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(1, 2)).reshape(n * g * g, k * k)
+    _, hood = np.unique(windows, axis=0, return_inverse=True)
+    weights = np.repeat(np.asarray(counts, dtype=np.int64), g * g)
+    pairs, pair_of = np.unique(np.stack([hood.ravel(), np.asarray(cell_ids).ravel()], 1), axis=0, return_inverse=True)
+    pair_weight = np.bincount(pair_of.ravel(), weights=weights)
+    order = np.lexsort((-pair_weight, pairs[:, 0]))  # per neighbourhood, its most common content first
+    first = order[np.r_[True, pairs[order[1:], 0] != pairs[order[:-1], 0]]]
+    majority = np.zeros(len(pairs), bool)
+    majority[first] = True
+    wrong = ~majority[pair_of.ravel()].reshape(n, g * g)
+    total = max(int(weights.sum()), 1)
+    return Ambiguity(
+        cells=float(weights[wrong.ravel()].sum()) / total,
+        frames_exact_ceiling=float(np.asarray(counts)[~wrong.any(1)].sum()) / max(int(np.sum(counts)), 1),
+    )

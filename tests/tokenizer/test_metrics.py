@@ -70,3 +70,24 @@ def test_foreground_weight_weighs_the_pixels_unlike_their_frames_background():
     assert w[0, 1:3, 1:3].tolist() == [[4.0, 4.0], [4.0, 4.0]] and w[0].sum() == 12 + 4 * 4
     assert w[1, 0, 0] == 4.0 and w[1].sum() == 15 + 4
     assert _pixel_weights(torch.from_numpy(true), 1.0) is None  # off: plain mean, as before
+
+
+def test_code_ambiguity_counts_the_cells_no_decoder_can_tell_apart():
+    from aria_cli.tokenizer.scores import code_ambiguity
+
+    a = np.array([[0, 1], [2, 3]])
+    # Frame B has A's codes but another content at the last cell: from these codes its content can
+    # only be guessed, and the more common frame A's wins.
+    codes = np.stack([a, a])
+    cells = np.array([[10, 11, 12, 13], [10, 11, 12, 14]])
+    counts = np.array([3, 1])
+    amb = code_ambiguity(codes, cells, counts, radius=1)
+    assert amb.cells == 1 / 16 and amb.frames_exact_ceiling == 3 / 4
+    # Another code at the first cell sets B's neighbourhood apart, but only for a decoder that reaches it.
+    b = np.array([[5, 1], [2, 3]])
+    codes = np.stack([a, b])
+    assert code_ambiguity(codes, cells, counts, radius=1).cells == 0.0
+    assert code_ambiguity(codes, cells, counts, radius=0).cells == 1 / 16
+    # Equal counts: one of the two contents is still wrong.
+    tie = code_ambiguity(np.stack([a, a]), cells, np.array([1, 1]), radius=1)
+    assert tie.cells == 1 / 8 and tie.frames_exact_ceiling == 1 / 2

@@ -270,6 +270,12 @@ def test_reconstruction_picture_is_a_valid_png(trained):
         assert img.format == "PNG" and img.width > 3 * 64
 
 
+def test_no_run_decodes_more_frames_exactly_than_its_codes_allow(trained):
+    _, _, metrics = trained
+    assert 0.0 <= metrics["train_cells_ambiguous"] < 1.0
+    assert metrics["train_frame_exact"] <= metrics["train_frame_exact_ceiling"] <= 1.0
+
+
 def test_training_improves_on_the_untrained_model(trained):
     data, ck, metrics = trained
     frames = collect_frames(data).val.frames
