@@ -47,7 +47,7 @@ class QuickstartConfig:
     runs_dir: Path = Path("runs")
     # Sizes, for calling the pipeline from Python at another scale (the tests run it in miniature).
     episodes: dict[str, int] | None = None  # game → episodes; None: QUICK_EPISODES (FULL_EPISODES with full)
-    vqvae: TokenizerTrainConfig | None = None  # None: train-vqvae's defaults
+    vqvae: TokenizerTrainConfig | None = None  # None: train-vqvae's defaults at --size small
     wm_arch: TinyArch | None = None  # None: the tiny preset
     # None: `tiny` for the quick run on any device, so a GPU machine without SmolLM2 in its Hugging Face cache
     # also runs it offline; with `full`, train-wm's default for the device (smollm2-360m on a GPU).
@@ -121,7 +121,8 @@ def _train_stages(cfg: QuickstartConfig, device: str, times: dict[str, float]) -
     if vqvae.tokenizer_exists(cfg.checkpoints) and state.get("vqvae") == rec_fp:
         ui.console.print("tokenizer is up to date (same recordings) — reused")
     else:
-        train_vqvae(cfg.data, cfg.checkpoints, cfg.vqvae or TokenizerTrainConfig(seed=cfg.seed), device=device)
+        small = TokenizerTrainConfig(seed=cfg.seed, **vqvae.SIZES["small"])  # as good on these games, faster
+        train_vqvae(cfg.data, cfg.checkpoints, cfg.vqvae or small, device=device)
         state["vqvae"] = rec_fp
         _save_state(cfg, state)
     times["train-vqvae"] = time.time() - t

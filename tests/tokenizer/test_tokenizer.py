@@ -360,13 +360,21 @@ def _one_line_error(result, *needles: str) -> None:
 def test_train_vqvae_command_trains_and_reports(tmp_path, recording_dir):
     ck = tmp_path / "ck"
     args = ["train-vqvae", "--data", str(recording_dir), "--checkpoints", str(ck), "--epochs", "1",
-            "--batch-size", "8", "--codebook-size", "16", "--patience", "0", "--device", "cpu"]  # fmt: skip
+            "--batch-size", "8", "--codebook-size", "16", "--patience", "0", "--size", "small", "--device", "cpu"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "val pixel accuracy" in result.output
     metrics = json.loads((ck / "vqvae" / METRICS_FILE).read_text())
     assert metrics["codebook_size"] == 16
     assert metrics["train_config"]["patience"] == 0
+    small = vqvae.SIZES["small"]
+    assert {k: metrics["model_config"][k] for k in small} == {**small, "channels": list(small["channels"])}
+    assert vqvae.VQVAEConfig().context_blocks == vqvae.SIZES["large"]["context_blocks"]  # large is the default
+
+
+def test_train_vqvae_refuses_an_unknown_size_in_one_line(tmp_path, recording_dir):
+    result = runner.invoke(app, ["train-vqvae", "--data", str(recording_dir), "--checkpoints", str(tmp_path), "--size", "huge"])
+    _one_line_error(result, "--size", "huge")
 
 
 def test_train_vqvae_without_recordings_says_where_it_looked(tmp_path):
