@@ -19,25 +19,23 @@ import numpy as np
 from aria_cli.common.errors import AriaError
 from aria_cli.data.recordings import find_recordings
 from aria_cli.data.token_cache import read_usable, relative_key
-from aria_cli.tokenizer.data import CellSet, FrameSet, collect_frames
+from aria_cli.tokenizer.data import CellSet, FrameCounter, FrameSet, collect_frames, merge_frame_sets
 from aria_cli.tokenizer.metrics import cells_unseen, evaluate_tokenizer, per_game
 from aria_cli.tokenizer.model import load_tokenizer
 
 
-def recording_frames(data_dir: Path, skip_bad: bool = False) -> dict[str, tuple[list[np.ndarray], list[str]]]:
-    """game → (each recording's frames in step order, the recordings' names relative to `data_dir`)."""
+def recording_frames(data_dir: Path, skip_bad: bool = False) -> dict[str, FrameSet]:
+    """game → its distinct frames with counts, gathered file by file (memory holds distinct frames only)."""
     data_dir = Path(data_dir)
-    by_game: dict[str, tuple[list[np.ndarray], list[str]]] = {}
+    by_game: dict[str, FrameCounter] = {}
     for path in find_recordings(data_dir):
         rec = read_usable(path, skip_bad)
         if rec is None:
             continue
-        frames, keys = by_game.setdefault(rec.game, ([], []))
-        frames.append(np.stack([s.frame for s in rec.steps]))
-        keys.append(relative_key(path, data_dir))
+        by_game.setdefault(rec.game, FrameCounter()).add(np.stack([s.frame for s in rec.steps]), relative_key(path, data_dir))
     if not by_game:
         raise AriaError(f"no usable recordings under {data_dir.resolve()} (every file was empty or bad)")
-    return dict(sorted(by_game.items()))
+    return {game: by_game[game].frame_set() for game in sorted(by_game)}
 
 
 def training_cells(train_data: Path, skip_bad: bool = False) -> CellSet:
@@ -50,10 +48,9 @@ def evaluate_recordings(checkpoints: Path, data_dir: Path, train_data: Path | No
     """The tokenizer under `checkpoints` on every frame under `data_dir`: metrics.json's val figures
     (same names), overall and in "games". "val_cells_unseen" is None without `train_data`."""
     tok = load_tokenizer(checkpoints, device=device)
-    parts = recording_frames(data_dir, skip_bad)
+    by_game = recording_frames(data_dir, skip_bad)
     train_cells = training_cells(train_data, skip_bad) if train_data is not None else None
-    by_game = {game: FrameSet.from_frames(*part) for game, part in parts.items()}
-    everything = FrameSet.from_frames([f for fr, _ in parts.values() for f in fr], [k for _, ks in parts.values() for k in ks])
+    everything = merge_frame_sets(list(by_game.values()))
     cells = CellSet.from_frames(everything)
     ev = evaluate_tokenizer(tok.model, cells, everything, device)
     no_cells = CellSet(np.zeros((0, 8, 8), np.uint8), np.zeros(0, np.int64), np.zeros((0, 64), np.int64))
