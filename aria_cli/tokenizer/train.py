@@ -13,9 +13,11 @@ the real one at `context_noise` (10%) of the cells and is scored on the other ce
 decode a cell right even when a neighbour's code is odd (an unfamiliar patch), instead of leaning on
 exact surroundings it saw in training.
 
-After every epoch the model is measured on every val frame; the best by val pixel accuracy is kept as
-`checkpoints/vqvae/{config.json, model.safetensors}`. Training stops when val accuracy has not improved
-for `patience` epochs (or is perfect). `metrics.json` and `reconstructions.png` describe the best
+After every epoch the model is measured on the val frames (a fixed sample of 4,096 distinct ones when
+there are more); the best by val pixel accuracy is kept as `checkpoints/vqvae/{config.json,
+model.safetensors}`. When val accuracy has not improved for `patience` epochs the LR falls to its floor
+over `cooldown` epochs and training stops (or at once when it is perfect). The final metrics measure
+every val frame. `metrics.json` and `reconstructions.png` describe the best
 model, `metrics.jsonl` has a line per epoch. Resume state: `vqvae/last/` (weights at the end of the last
 epoch and `train_state.pt`: optimizer, epoch, best so far), written as one folder after every epoch.
 """
@@ -34,7 +36,7 @@ import torch
 from aria_cli.common import ui
 from aria_cli.common.devices import torch_threads
 from aria_cli.common.errors import AriaError, CheckpointError
-from aria_cli.tokenizer.data import Batches, CellSet, TrainingData, collect_frames
+from aria_cli.tokenizer.data import Batches, CellSet, FrameSet, TrainingData, collect_frames
 from aria_cli.tokenizer.metrics import evaluate_tokenizer, final_metrics
 from aria_cli.tokenizer.model import VQVAE, VQVAEConfig, load_model, save_model
 from aria_cli.training import checkpoints as ck
@@ -67,6 +69,9 @@ class TokenizerTrainConfig:
     # 31 steps an epoch left the large model at 99.87%, 96 epochs' worth reached 99.96%.
     min_steps_per_epoch: int = 128
     max_steps_per_epoch: int = 200  # so that big data sets still get a val check (and a save) often
+    # Distinct val frames measured after each epoch (a fixed sample when there are more; the final
+    # metrics use every val frame): on big data sets a full pass each epoch cost as much as the training.
+    val_probe_frames: int = 4096
     threads: int = 1  # CPU threads for torch (see aria_cli.common.devices.torch_threads)
     # Share of cells whose code the decoder sees replaced by a random code during training (their own
     # pixels are left out of the loss): the other cells must still decode right, so one unfamiliar cell
@@ -189,6 +194,8 @@ class _Run:
     def __init__(self, d: Path, cfg: TokenizerTrainConfig, data: TrainingData, device: str, resume: bool):
         self.d, self.cfg, self.data, self.device = d, cfg, data, device
         self.train_cells, self.val_cells = CellSet.from_frames(data.train), CellSet.from_frames(data.val)
+        self.probe = val_probe(data.val, cfg.val_probe_frames, cfg.seed)
+        self.probe_cells = self.val_cells if self.probe is data.val else CellSet.from_frames(self.probe)
         torch.manual_seed(cfg.seed)
         if resume:
             self.model, _ = load_model(ck.last_dir(d), device=device)
@@ -269,7 +276,7 @@ class _Run:
             view.stop()
 
     def end_epoch(self, state: TrainState, log: EpochLog, view: LiveView, seconds: float, loss: float, acc: float) -> None:
-        ev = evaluate_tokenizer(self.model, self.val_cells, self.data.val, self.device)
+        ev = evaluate_tokenizer(self.model, self.probe_cells, self.probe, self.device)
         state.epoch += 1
         state.seconds += seconds
         record = {"epoch": state.epoch, "loss": loss, "train_batch_acc": acc, "val_pixel_acc": ev.pixel_acc,
@@ -291,6 +298,14 @@ class _Run:
         view.epoch_end(f"epoch {state.epoch}: val pixel accuracy {ui.pct(ev.pixel_acc, 3)}" + (" [green]best[/]" if improved else ""))
         if cooling:
             view.epoch_end(f"no better val accuracy for {state.bad_epochs} epochs: the LR falls to its floor over {self.cfg.cooldown} more, then training stops")
+
+
+def val_probe(val: FrameSet, n: int, seed: int) -> FrameSet:
+    """The val frames measured after each epoch: all of them, or a fixed sample of `n` distinct ones."""
+    if len(val.frames) <= n:
+        return val
+    pick = np.sort(np.random.default_rng([seed, 2]).choice(len(val.frames), size=n, replace=False))
+    return FrameSet(val.frames[pick], val.counts[pick], val.files)
 
 
 def stop_reason(val_acc: float, state: TrainState, cfg: TokenizerTrainConfig) -> str:

@@ -421,3 +421,18 @@ def test_distinct_cells_are_found_exactly():
     distinct, inverse = vqvae.unique_cells(cells)
     assert np.array_equal(distinct[inverse], cells)
     assert len({c.tobytes() for c in cells}) == len(distinct)
+
+
+def test_the_per_epoch_val_probe_is_a_fixed_sample_of_distinct_val_frames():
+    from aria_cli.tokenizer.data import FrameSet
+    from aria_cli.tokenizer.train import val_probe
+
+    frames = np.arange(10, dtype=np.uint8)[:, None, None].repeat(64, 1).repeat(64, 2)
+    val = FrameSet(frames, np.arange(1, 11), ["a", "b"])
+    assert val_probe(val, 10, seed=0) is val
+    probe = val_probe(val, 4, seed=0)
+    assert len(probe.frames) == 4 and probe.files == ["a", "b"]
+    for f, c in zip(probe.frames, probe.counts, strict=True):  # each picked frame keeps its own count
+        assert c == int(f[0, 0]) + 1
+    again = val_probe(val, 4, seed=0)
+    assert np.array_equal(probe.frames, again.frames)
