@@ -50,6 +50,9 @@ sys.path.insert(0, str(ROOT))
 from aria_cli.common import atomic  # noqa: E402
 from aria_cli.data.splits import draw_fold, leave_games_out, link_recordings, recording_games  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_vqvae import run_aria  # noqa: E402  (one `aria` process: wall time, peak memory, output)
+
 ARIA = [sys.executable, "-m", "aria_cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "COLUMNS": "140"}
 PREVIEW = ("ls20", "vc33", "ft09")
@@ -167,20 +170,6 @@ def build_folders(sel: dict, out: Path) -> tuple[Path, Path, dict]:
 
 
 # --------------------------------------------------------------------------- measuring
-def run_aria(args: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in GB, output) of one `aria` command in its own process."""
-    with tempfile.TemporaryFile("w+") as log:
-        t = time.perf_counter()
-        proc = subprocess.Popen([*ARIA, *args], env=ENV, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
-        wall = time.perf_counter() - t
-        log.seek(0)
-        out = log.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"aria {' '.join(args)} failed:\n{out}")
-    return wall, usage.ru_maxrss / 1e6, out  # ru_maxrss is in KB on Linux
-
-
 def encoding_speed(checkpoints: Path, data: Path, device: str) -> dict:
     """Frames/s of FrameTokenizer.encode on every frame under `data` in recording order, in batches of
     the token cache's size (what `aria tokenize` does), on 1 and 2 threads."""
