@@ -64,6 +64,14 @@ class TrainingData:
     val_by_game: dict[str, FrameSet] = field(default_factory=dict)  # the val frames again, per game
 
 
+def frame_sample(fs: FrameSet, n: int, seed: int) -> FrameSet:
+    """`fs` itself, or a fixed sample of `n` of its distinct frames (each with its count) when it has more."""
+    if len(fs.frames) <= n:
+        return fs
+    pick = np.sort(np.random.default_rng([seed, 2]).choice(len(fs.frames), size=n, replace=False))
+    return FrameSet(fs.frames[pick], fs.counts[pick], fs.files)
+
+
 class FrameCounter:
     """Distinct frames and their counts, added file by file: memory holds each distinct frame once, never
     every frame read nor the copies np.unique makes of them."""

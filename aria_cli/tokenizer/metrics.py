@@ -13,13 +13,14 @@ from rich.table import Table
 from aria_cli.common import atomic, ui
 from aria_cli.common.palette import diff_to_rgb, frame_grid, save_png
 from aria_cli.tokenizer.cells import decode_frames, encode_cells, unique_cells
-from aria_cli.tokenizer.data import CellSet, FrameSet
+from aria_cli.tokenizer.data import CellSet, FrameSet, frame_sample
 from aria_cli.tokenizer.model import VQVAE, load_model
 from aria_cli.tokenizer.scores import cells_new_share, code_ambiguity, reconstruction_scores
 from aria_cli.training.checkpoints import METRICS_FILE
 from aria_cli.training.checkpoints import RECONSTRUCTIONS_FILE as PICTURE_FILE
 
 FRAME_PIXELS = 64 * 64
+TRAIN_MEASURED = 16384  # distinct training frames measured at the end (all of them when fewer)
 
 
 @dataclass
@@ -91,11 +92,14 @@ def write_reconstructions(path: Path, fs: FrameSet, ev: Evaluation, n: int = 8) 
 def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -> dict:
     best, _ = load_model(d, device=device)
     val = evaluate_tokenizer(best, val_cells, data.val, device)
-    train = evaluate_tokenizer(best, train_cells, data.train, device)
+    # The training-frame diagnostics on a fixed sample: a full pass over a big corpus would take longer than training.
+    train_fs = frame_sample(data.train, TRAIN_MEASURED, seed=0)
+    train_cs = train_cells if train_fs is data.train else CellSet.from_frames(train_fs)
+    train = evaluate_tokenizer(best, train_cs, train_fs, device)
     write_reconstructions(d / PICTURE_FILE, data.val, val)
     games = per_game(best, train_cells, data.val_by_game, device)
     # What the codes allow at all (scores.code_ambiguity): the decoder's reach is one cell per context block.
-    limit = code_ambiguity(train.codes.reshape(-1, 8, 8), train_cells.frame_cells, data.train.counts,
+    limit = code_ambiguity(train.codes.reshape(-1, 8, 8), train_cs.frame_cells, train_fs.counts,
                            best.config.context_blocks)  # fmt: skip
     metrics = {
         "val_pixel_acc": val.pixel_acc,
@@ -112,6 +116,7 @@ def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -
         "train_frames": data.train.total,
         "val_frames": data.val.total if not data.val_is_train else 0,
         "train_frames_distinct": len(data.train.frames),
+        "train_frames_measured": len(train_fs.frames),  # distinct frames behind train_pixel_acc and the ceiling
         "val_frames_distinct": len(data.val.frames) if not data.val_is_train else 0,
         "train_cells_distinct": len(train_cells.cells),
         "train_files": len(data.train.files),

@@ -36,7 +36,7 @@ import torch
 from aria_cli.common import ui
 from aria_cli.common.devices import torch_threads
 from aria_cli.common.errors import AriaError, CheckpointError
-from aria_cli.tokenizer.data import Batches, CellSet, FrameSet, TrainingData, collect_frames
+from aria_cli.tokenizer.data import Batches, CellSet, TrainingData, collect_frames, frame_sample
 from aria_cli.tokenizer.metrics import evaluate_tokenizer, final_metrics
 from aria_cli.tokenizer.model import VQVAE, VQVAEConfig, load_model, save_model
 from aria_cli.training import checkpoints as ck
@@ -194,7 +194,7 @@ class _Run:
     def __init__(self, d: Path, cfg: TokenizerTrainConfig, data: TrainingData, device: str, resume: bool):
         self.d, self.cfg, self.data, self.device = d, cfg, data, device
         self.train_cells, self.val_cells = CellSet.from_frames(data.train), CellSet.from_frames(data.val)
-        self.probe = val_probe(data.val, cfg.val_probe_frames, cfg.seed)
+        self.probe = frame_sample(data.val, cfg.val_probe_frames, cfg.seed)
         self.probe_cells = self.val_cells if self.probe is data.val else CellSet.from_frames(self.probe)
         torch.manual_seed(cfg.seed)
         if resume:
@@ -298,14 +298,6 @@ class _Run:
         view.epoch_end(f"epoch {state.epoch}: val pixel accuracy {ui.pct(ev.pixel_acc, 3)}" + (" [green]best[/]" if improved else ""))
         if cooling:
             view.epoch_end(f"no better val accuracy for {state.bad_epochs} epochs: the LR falls to its floor over {self.cfg.cooldown} more, then training stops")
-
-
-def val_probe(val: FrameSet, n: int, seed: int) -> FrameSet:
-    """The val frames measured after each epoch: all of them, or a fixed sample of `n` distinct ones."""
-    if len(val.frames) <= n:
-        return val
-    pick = np.sort(np.random.default_rng([seed, 2]).choice(len(val.frames), size=n, replace=False))
-    return FrameSet(val.frames[pick], val.counts[pick], val.files)
 
 
 def stop_reason(val_acc: float, state: TrainState, cfg: TokenizerTrainConfig) -> str:

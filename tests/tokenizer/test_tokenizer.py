@@ -425,7 +425,7 @@ def test_distinct_cells_are_found_exactly():
 
 def test_the_per_epoch_val_probe_is_a_fixed_sample_of_distinct_val_frames():
     from aria_cli.tokenizer.data import FrameSet
-    from aria_cli.tokenizer.train import val_probe
+    from aria_cli.tokenizer.data import frame_sample as val_probe
 
     frames = np.arange(10, dtype=np.uint8)[:, None, None].repeat(64, 1).repeat(64, 2)
     val = FrameSet(frames, np.arange(1, 11), ["a", "b"])
