@@ -173,6 +173,9 @@ def train_wm(
             "(teaches the MASK embedding; default 0.15).",
         ),
     ] = 0.15,
+    val_tokens: Annotated[int, typer.Option(
+        "--val-tokens", min=0, help="Val tokens measured after each epoch: a fixed sample of val windows beyond it (0: all).",
+    )] = 500_000,
     device: DeviceOpt = "auto",
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue CHECKPOINTS/world_model/last exactly where it stopped.")
@@ -190,7 +193,7 @@ def train_wm(
     config = WorldModelTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, backbone=backbone, context_steps=context_steps,
         batch_size=batch_size, lr=lr, lora_rank=lora_rank, time_budget=time_budget, action_mask=action_mask,
-        device=device, resume=resume, seed=seed, skip_bad=skip_bad, report_to=report_to,
+        val_tokens=val_tokens, device=device, resume=resume, seed=seed, skip_bad=skip_bad, report_to=report_to,
     )  # fmt: skip
     train_world_model(config)
 

@@ -120,6 +120,17 @@ def eval_windows(cache, episode_ids, context_steps: int) -> Windows:
     return make_windows(cache, episode_ids, context_steps, overlap=1 if context_steps > 1 else 0)
 
 
+def sample_windows(windows: Windows, max_tokens: int, seed: int) -> Windows:
+    """`windows`, or a fixed random sample of them holding at most `max_tokens` tokens (kept in their
+    original order): validation on a big corpus would otherwise cost more than the training it checks."""
+    if not max_tokens or windows.n_tokens <= max_tokens:
+        return windows
+    order = np.random.default_rng([seed, 3]).permutation(len(windows))
+    lengths = (windows.end - windows.start)[order]
+    keep = order[np.cumsum(lengths) <= max_tokens]
+    return windows.take(np.sort(keep if len(keep) else order[:1]))
+
+
 def epoch_order(n_windows: int, global_batch: int, seed: int, epoch: int, n_batches: int | None = None) -> np.ndarray:
     """A shuffled order of window indices for one epoch, `n_batches` global batches long (default: enough
     for every window), wrapping around when there are fewer windows, so every rank gets the same number of

@@ -28,6 +28,7 @@ from aria_cli.world_model.data import (
     eval_windows,
     make_windows,
     mask_some_windows,
+    sample_windows,
 )
 from aria_cli.world_model.model import ADAPTER_FILE, WorldModel
 from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
@@ -93,6 +94,28 @@ def test_eval_windows_score_every_step_once_with_the_step_before_in_view(cache):
         starts = entry.start + np.asarray(entry.frame_offsets)
         assert set(starts) == {f for f, ep in scored_frames.items() if ep == i}
     assert (make_windows(cache, ids, 3).scored == 0).all()  # training windows score everything
+
+
+def test_val_sample_is_fixed_within_its_token_cap_and_all_windows_when_they_fit(cache):
+    w = eval_windows(cache, cache.split("val"), context_steps=2)
+    assert sample_windows(w, w.n_tokens, seed=0) is w and sample_windows(w, 0, seed=0) is w
+    cap = w.n_tokens // 2
+    s = sample_windows(w, cap, seed=0)
+    assert 0 < len(s) < len(w) and s.n_tokens <= cap
+    key = set(zip(w.start.tolist(), w.end.tolist(), w.scored.tolist(), strict=True))
+    assert set(zip(s.start.tolist(), s.end.tolist(), s.scored.tolist(), strict=True)) <= key  # whole windows of w
+    pairs = list(zip(w.start.tolist(), w.end.tolist(), strict=True))
+    where = [pairs.index(x) for x in zip(s.start.tolist(), s.end.tolist(), strict=True)]
+    assert where == sorted(where)  # in w's order
+    again = sample_windows(w, cap, seed=0)
+    assert np.array_equal(s.start, again.start)
+
+
+def test_a_capped_validation_measures_its_sample_and_says_so(tmp_path, cache, capsys):
+    full = eval_windows(cache, cache.split("val"), context_steps=3)
+    train_world_model(dataclasses.replace(config(tmp_path), val_tokens=full.n_tokens // 2, show=True), cache=cache)
+    out = capsys.readouterr().out
+    assert "a fixed sample of" in out and f"of {len(full):,} windows" in out
 
 
 def test_windows_never_exceed_the_models_context(cache):
