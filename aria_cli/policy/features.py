@@ -8,7 +8,10 @@ as the agent, whose context slides, always reads it.
 
 The cache (`checkpoints/policy/features/`, `training.checkpoints.policy_features_dir`) is keyed by the token cache's fingerprint (recordings,
 tokenizer, vocabulary), the world model's weights and the window size: retraining the world model or
-changing the data invalidates it by itself.
+changing the data invalidates it by itself. The 64 cell states per step are most of it (a corpus of
+150,000 steps: 5 GB), so they go to `cells.npy`, written as they are extracted and memory-mapped when
+read; a split of them (`StepFeatures.take`) is a view of rows, read batch by batch. `features.json`,
+written last, is the commit point.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from aria_cli.common.errors import CheckpointError
 from aria_cli.training import checkpoints as ck
 from aria_cli.vocab import FRAME_TOKENS, N_CELLS, Vocab, mask_actions
 
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3  # 3: cells in their own memory-mapped .npy
 
 
 def checkpoint_fingerprint(folder: Path) -> str:
@@ -35,10 +38,34 @@ def checkpoint_fingerprint(folder: Path) -> str:
     return ck.files_fingerprint([(p.name, p) for p in files])
 
 
+class Rows:
+    """Rows `idx` of a memory-mapped array, read only when indexed: a split of the cell states that costs
+    no memory until a batch reads it."""
+
+    def __init__(self, base: np.ndarray, idx: np.ndarray):
+        self.base, self.idx = base, np.asarray(idx, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.idx), *self.base.shape[1:])
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return np.asarray(self.base[self.idx[rows]])
+
+
+def _take_rows(a, idx: np.ndarray):
+    if isinstance(a, Rows):
+        return Rows(a.base, a.idx[idx])
+    return Rows(a, idx) if isinstance(a, np.memmap) else a[idx]
+
+
 @dataclass
 class StepFeatures:
     summary: np.ndarray  # (N, H) float16: hidden state at the masked [ACT] slot
-    cells: np.ndarray  # (N, 64, H) float16: hidden states at the 64 code positions
+    cells: np.ndarray | Rows  # (N, 64, H) float16: hidden states at the 64 code positions (often memory-mapped)
     types: np.ndarray  # (N,) action type taken
     locs: np.ndarray  # (N,) location (cell, or 64 = NULL)
     prev_types: np.ndarray  # (N,) previous action in the episode, -1 at its start
@@ -63,7 +90,7 @@ class StepFeatures:
         where[idx] = np.arange(len(idx))
         prev = where[self.prev[idx]]
         prev = np.where(prev >= 0, prev, np.arange(len(idx)))
-        return StepFeatures(*(getattr(self, f)[idx] for f in _ARRAYS), key=self.key, prev=prev)
+        return StepFeatures(*(_take_rows(getattr(self, f), idx) for f in _ARRAYS), key=self.key, prev=prev)
 
 
 def previous_rows(episode: np.ndarray) -> np.ndarray:
@@ -83,19 +110,35 @@ def window_steps(tokens: np.ndarray, v: Vocab = Vocab()) -> np.ndarray:
     return pos[pos + FRAME_TOKENS + 2 < len(tokens)]
 
 
+def _rows_per_window(cache, windows, v: Vocab) -> np.ndarray:
+    """How many steps each window contributes (what `extract` keeps), from the tokens alone."""
+    counts = np.zeros(len(windows), dtype=np.int64)
+    for k, (s, e, scored) in enumerate(zip(windows.start, windows.end, windows.scored, strict=True)):
+        counts[k] = int((window_steps(np.asarray(cache.tokens[s:e]), v) >= scored).sum())
+    return counts
+
+
 @torch.no_grad()
-def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=None) -> StepFeatures:
-    """Features of every action step of the given episodes (see the module docstring)."""
+def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=None, cells_path: Path | None = None
+            ) -> StepFeatures:  # fmt: skip
+    """Features of every action step of the given episodes (see the module docstring). With `cells_path`,
+    the cell states are written there as a .npy while they are computed (never all in memory)."""
     from aria_cli.world_model.data import batches, eval_windows
 
     # The windows the metrics use: every step after an episode's first has the step before it in its context.
     windows = eval_windows(cache, episode_ids, wm.config.context_steps)
-    out = {f: [] for f in _ARRAYS}
+    n_rows = int(_rows_per_window(cache, windows, wm.v0).sum())
+    out = {f: [] for f in _ARRAYS if f != "cells"}
+    cells, at = None, 0
     task = progress.add_task("policy features", total=len(windows)) if progress is not None else None
     for w0, batch in zip(range(0, len(windows), batch_size), batches(cache, windows, batch_size), strict=True):
         tok = batch.tokens.numpy()
         masked = torch.from_numpy(mask_actions(wm.v0, tok)).to(wm.device)
         hidden = wm.hidden_states(masked).float().cpu().numpy()
+        if cells is None:
+            shape = (n_rows, N_CELLS, hidden.shape[-1])
+            cells = (np.lib.format.open_memmap(cells_path, mode="w+", dtype=np.float16, shape=shape)
+                     if cells_path is not None and n_rows else np.empty(shape, np.float16))  # fmt: skip
         for r in range(len(tok)):
             n = int(batch.valid[r].sum())
             row = tok[r, :n]
@@ -105,12 +148,20 @@ def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=Non
                 continue
             act = pos + FRAME_TOKENS  # the masked [ACT] slot: it has seen the whole frame
             out["summary"].append(hidden[r, act].astype(np.float16))
-            out["cells"].append(hidden[r, pos[:, None] + 1 + np.arange(N_CELLS)].astype(np.float16))
+            cells[at : at + len(pos)] = hidden[r, pos[:, None] + 1 + np.arange(N_CELLS)]
+            at += len(pos)
             out["types"].append(row[act + 1] - wm.v0.type0)
             out["locs"].append(row[act + 2] - wm.v0.loc0)
             out["episode"].append(np.full(len(pos), windows.episode[w0 + r]))
         if task is not None:
             progress.advance(task, len(tok))
+    if cells is None:
+        cells = np.zeros((0, N_CELLS, 1), np.float16)
+    if isinstance(cells, np.memmap):
+        cells.flush()
+    elif cells_path is not None:  # nothing to map: an ordinary (empty) .npy
+        with open(cells_path, "wb") as f:
+            np.save(f, cells)
     feats = {f: np.concatenate(v) if v else np.zeros((0,)) for f, v in out.items()}
     # Previous action within the episode (windows are in episode order, steps in time order).
     prev = previous_rows(feats["episode"])
@@ -119,7 +170,7 @@ def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=Non
     prev_l = np.where(first, -1, feats["locs"][prev]).astype(np.int64)
     return StepFeatures(
         summary=feats["summary"],
-        cells=feats["cells"],
+        cells=cells,
         types=feats["types"].astype(np.int64),
         locs=feats["locs"].astype(np.int64),
         prev_types=prev_t,
@@ -138,17 +189,25 @@ def load_or_extract(wm, wm_folder: Path, cache, folder: Path, progress=None) -> 
     from safetensors.numpy import load_file, save_file
 
     key = features_key(cache, wm_folder, wm.config.context_steps)
-    meta, data = folder / "features.json", folder / "features.safetensors"
-    if meta.exists() and data.exists():
+    meta, data, cells = folder / "features.json", folder / "features.safetensors", folder / "cells.npy"
+    if meta.exists() and data.exists() and cells.exists():
         try:
             if json.loads(meta.read_text()).get("key") == key:
                 arrays = load_file(str(data))
-                return StepFeatures(**{f: arrays[f] for f in _ARRAYS}, key=key), True
+                feats = StepFeatures(**{f: arrays[f] for f in _ARRAYS if f != "cells"},
+                                     cells=np.load(cells, mmap_mode="r"), key=key)  # fmt: skip
+                if feats.cells.shape[0] == len(feats):
+                    return feats, True
         except Exception:  # noqa: BLE001 — a damaged cache (bad JSON, truncated or incomplete arrays): rebuild it
             pass
-    feats = extract(wm, cache, list(range(len(cache.episodes))), progress=progress)
+    meta.unlink(missing_ok=True)  # the old commit point goes first: a crash below leaves no stale pair
+    made: list[StepFeatures] = []
+    atomic.write_with(cells, lambda tmp: made.append(
+        extract(wm, cache, list(range(len(cache.episodes))), progress=progress, cells_path=tmp)))
+    feats = made[0]
     feats.key = key
-    arrays = {f: np.ascontiguousarray(getattr(feats, f)) for f in _ARRAYS}
+    feats.cells = np.load(cells, mmap_mode="r")
+    arrays = {f: np.ascontiguousarray(getattr(feats, f)) for f in _ARRAYS if f != "cells"}
     atomic.write_with(data, lambda p: save_file(arrays, str(p)))
     atomic.write_json(meta, {"key": key, "steps": len(feats), "version": FEATURES_VERSION})
     return feats, False

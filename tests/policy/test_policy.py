@@ -140,6 +140,27 @@ def test_feature_cache_is_reused_until_the_world_model_changes(tmp_path):
     assert not reused and fresh.key != first.key
 
 
+def test_cached_cell_states_are_memory_mapped_and_a_split_reads_what_extraction_computed(tmp_path):
+    from aria_cli.policy.features import Rows
+    from aria_cli.policy.metrics import step_inputs
+
+    cache = rule_cache(tmp_path)
+    wm = tiny_wm(seed=0)
+    wm.save(tmp_path / "wm")
+    in_memory = extract(wm, cache, list(range(len(cache.episodes))))
+    for _ in range(2):  # extracted into the file, then reused from it
+        feats, _ = load_or_extract(wm, tmp_path / "wm", cache, tmp_path / "features")
+        assert isinstance(feats.cells, np.memmap) and not feats.cells.flags.writeable
+        assert np.array_equal(np.asarray(feats.cells), in_memory.cells)
+    rows = np.arange(1, len(feats), 2)
+    split = feats.take(rows)
+    assert isinstance(split.cells, Rows) and split.cells.shape == (len(rows), *in_memory.cells.shape[1:])
+    inner = split.take(np.array([2, 0]))  # a split of a split still reads the right rows
+    assert np.array_equal(inner.cells[np.arange(2)], in_memory.cells[rows[[2, 0]]])
+    batch = step_inputs(split, np.arange(len(split)), "cpu")  # what training reads, batch by batch
+    assert torch.equal(batch[1], torch.from_numpy(in_memory.cells[rows]))
+
+
 @pytest.mark.parametrize(("attention_heads", "previous_frame"), [(0, False), (4, False), (4, True)])
 def test_policy_checkpoint_round_trips(tmp_path, attention_heads, previous_frame):
     heads = PolicyHeads(PolicyConfig(hidden_size=16, type_attention_heads=attention_heads,
