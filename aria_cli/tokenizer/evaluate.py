@@ -53,11 +53,7 @@ def evaluate_recordings(checkpoints: Path, data_dir: Path, train_data: Path | No
     everything = merge_frame_sets(list(by_game.values()))
     cells = CellSet.from_frames(everything)
     ev = evaluate_tokenizer(tok.model, cells, everything, device)
-    no_cells = CellSet(np.zeros((0, 8, 8), np.uint8), np.zeros(0, np.int64), np.zeros((0, 64), np.int64))
-    games = per_game(tok.model, train_cells if train_cells is not None else no_cells, by_game, device)
-    if train_cells is None:
-        for m in games.values():
-            m["val_cells_unseen"] = None  # against no training frames every cell would count as new
+    games = per_game(tok.model, train_cells, by_game, device)
     return {
         "val_pixel_acc": ev.pixel_acc,
         "val_frame_exact": ev.frame_exact,

@@ -57,24 +57,23 @@ def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) 
     )
 
 
-def per_game(model: VQVAE, train_cells: CellSet, by_game: dict[str, FrameSet], device: str) -> dict[str, dict]:
-    """Val accuracy of each game, and the share of its val cells that no training frame contains.
+def per_game(model: VQVAE, train_cells: CellSet | None, by_game: dict[str, FrameSet], device: str) -> dict[str, dict]:
+    """Val accuracy of each game, and the share of its val cells that no training frame contains (None
+    without `train_cells`).
 
     One overall figure hides where a tokenizer falls short: a game whose boards are drawn in tiles
     that do not line up with the 8-pixel cells keeps producing cells never seen in training, and a
     code that depends only on its own cell can get such a cell only approximately right.
     """
-    n_train = len(train_cells.cells)
     out = {}
     for game, fs in by_game.items():
         cells = CellSet.from_frames(fs)
-        _, ids = unique_cells(np.concatenate([train_cells.cells, cells.cells]))  # one id per distinct cell
         ev = evaluate_tokenizer(model, cells, fs, device)
         out[game] = {
             "val_pixel_acc": ev.pixel_acc,
             "val_frame_exact": ev.frame_exact,
             "val_foreground_pixel_acc": ev.foreground_acc,
-            "val_cells_unseen": cells_new_share(ids[:n_train], ids[n_train:], cells.counts),
+            "val_cells_unseen": cells_unseen(train_cells, cells) if train_cells is not None else None,
             "val_frames": fs.total,
         }
     return out

@@ -92,7 +92,6 @@ class TrainState:
     best_epoch: int = 0
     bad_epochs: int = 0
     cooldown_epoch: int = -1  # epochs completed when the cool-down began (-1: none)
-    cooldown_step: int = 0
     cooldown_from: float = 1.0  # the LR factor it began at
     seconds: float = 0.0
     stop_reason: str = ""  # "", "epochs", "early stop", "perfect"
@@ -231,7 +230,8 @@ class _Run:
         """The LR factor: warm-up and cosine over the whole run, or the cool-down's linear fall once begun."""
         if state.cooldown_epoch < 0:
             return self.lr_factor(state.step)
-        t = min(1.0, (state.step + 1 - state.cooldown_step) / max(1, self.cfg.cooldown * self.steps_per_epoch))
+        begun = state.cooldown_epoch * self.steps_per_epoch  # every epoch is steps_per_epoch steps
+        t = min(1.0, (state.step + 1 - begun) / max(1, self.cfg.cooldown * self.steps_per_epoch))
         return state.cooldown_from + (LR_FLOOR - state.cooldown_from) * t
 
     def train_step(self, state: TrainState) -> dict:
@@ -292,7 +292,7 @@ class _Run:
         cooling = state.stop_reason == "cool down"
         if cooling:
             state.cooldown_from = self.lr_at(state)
-            state.stop_reason, state.cooldown_epoch, state.cooldown_step = "", state.epoch, state.step
+            state.stop_reason, state.cooldown_epoch = "", state.epoch
         _save_last(self.d, self.model, state, self.optimizer)
         log.write(record, state.step)
         view.epoch_end(f"epoch {state.epoch}: val pixel accuracy {ui.pct(ev.pixel_acc, 3)}" + (" [green]best[/]" if improved else ""))

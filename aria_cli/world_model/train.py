@@ -274,10 +274,10 @@ def train_world_model(
     return _finish(cfg, r, p, out_dir)
 
 
-def _announce(r: EpochRunner, run: dict, p: Progress, n_val: int, last_dir: Path, resumed: bool, all_val=None) -> None:
+def _announce(r: EpochRunner, run: dict, p: Progress, n_val: int, last_dir: Path, resumed: bool, all_val) -> None:
     if not r.acc.is_main_process:
         return
-    if all_val is not None and len(r.val_windows) < len(all_val):
+    if len(r.val_windows) < len(all_val):
         console.print(f"val after each epoch: a fixed sample of {len(r.val_windows):,} of {len(all_val):,} windows "
                       f"({r.val_windows.n_tokens:,} of {all_val.n_tokens:,} tokens); `aria eval` measures them all")
     if resumed:
