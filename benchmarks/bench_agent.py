@@ -110,7 +110,7 @@ class Timed:
         self.cpu.append(self._c + time.process_time() - c0)
 
 
-ONLINE = {"adapt_every": 8, "adapt_steps": 2, "wm_change_k": 8}  # world-model+online: learning inside the game
+ONLINE = {"adapt_every": 8, "adapt_steps": 2, "wm_change_k": 8, "wm_novelty_k": 8}  # world-model+online: learning inside the game
 
 
 def run_agent(agent_name: str, checkpoints: Path, game: str, actions: int, threads: int, every: int) -> dict:

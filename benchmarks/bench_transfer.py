@@ -9,7 +9,8 @@
 tokenizer, world model, policy heads — is trained on the recordings of the other games only
 (aria_cli.data.splits.leave_games_out, which reads each recording's game from the recording); the fold is
 then played by `world-model`, `world-model` with learning inside the game (`--adapt-every`,
-`--adapt-steps`, `--wm-change`), `explore` and `random` at `--actions` (2,000) actions, seeds `--seeds`
+`--adapt-steps`, `--wm-change`, `--wm-novelty`), `world-model+novelty` (the world model's P(new state)
+alone), `explore` and `random` at `--actions` (2,000) actions, seeds `--seeds`
 (0 1). `preview`: held out are the three preview games (ls20, vc33, ft09), trained on every other dev game,
 played at 4,000 actions.
 
@@ -88,9 +89,12 @@ def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, po
 
 def agents(ck: Path, args) -> dict:
     models = LearnedModels.load(ck, device="cpu")
-    adapt = AgentConfig(adapt_every=args.adapt_every, adapt_steps=args.adapt_steps, wm_change_k=args.wm_change)
+    adapt = AgentConfig(adapt_every=args.adapt_every, adapt_steps=args.adapt_steps, wm_change_k=args.wm_change,
+                        wm_novelty_k=args.wm_novelty)
+    novelty = AgentConfig(wm_novelty_k=args.wm_novelty)
     return {
         "world-model": lambda seed: WorldModelAgent(models, AgentConfig(), seed),
+        "world-model+novelty": lambda seed: WorldModelAgent(models, novelty, seed),
         "world-model+online": lambda seed: WorldModelAgent(models, adapt, seed),
         "explore": lambda seed: make_agent("explore", seed),
         "random": lambda seed: make_agent("random", seed),
@@ -135,6 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--adapt-every", type=int, default=8)
     ap.add_argument("--adapt-steps", type=int, default=2)
     ap.add_argument("--wm-change", type=int, default=8)
+    ap.add_argument("--wm-novelty", type=int, default=8)
     ap.add_argument("--reuse", action="store_true", help="play with OUT/checkpoints as they are (trained before)")
     ap.add_argument("--smoke", action="store_true", help="4 games, 200 actions, 1 seed, tiny training (not a result)")
     args = ap.parse_args(argv)

@@ -11,7 +11,9 @@ still running when the next is due is simply not doubled (the agent plays on wit
 
 `OnlineCalibration` weighs two predictors of the same binary outcome by how well each has predicted
 this game so far (a Bayesian mixture of the two: each one's weight ∝ its likelihood of the outcomes
-seen, tempered so that it can come back when the game changes).
+seen, tempered so that it can come back when the game changes). `OnlinePlatt` turns a score into a
+probability of a binary outcome by a logistic fit to this game's outcomes so far: the world model's
+log-probability of a whole successor frame ranks actions well before it is calibrated on a new game.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["AdaptConfig", "OnlineAdapter", "OnlineCalibration"]
+__all__ = ["AdaptConfig", "OnlineAdapter", "OnlineCalibration", "OnlinePlatt"]
 
 
 @dataclass(frozen=True)
@@ -159,3 +161,35 @@ class OnlineCalibration:
 
         self.diff = float(np.clip(self.diff + nll(p0) - nll(p1), -self.bound, self.bound))
         self.n += 1
+
+
+class OnlinePlatt:
+    """P(outcome | score) = sigmoid(a · score + b), fitted (L2-regularised logistic regression, a few
+    Newton steps) to the last `window` (score, outcome) pairs of this game; 1/2 before any."""
+
+    def __init__(self, window: int = 512, l2: float = 1.0, iterations: int = 8):
+        self.window, self.l2, self.iterations = window, l2, iterations
+        self.x: list[float] = []
+        self.y: list[float] = []
+        self.coef = np.zeros(2)  # (a, b)
+
+    def predict(self, score: np.ndarray) -> np.ndarray:
+        z = self.coef[0] * np.asarray(score, dtype=np.float64) + self.coef[1]
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+    def observe(self, score: float, outcome: bool) -> None:
+        self.x.append(float(score))
+        self.y.append(float(outcome))
+        del self.x[: -self.window], self.y[: -self.window]
+        self._fit()
+
+    def _fit(self) -> None:
+        X = np.stack([np.asarray(self.x), np.ones(len(self.x))], axis=1)
+        y = np.asarray(self.y)
+        w = self.coef.copy()
+        for _ in range(self.iterations):
+            p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30.0, 30.0)))
+            grad = X.T @ (p - y) + self.l2 * w
+            hess = (X * (p * (1 - p))[:, None]).T @ X + self.l2 * np.eye(2)
+            w = w - np.linalg.solve(hess, grad)
+        self.coef = w

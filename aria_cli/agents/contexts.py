@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,8 +180,9 @@ class ModelContexts:
     """The world-model and policy contexts of one game: two rows of one batched KV cache (they always
     have the same length), so each step costs one model call instead of two."""
 
-    def __init__(self, models: LearnedModels):
+    def __init__(self, models: LearnedModels, recent: int = 2):
         self.m = models
+        self.recent = recent
         self.v = models.wm.v0  # the token layout the world model reads (base 0)
         ctx = models.wm.config.context_steps
         # Training windows hold `ctx` steps: at most ctx - 1 committed ones plus the step being decided.
@@ -196,6 +198,7 @@ class ModelContexts:
     def reset(self) -> None:
         self.context.reset()
         self._codes: np.ndarray | None = None  # the previous frame's codes, while it is in the context
+        self._recent: deque[np.ndarray] = deque(maxlen=4 * self.recent)  # recent_frames()
         self._policy_states: tuple = (None, None)  # the previous step's (summary, cells) for the heads
         self.changed_cells = 0  # cells whose code changed from one frame to the next, this game
         self.changed_right = 0  # ... of which the world model predicted the new code
@@ -221,7 +224,10 @@ class ModelContexts:
             self.wm_cell_logp = _log_softmax(self.context.state.logits[FULL, self.v.loc0 : self.v.loc0 + N_CELLS])
             self.context.retract(hidden[:, -2])
             hidden = hidden[:, :-1]
-        self._score_foresight(codes, hidden[FULL])
+        previous, self._codes = self._codes, codes
+        if previous is not None:
+            self._remember(previous, codes)
+            self._score_foresight(previous, codes, hidden[FULL])
         hidden = hidden[MASKED]  # (66, hidden): FRAME, 64 codes, then the masked [ACT] slot
         states = (hidden[-1:], hidden[None, 1 : 1 + N_CELLS])
         type_logits, loc_logits = self.m.heads(*states, *self._policy_states)
@@ -230,17 +236,21 @@ class ModelContexts:
         self.wm_type_logp = _type_logp(self.context.state.logits[FULL, self.v.type0 : self.v.type0 + N_TYPES], available)
         self.cell_logp = _log_softmax(cell_logits(loc_logits[0]))
 
-    def _score_foresight(self, codes: np.ndarray, hidden: torch.Tensor) -> None:
+    def _score_foresight(self, previous: np.ndarray, codes: np.ndarray, hidden: torch.Tensor) -> None:
         """Count the cells that changed since the previous frame, and those whose new code the world model
         predicted (FRAME and codes 0-62, the first 64 positions of `hidden`, predict codes 0-63)."""
-        previous, self._codes = self._codes, codes
-        if previous is None:
-            return
         changed = codes != previous
         if changed.any():
             code_logits = self.m.wm.head(hidden[:N_CELLS][changed])[:, self.v.code0 : self.v.type0]
             self.changed_cells += int(changed.sum())
             self.changed_right += int((code_logits.argmax(-1).cpu().numpy() == codes[changed]).sum())
+
+    def _remember(self, previous: np.ndarray, codes: np.ndarray) -> None:
+        """The frame left behind joins the recent ones (each once, the current frame never)."""
+        if np.array_equal(previous, codes):
+            return
+        kept = [c for c in self._recent if not (np.array_equal(c, codes) or np.array_equal(c, previous))]
+        self._recent = deque([previous, *kept], maxlen=4 * self.recent)
 
     def p_type(self, action: int) -> float:
         """The policy's probability of this action type in the current frame (0 if not available)."""
@@ -263,26 +273,44 @@ class ModelContexts:
 
     @_on_play_threads
     @torch.no_grad()
-    def outcome_logp(self, actions: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        """For each (type, loc) in the current frame: log P(LEVEL_COMPLETE | context, action), and log P(the
-        next frame's codes are this frame's | context, action) — the world model's P(nothing changes) — in
-        one batched call: the action, then [FRAME] and this frame's codes, teacher-forced."""
+    def outcome_logp(self, actions: list[tuple[int, int]], targets: list[np.ndarray | None] | None = None,
+                     ignore: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """For each (type, loc) in the current frame: log P(LEVEL_COMPLETE | context, action), and log P(no
+        level-up and the next frame's codes are `targets[i]` | context, action), in one batched call: the
+        action, then [FRAME] and the target's codes, teacher-forced. A target of None (all of them by
+        default) is this frame's codes: the world model's P(nothing changes). Cells where `ignore` (64
+        bools) is set do not count: a frame matches whatever its codes there (a timer's cells)."""
         if not actions or self._codes is None:
             return np.zeros(len(actions)), np.zeros(len(actions))
         dev = self.m.wm.device
+        targets = [self._codes if t is None else t for t in (targets or [None] * len(actions))]
         rows = torch.full((len(actions),), FULL, dtype=torch.long, device=dev)
         branch = self.context.state.select(rows)
-        same = [self.v.frame, *(self.v.code0 + self._codes[:-1]).tolist()]
-        toks = torch.tensor([[self.v.type0 + t, self.v.loc0 + loc, *same] for t, loc in actions], device=dev)
+        toks = torch.tensor([[self.v.type0 + t, self.v.loc0 + loc, self.v.frame, *(self.v.code0 + codes[:-1]).tolist()]
+                             for (t, loc), codes in zip(actions, targets, strict=True)], device=dev)  # fmt: skip
         logits, _ = self.m.wm.extend(branch, toks)
         after = torch.log_softmax(logits[:, 1].float(), dim=-1)  # after ACT_LOC: LEVEL_COMPLETE or FRAME
         two = torch.stack([after[:, self.v.level_complete], after[:, self.v.frame]], dim=-1)
         level = two[:, 0] - torch.logsumexp(two, dim=-1)
         no_level = two[:, 1] - torch.logsumexp(two, dim=-1)
         codes = torch.log_softmax(logits[:, 2:, self.v.code0 : self.v.type0].float(), dim=-1)
-        target = torch.as_tensor(self._codes, device=dev)[None, :, None].expand(len(actions), -1, 1)
-        stay = no_level + codes.gather(-1, target)[..., 0].sum(-1)
-        return level.cpu().numpy(), stay.cpu().numpy()
+        target = torch.as_tensor(np.stack(targets), device=dev)[..., None]
+        per_cell = codes.gather(-1, target)[..., 0]
+        if ignore is not None:
+            per_cell = per_cell[:, ~torch.as_tensor(np.asarray(ignore, dtype=bool), device=dev)]
+        frame = no_level + per_cell.sum(-1)
+        return level.cpu().numpy(), frame.cpu().numpy()
+
+    def recent_frames(self, ignore: np.ndarray | None = None) -> list[np.ndarray]:
+        """Codes of the last frames fed before the current one that differ from it and from each other
+        outside the cells `ignore` sets (most recent first, at most `recent`): the states an action is
+        likeliest to lead back to."""
+        keep = slice(None) if ignore is None else ~np.asarray(ignore, dtype=bool)
+        found: list[np.ndarray] = []
+        for codes in self._recent:
+            if len(found) < self.recent and not any(np.array_equal(codes[keep], c[keep]) for c in [self._codes, *found]):
+                found.append(codes)
+        return found
 
     def last_step(self) -> np.ndarray:
         """The world-model row of the last committed step (the game's first carries GAME_START)."""

@@ -13,8 +13,8 @@ actions by the learned prior (aria_cli.agents.prior):
   share of changed cells whose new code the world model predicted, read from the frames as they are fed
   (ModelContexts.change_accuracy), against `trusted_change_acc`.
   Options: it adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
-  aria_cli.agents.adapt), and blends the world model's P(frame changes) into the explorer's
-  (`wm_change_k`), each weighted by how well it has predicted this game's changes so far.
+  aria_cli.agents.adapt), and blends the world model's P(frame changes) (`wm_change_k`) and P(new
+  state) (`wm_novelty_k`) into the explorer's, each weighted by how well it has predicted this game so far.
 
 Neither assumes anything about a game beyond its frames and available actions.
 """
@@ -33,12 +33,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration
+from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration, OnlinePlatt
 from aria_cli.agents.base import Decision, ExploreAgent, GameStart
 from aria_cli.agents.contexts import LearnedModels, ModelContexts
 from aria_cli.agents.prior import PriorEvidence, prior_scores
 from aria_cli.explore import ExploreConfig
-from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_TYPES, RESET, cell_to_pixel, pixel_to_cell
+from aria_cli.vocab import (
+    CELL_PIXELS,
+    CLICK,
+    GRID,
+    LOC_NULL,
+    N_CELLS,
+    N_TYPES,
+    RESET,
+    cell_to_pixel,
+    pixel_to_cell,
+)
 
 if TYPE_CHECKING:
     from aria_cli.games.adapter import Observation
@@ -83,6 +93,12 @@ class AgentConfig:
     # P(change) of up to this many candidates (the online predictor's likeliest) also asked of the world
     # model, and the two blended by how well each has predicted this game's changes so far (0: off).
     wm_change_k: int = 0
+    # P(new state) of up to this many candidates (the same order) from the world model: from its P(the
+    # frame stays or becomes one of the `wm_recent` last distinct frames), teacher-forced in the same
+    # batched call and recalibrated on the game, blended with the online novelty predictor's (an even guess
+    # before that has trained) by how well each has predicted which actions led somewhere new (0: off).
+    wm_novelty_k: int = 0
+    wm_recent: int = 2
 
 
 def _begin_frame(ctx: ModelContexts, obs: Observation) -> tuple[int, ...]:
@@ -171,13 +187,13 @@ class WorldModelAgent(ExploreAgent):
         self.config = c = config or AgentConfig()
         explore = explore or ExploreConfig(prior_weight=c.prior_weight, temperature=c.temperature)
         super().__init__(seed=seed, config=explore, prior=self._prior,
-                         change_model=self._change if c.wm_change_k else None)
+                         outcome_model=self._outcomes if c.wm_change_k or c.wm_novelty_k else None)
         self.adapt = AdaptConfig(c.adapt_every, c.adapt_steps, c.adapt_lr, seed=seed)
         self.adapt_hook = adapt_hook
         self.source = models.wm
         if self.adapt.enabled:  # the agent plays with its own copy, which the adapted weights replace
             models = dataclasses.replace(models, wm=copy.deepcopy(models.wm).eval())
-        self.ctx = ModelContexts(models)
+        self.ctx = ModelContexts(models, recent=c.wm_recent)
         self.adapter: OnlineAdapter | None = None
         self.reset()
 
@@ -190,9 +206,12 @@ class WorldModelAgent(ExploreAgent):
             self.adapter = OnlineAdapter(self.source, self.adapt, self.adapt_hook)
         self._steps: deque[np.ndarray] = deque(maxlen=self.adapt.recent)
         self._since_round = 0  # actions since the last adaptation round started
-        self.calibration = OnlineCalibration()
-        self._predicted: dict[tuple[int, int, int], tuple[float, float]] = {}  # candidate -> (online, wm)
-        self._judged: tuple[float, float] | None = None  # the two P(change) of the action just taken
+        self.calibration = {"change": OnlineCalibration(), "new": OnlineCalibration()}
+        # The world model scores frames per cell; whether "stays" means P(change) 0.1 or 0.9 in this game
+        # is learned from its outcomes (P(change) falls as the score rises, P(new state) as "known" does).
+        self.platt = {"change": OnlinePlatt(), "new": OnlinePlatt()}
+        self._predicted: dict[str, dict] = {"change": {}, "new": {}}  # candidate -> (online, wm, score)
+        self._judged: dict[str, tuple[float, float, float]] = {}  # what they said of the action just taken
         self.ctx.reset()
         self._last: tuple[int, int, int] | None = None
         self._chosen: list[tuple[str, float, int]] = []  # what each distribution gave the last action
@@ -210,16 +229,43 @@ class WorldModelAgent(ExploreAgent):
         return prior_scores(self.ctx, pairs, self.trust() * c.level_weight, c.top_k, c.wm_type_weight,
                             self.evidence.shares(), c.level_floor, c.wm_cell_weight)
 
-    def _change(self, obs: Observation, candidates, p_online: np.ndarray) -> np.ndarray:
-        """P(change) of the likeliest candidates blended with the world model's (the module doc)."""
-        order = np.argsort(-p_online, kind="stable")[: self.config.wm_change_k]
-        pairs = [(CLICK, pixel_to_cell(c.x, c.y)) if c.is_click else (int(c.action), LOC_NULL)
-                 for c in (candidates[i] for i in order)]
-        _, stay = self.ctx.outcome_logp(pairs)
-        p_wm = np.clip(-np.expm1(stay), 0.01, 0.99)
+    def _outcomes(self, obs: Observation, candidates, p_change: np.ndarray, p_new: np.ndarray | None):
+        """P(change) and P(new state) of the likeliest candidates blended with the world model's (the module
+        doc); one batched call of the world model for both."""
+        c = self.config
+        order = np.argsort(-p_change, kind="stable")[: max(c.wm_change_k, c.wm_novelty_k)]
+        pairs = [(CLICK, pixel_to_cell(x.x, x.y)) if x.is_click else (int(x.action), LOC_NULL)
+                 for x in (candidates[i] for i in order)]
+        novel = order[: c.wm_novelty_k]
+        ignore = self.volatile_cells()
+        recent = self.ctx.recent_frames(ignore) if len(novel) else []
+        targets = [None] * len(pairs) + [r for _ in novel for r in recent]
+        _, logp = self.ctx.outcome_logp(pairs + [pairs[j] for j in range(len(novel)) for _ in recent], targets, ignore)
+        # Scored per counted cell: log P(the frame stays), and log P(it stays or returns to a recent frame).
+        cells = max(1, int((~ignore).sum()))
+        stay, back = logp[: len(pairs)], logp[len(pairs) :].reshape(len(novel), len(recent))
+        p_change = self._blend("change", candidates, p_change, order[: c.wm_change_k], stay[: c.wm_change_k] / cells)
+        if len(novel):
+            online = np.full(len(candidates), 0.5) if p_new is None else p_new
+            known = np.logaddexp.reduce(np.concatenate([stay[: len(novel), None], back], axis=1), axis=1)
+            p_new = self._blend("new", candidates, online, novel, known / cells)
+        return p_change, p_new
+
+    def volatile_cells(self) -> np.ndarray:
+        """The cells (64 bools) holding pixels the explorer ignores when it compares states (a timer, a
+        step counter): the world model's outcomes are judged on the other cells, as the explorer's are."""
+        mask = self.explorer.store.mask.mask
+        return mask.reshape(GRID, CELL_PIXELS, GRID, CELL_PIXELS).any(axis=(1, 3)).ravel()
+
+    def _blend(self, outcome: str, candidates, p_online: np.ndarray, which: np.ndarray, score: np.ndarray):
+        """The world model's P(outcome) of the candidates `which`, from its score recalibrated on this game
+        (OnlinePlatt), mixed with the online predictions by how well each has done here; the predictions
+        and the score are kept, to be judged when one of those candidates is taken."""
+        p_wm = np.clip(self.platt[outcome].predict(score), 0.01, 0.99)
         p = np.array(p_online, dtype=np.float64)
-        p[order] = self.calibration.blend(p_online[order], p_wm)
-        self._predicted = {candidates[i].key: (float(p_online[i]), float(q)) for i, q in zip(order, p_wm, strict=True)}
+        p[which] = self.calibration[outcome].blend(p[which], p_wm)
+        self._predicted[outcome] = {candidates[i].key: (float(p_online[i]), float(q), float(x))
+                                    for i, q, x in zip(which, p_wm, score, strict=True)}  # fmt: skip
         return p
 
     def _adapted(self) -> None:
@@ -237,11 +283,12 @@ class WorldModelAgent(ExploreAgent):
     def act(self, obs: Observation) -> Decision:
         self._adapted()
         _begin_frame(self.ctx, obs)
-        self._predicted = {}
+        self._predicted = {"change": {}, "new": {}}
         d = super().act(obs)
         pending = self.explorer._pending
+        self._judged = {}
         if pending is not None and pending.cand is not None:
-            self._judged = self._predicted.get(pending.cand.key)
+            self._judged = {k: pred[pending.cand.key] for k, pred in self._predicted.items() if pending.cand.key in pred}
         loc = pixel_to_cell(d.x, d.y) if d.action == CLICK else LOC_NULL
         self._last = (d.action, loc, int(obs.levels_completed))
         t = d.action
@@ -263,9 +310,12 @@ class WorldModelAgent(ExploreAgent):
             for name, logp, n in self._chosen:
                 self.evidence.observe(name, float(logp), n)
         self._chosen = []
-        if self._judged is not None and self.explorer.last_changed is not None:
-            self.calibration.observe(*self._judged, self.explorer.last_changed)
-        self._judged = None
+        outcomes = {"change": self.explorer.last_changed, "new": self.explorer.last_new}
+        for k, (p_online, p_wm, score) in self._judged.items():
+            if outcomes[k] is not None:
+                self.calibration[k].observe(p_online, p_wm, outcomes[k])
+                self.platt[k].observe(score, outcomes[k])
+        self._judged = {}
         if self._last is not None:
             t, loc, levels = self._last
             self.ctx.end_action(t, loc, int(obs.levels_completed) > levels)

@@ -47,6 +47,7 @@ def play(
     adapt_every: Annotated[int, typer.Option("--adapt-every", min=0, help="world-model: adapt an in-memory copy of the world model to the game every N actions (0: off).")] = 0,
     adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
     wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: ask the world model P(frame changes) for the top N candidates, blended with the explorer's by online calibration (0: off).")] = 0,
+    wm_novelty: Annotated[int, typer.Option("--wm-novelty", min=0, help="world-model: ask the world model P(new state) for the top N candidates, blended with the explorer's by online calibration (0: off).")] = 0,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
@@ -59,7 +60,7 @@ def play(
         environments_dir=environments_dir, online=online, max_actions=max_actions, render=render, record=record,
         record_dir=record_dir, gif=gif, json_out=json_out, device=device, temperature=temperature,
         level_weight=level_weight, adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change,
-        force=force,
+        wm_novelty=wm_novelty, force=force,
     ))  # fmt: skip
 
 
@@ -92,6 +93,7 @@ def bench(
     adapt_every: Annotated[int, typer.Option("--adapt-every", min=0, help="world-model: adapt an in-memory copy of the world model to the game every N actions (0: off).")] = 0,
     adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
     wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: the world model's P(frame changes) for the top N candidates, blended with the explorer's (0: off).")] = 0,
+    wm_novelty: Annotated[int, typer.Option("--wm-novelty", min=0, help="world-model: the world model's P(new state) for the top N candidates, blended with the explorer's (0: off).")] = 0,
 ) -> None:
     """Agents × seeds on every game of a folder, in worker processes: table, summary.json, bench.png."""
     from aria_cli.play import bench as core
@@ -104,7 +106,7 @@ def bench(
             env_dir=env_dir, games=game or [], games_file=games_file, agents=agent or ["explore"],
             seeds=seed_list or [0], max_actions=max_actions, jobs=jobs, out=out, resume=resume, shard=shard,
             run_timeout=run_timeout, record=record, checkpoints=checkpoints, device=device,
-            adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change,
+            adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change, wm_novelty=wm_novelty,
         ))  # fmt: skip
     console.print(result.table(show_errors=True))
     console.print(f"results: {folder}/ (summary.json, table.txt, bench.png, runs.jsonl)")

@@ -11,7 +11,7 @@ One module per concept:
 """
 
 from aria_cli.explore.change_predictor import ActionHistory, ChangePredictor, PredictorConfig
-from aria_cli.explore.explorer import ChangeModel, Decision, ExploreConfig, Explorer, Prior
+from aria_cli.explore.explorer import Decision, ExploreConfig, Explorer, OutcomeModel, Prior
 from aria_cli.explore.frame_hash import FrameStore, VolatileConfig, VolatileMask
 from aria_cli.explore.objects import Candidate, Segmentation, action_candidates, segment
 from aria_cli.explore.scoring import ActionScorer
@@ -21,12 +21,12 @@ __all__ = [
     "ActionHistory",
     "ActionScorer",
     "Candidate",
-    "ChangeModel",
     "ChangePredictor",
     "Decision",
     "ExploreConfig",
     "Explorer",
     "FrameStore",
+    "OutcomeModel",
     "PredictorConfig",
     "Prior",
     "Segmentation",

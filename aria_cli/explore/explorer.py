@@ -31,8 +31,10 @@ P(frame changes) and P(new state), which share their features (change_predictor)
 
 Scores come from `scoring.ActionScorer`. A learned agent plugs in through `prior`: `prior(obs,
 candidates) -> log-probabilities`, one per candidate, called when choosing among the untried actions of
-the current state (step 4); `change_model(obs, candidates, p_change)` may revise P(change) there. `obs` is the game adapter's `Observation`; the explorer reads only its frame,
-state, levels_completed, win_levels and available_actions.
+the current state (step 4); `outcome_model(obs, candidates, p_change, p_new)` may revise P(change) and
+P(new state) there (`p_new` is None while the online novelty predictor has not trained). `obs` is the
+game adapter's `Observation`; the explorer reads only its frame, state, levels_completed, win_levels and
+available_actions. After `observe`, `last_changed` and `last_new` tell what the last action did.
 """
 
 from __future__ import annotations
@@ -63,8 +65,10 @@ class Decision(NamedTuple):
 
 
 Prior = Callable[["Observation", list[Candidate]], np.ndarray]
-# (obs, candidates of the current state, the online P(change) of each) -> revised P(change) of each
-ChangeModel = Callable[["Observation", list[Candidate], np.ndarray], np.ndarray]
+# (obs, candidates of the current state, the online P(change) and P(new state) of each, the latter None
+# before its predictor has trained) -> the two revised (P(new state) may stay None)
+OutcomeModel = Callable[["Observation", list[Candidate], np.ndarray, "np.ndarray | None"],
+                        tuple[np.ndarray, "np.ndarray | None"]]
 
 
 @dataclass(frozen=True)
@@ -116,10 +120,10 @@ class Explorer:
     """Graph exploration with object clicks and an online frame-change predictor (see module doc)."""
 
     def __init__(self, config: ExploreConfig | None = None, prior: Prior | None = None, seed: int = 0,
-                 change_model: ChangeModel | None = None):
+                 outcome_model: OutcomeModel | None = None):
         self.config = config or ExploreConfig()
         self.prior = prior
-        self.change_model = change_model
+        self.outcome_model = outcome_model
         self.seed = seed
         self.reset()
 
@@ -130,7 +134,7 @@ class Explorer:
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
         self.store = FrameStore(VolatileMask(self.config.volatile))
         self.graphs: dict[int, StateGraph] = {}
-        self.scorer = ActionScorer(self.config, self.prior, self.store, self.rng, self.change_model)
+        self.scorer = ActionScorer(self.config, self.prior, self.store, self.rng, self.outcome_model)
         self._seg_cache: dict[int, Any] = {}
         self._interned: dict[Candidate, Candidate] = {}
         self._available: tuple[int, ...] = ()
@@ -141,6 +145,7 @@ class Explorer:
         self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {(state, action)} that died
         self.actions = 0
         self.last_changed: bool | None = None  # did the last action change the state (None: RESET, game over)
+        self.last_new: bool | None = None  # ... and lead to a state never seen in its level
 
     # ------------------------------------------------------------------ candidates and scores
     def _candidates(self, fid: int):
@@ -337,7 +342,7 @@ class Explorer:
     def observe(self, obs: Observation) -> None:
         """File the outcome of the last action (the observation the game answered with)."""
         p, self._pending = self._pending, None
-        self.last_changed = None
+        self.last_changed = self.last_new = None
         if p is None:
             return
         level = int(obs.levels_completed)
@@ -353,7 +358,7 @@ class Explorer:
             self._first_action = action
         if level > p.level or obs.state == "WIN":
             graph.record(Transition(p.frame, action, None, level_up=True, step=p.step))
-            self.last_changed = True
+            self.last_changed = self.last_new = True
             self._add_sample(p, changed=True, after=None, new=True)
             self._since_reset = 0
             self._plan = None
@@ -372,7 +377,7 @@ class Explorer:
             after = self.store.add(obs.frame)
             grew = self.store.observe_transition(p.frame, after, action)
             graph.sync()
-            new = self.store.key(after) not in graph.nodes
+            new = self.last_new = self.store.key(after) not in graph.nodes
             graph.record(Transition(p.frame, action, after, step=p.step))
             changed = self.last_changed = not self.store.same_state(p.frame, after)
             self.scorer.history.add(p.cand, changed)

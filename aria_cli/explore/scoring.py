@@ -8,8 +8,8 @@ Score of an untried candidate (higher first):
 P(change) and P(new state) are two `ChangePredictor`s on the same features, trained on this game's
 transitions as they are filed (`add_sample`); until the first has trained, P(change) is the
 per-action-type rate of the `ActionHistory`. The prior is the learned agent's hook (`Prior`); so is
-`ChangeModel`, which may revise P(change) of the current state's candidates (the learned agent blends in
-its world model's).
+`OutcomeModel`, which may revise P(change) and P(new state) of the current state's candidates (the
+learned agent blends in its world model's).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from aria_cli.explore.objects import Candidate
 from aria_cli.explore.state_graph import Node
 
 if TYPE_CHECKING:
-    from aria_cli.explore.explorer import ChangeModel, ExploreConfig, Prior
+    from aria_cli.explore.explorer import ExploreConfig, OutcomeModel, Prior
     from aria_cli.games.adapter import Observation
 
 
@@ -32,10 +32,10 @@ class ActionScorer:
     """Scores candidates from the two online predictors, the action history, salience and the prior."""
 
     def __init__(self, config: ExploreConfig, prior: Prior | None, store: FrameStore, rng: np.random.Generator,
-                 change_model: ChangeModel | None = None):
+                 outcome_model: OutcomeModel | None = None):
         self.config = config
         self.prior = prior
-        self.change_model = change_model
+        self.outcome_model = outcome_model
         self.store = store
         self.rng = rng
         self.history = ActionHistory()
@@ -88,14 +88,15 @@ class ActionScorer:
         each tried action in `again`, both with the same sampling noise as the scores."""
         cfg = self.config
         p, X = self.p_change(node, cands)
-        if self.change_model is not None and cands:
-            p = np.clip(np.asarray(self.change_model(obs, cands, p), dtype=np.float64), 0.01, 0.99)
+        p_new = self.novelty.predict(X) if self.novelty.trained else None
+        if self.outcome_model is not None and cands:
+            p, p_new = self.outcome_model(obs, cands, p, p_new)
+            p = np.clip(np.asarray(p, dtype=np.float64), 0.01, 0.99)
         score = np.log(p)
         prior_part = np.zeros(len(cands))
         again_score = np.zeros(len(again))
-        if self.novelty.trained and cfg.novelty_weight:
-            p_new = np.clip(self.novelty.predict(X), 0.01, 0.99)
-            score = score + cfg.novelty_weight * np.log(p_new)
+        if p_new is not None and cfg.novelty_weight:
+            score = score + cfg.novelty_weight * np.log(np.clip(np.asarray(p_new, dtype=np.float64), 0.01, 0.99))
         if self.prior is not None and cands:
             lp = np.asarray(self.prior(obs, [*cands, *again]), dtype=np.float64)
             if lp.shape != (len(cands) + len(again),):

@@ -55,10 +55,11 @@ class BenchConfig:
     checkpoints: Path = Path("checkpoints")
     device: str = "cpu"
     show_progress: bool = True
-    # world-model: learning inside the game (AgentConfig.adapt_every, adapt_steps, wm_change_k; 0: off)
+    # world-model: learning inside the game (AgentConfig.adapt_every, adapt_steps, wm_change_k, wm_novelty_k; 0: off)
     adapt_every: int = 0
     adapt_steps: int = 2
     wm_change: int = 0
+    wm_novelty: int = 0
 
 
 def run_key(game: str, agent: str, seed: int) -> str:
@@ -193,7 +194,8 @@ def _worker(wid: int, inbox, outbox, opts: dict) -> None:
         torch.set_num_threads(1)
     factories = agent_factories(PlayConfig(games=[], agents=opts["agents"], checkpoints=opts["checkpoints"],
                                            device=opts["device"], adapt_every=opts["adapt_every"],
-                                           adapt_steps=opts["adapt_steps"], wm_change=opts["wm_change"]))  # fmt: skip
+                                           adapt_steps=opts["adapt_steps"], wm_change=opts["wm_change"],
+                                           wm_novelty=opts["wm_novelty"]))  # fmt: skip
     parent = os.getppid()
     while True:
         try:
@@ -371,7 +373,7 @@ def _execute(cfg: BenchConfig, out: Path, todo: list[tuple[str, str, int]], plan
     opts = {"agents": cfg.agents, "checkpoints": cfg.checkpoints, "device": cfg.device,
             "max_actions": cfg.max_actions, "env_dir": cfg.env_dir, "run_timeout": cfg.run_timeout,
             "record_dir": out / "recordings" if cfg.record else None, "adapt_every": cfg.adapt_every,
-            "adapt_steps": cfg.adapt_steps, "wm_change": cfg.wm_change}  # fmt: skip
+            "adapt_steps": cfg.adapt_steps, "wm_change": cfg.wm_change, "wm_novelty": cfg.wm_novelty}  # fmt: skip
     bar = progress() if cfg.show_progress else None
     task = bar.add_task(f"bench · {jobs} jobs", total=planned, completed=planned - len(todo)) if bar else None
     if bar:

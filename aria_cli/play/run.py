@@ -66,6 +66,7 @@ class PlayConfig:
     adapt_every: int = 0  # world-model: learning inside the game (AgentConfig.adapt_every; 0: off)
     adapt_steps: int = 2
     wm_change: int = 0  # world-model: AgentConfig.wm_change_k
+    wm_novelty: int = 0  # world-model: AgentConfig.wm_novelty_k
     force: bool = False  # play with a stale stack (aria_cli.stack), with a warning
 
 
@@ -88,7 +89,7 @@ def agent_factories(cfg: PlayConfig) -> dict:
 
     device = resolve_device(cfg.device)
     config = AgentConfig(temperature=cfg.temperature, level_weight=cfg.level_weight, adapt_every=cfg.adapt_every,
-                         adapt_steps=cfg.adapt_steps, wm_change_k=cfg.wm_change)
+                         adapt_steps=cfg.adapt_steps, wm_change_k=cfg.wm_change, wm_novelty_k=cfg.wm_novelty)
     return learned_agent_factories(cfg.checkpoints, device, config, force=cfg.force)
 
 

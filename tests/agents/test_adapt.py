@@ -6,9 +6,10 @@ import hashlib
 import threading
 
 import numpy as np
+import pytest
 import torch
 
-from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration
+from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration, OnlinePlatt
 from aria_cli.agents.base import GameStart
 from aria_cli.agents.contexts import LearnedModels
 from aria_cli.agents.learned import AgentConfig, WorldModelAgent
@@ -99,8 +100,41 @@ def test_a_game_played_with_adaptation_leaves_the_checkpoints_on_disk_unchanged(
 def test_the_world_models_p_change_is_blended_in_and_calibrated_on_the_outcomes(learned_models):
     agent = WorldModelAgent(learned_models, AgentConfig(wm_change_k=8), seed=0)
     _play_steps(agent, "qtgl", 2, 40)
-    assert agent.calibration.n >= 10  # outcomes of actions both predictors had a P(change) for
-    assert 0.0 < agent.calibration.weight() < 1.0
+    assert agent.calibration["change"].n >= 10  # outcomes of actions both predictors had a P(change) for
+    assert 0.0 < agent.calibration["change"].weight() < 1.0
+    assert agent.calibration["new"].n == 0  # P(new state) was not asked of the world model
+
+
+def test_the_world_models_p_new_state_is_blended_in_and_calibrated_on_the_outcomes(learned_models):
+    agent = WorldModelAgent(learned_models, AgentConfig(wm_novelty_k=8), seed=0)
+    scores = []
+    blend = agent._blend
+
+    def watch(outcome, candidates, p_online, which, score):
+        scores.append((outcome, np.asarray(score).copy()))
+        return blend(outcome, candidates, p_online, which, score)
+
+    agent._blend = watch  # records what the blend got; the agent's own method does the work
+    _play_steps(agent, "qtgl", 2, 40)
+    assert agent.calibration["new"].n >= 10  # outcomes of actions both predictors had a P(new state) for
+    assert 0.0 < agent.calibration["new"].weight() < 1.0
+    assert len(agent.platt["new"].x) == agent.calibration["new"].n and agent.platt["new"].coef.any()
+    assert agent.calibration["change"].n == 0 and not agent.platt["change"].x
+    news = [x for outcome, x in scores if outcome == "new" and len(x) > 1]
+    assert news and all((x <= 0).all() for x in news)  # log-probabilities per cell
+    assert any(np.ptp(x) > 0 for x in news)  # the candidates' outcomes differ
+
+
+def test_online_platt_learns_the_direction_and_rate_of_an_outcome_from_a_score():
+    platt = OnlinePlatt()
+    assert platt.predict(np.array([-3.0, 3.0])).tolist() == [0.5, 0.5]
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        x = rng.normal()
+        platt.observe(x, bool(rng.random() < 1 / (1 + np.exp(2.0 * x))))  # the outcome falls as the score rises
+    lo, hi = platt.predict(np.array([-2.0, 2.0]))
+    assert lo > 0.9 and hi < 0.1
+    assert platt.coef[0] == pytest.approx(-2.0, abs=0.5)
 
 
 def test_the_calibration_moves_weight_to_the_predictor_that_was_right():
@@ -121,9 +155,10 @@ def test_aria_play_options_reach_the_agent(pipeline):
     from aria_cli.play.run import PlayConfig, agent_factories
 
     cfg = PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu", adapt_every=6, adapt_steps=3,
-                     wm_change=5)
+                     wm_change=5, wm_novelty=4)
     agent = agent_factories(cfg)["world-model"](0)
     assert agent.adapter is not None and agent.adapt.every == 6 and agent.adapt.steps == 3
-    assert agent.explorer.scorer.change_model is not None and agent.config.wm_change_k == 5
+    assert agent.explorer.scorer.outcome_model is not None
+    assert (agent.config.wm_change_k, agent.config.wm_novelty_k) == (5, 4)
     plain = agent_factories(PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu"))["world-model"](0)
-    assert plain.adapter is None and plain.explorer.scorer.change_model is None
+    assert plain.adapter is None and plain.explorer.scorer.outcome_model is None

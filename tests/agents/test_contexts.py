@@ -105,3 +105,54 @@ def test_the_world_model_is_scored_online_on_the_cells_that_change(learned_model
 def test_missing_checkpoints_name_what_to_run(tmp_path):
     with pytest.raises(CheckpointError, match="aria train-vqvae"):
         LearnedModels.load(tmp_path)
+
+
+def test_outcome_logp_teacher_forces_each_rows_own_successor_frame(learned_models):
+    # P(new state) rests on log P(next frame = a given frame | context, action): checked against a full
+    # forward pass over the context with the action and that frame appended, for the current frame (the
+    # default, "nothing changes") and for the frames left behind (recent_frames).
+    ctx = ModelContexts(learned_models, recent=2)
+    obs = feed_moves(ctx, "qmaz", 1, (4, 4, 2, 4))
+    ctx.begin_frame(obs.frame, obs.available_actions)
+    recent = ctx.recent_frames()
+    current = learned_models.tokenizer.encode(obs.frame[None])[0]
+    assert 1 <= len(recent) <= 2 and not any(np.array_equal(r, current) for r in recent)
+    assert len({r.tobytes() for r in recent}) == len(recent)  # distinct
+    actions = [(1, LOC_NULL), (2, LOC_NULL), *[(2, LOC_NULL)] * len(recent)]
+    targets = [None, None, *recent]
+    level, logp = ctx.outcome_logp(actions, targets)
+    _, stay = ctx.outcome_logp(actions[:2])
+    np.testing.assert_allclose(stay, logp[:2], atol=1e-4)
+    ignore = np.zeros(64, dtype=bool)
+    ignore[[0, 1, 2, 40]] = True  # cells that do not count (the explorer's volatile ones)
+    _, partial = ctx.outcome_logp(actions, targets, ignore)
+    for (t, loc), target, lp, lv, part in zip(actions, [current, current, *recent], logp, level, partial, strict=True):
+        seq = [*ctx.context.tokens(FULL), V0.type0 + t, V0.loc0 + loc, V0.frame, *(V0.code0 + target).tolist()]
+        with torch.no_grad():
+            out = torch.log_softmax(learned_models.wm.logits(torch.as_tensor(seq)[None])[0].float(), -1)
+        n = len(ctx.context.tokens(FULL))
+        two = out[n + 1, [V0.level_complete, V0.frame]]
+        no_level = float(two[1] - torch.logsumexp(two, 0))
+        codes = torch.log_softmax(out[n + 2 : n + 66, V0.code0 : V0.code0 + 512], -1)
+        per_cell = codes.gather(-1, torch.as_tensor(target)[:, None])[:, 0]
+        assert lp == pytest.approx(no_level + float(per_cell.sum()), abs=1e-3)
+        assert part == pytest.approx(no_level + float(per_cell[~torch.as_tensor(ignore)].sum()), abs=1e-3)
+        assert lv == pytest.approx(float(two[0] - torch.logsumexp(two, 0)), abs=1e-4)
+    assert np.exp(logp[1:]).sum() <= 1.0 + 1e-6  # distinct frames after one action: disjoint outcomes
+
+
+def test_recent_frames_are_distinct_outside_the_ignored_cells_and_never_the_current_one(learned_models):
+    ctx = ModelContexts(learned_models, recent=2)
+    a, b, c = (np.full(64, k, dtype=np.int64) for k in (1, 2, 3))
+    b_timer = b.copy()
+    b_timer[0] = 9  # b again, but for a timer cell
+    for previous, codes in ((a, b), (b, c), (c, b_timer), (b_timer, a)):
+        ctx._codes = codes
+        ctx._remember(previous, codes)
+    assert [f[1] for f in ctx.recent_frames()] == [2, 3]  # b_timer, then c (a is the current frame)
+    ignore = np.zeros(64, dtype=bool)
+    ignore[0] = True
+    assert [f[1] for f in ctx.recent_frames(ignore)] == [2, 3]
+    assert [int(f[0]) for f in ctx.recent_frames(ignore)] == [9, 3]  # the latest of b's two versions
+    ctx._codes = b  # the current frame is b: neither version of it is "recent"
+    assert [f[1] for f in ctx.recent_frames(ignore)] == [3]
