@@ -37,6 +37,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -119,6 +120,19 @@ def summarise(runs) -> dict:
     return by_agent
 
 
+def earlier_runs(path: Path, args, held: list[str], times: dict, runs: list[dict]) -> tuple[dict, list[dict]]:
+    """The runs of OUT/summary.json of the same games, actions and seeds by agents not played now, with
+    these; the seconds of the earlier stages are kept."""
+    if not path.exists():
+        return times, runs
+    before = json.loads(path.read_text())
+    if (before.get("held_out"), before.get("actions"), before.get("seeds")) != (held, args.actions, args.seeds):
+        return times, runs
+    again = {r["agent"] for r in runs}
+    kept = [r for r in before.get("runs", []) if r["agent"] not in again]
+    return {**before.get("seconds", {}), **times}, kept + runs
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mode", choices=["fold", "preview"])
@@ -140,7 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--adapt-steps", type=int, default=2)
     ap.add_argument("--wm-change", type=int, default=8)
     ap.add_argument("--wm-novelty", type=int, default=8)
-    ap.add_argument("--reuse", action="store_true", help="play with OUT/checkpoints as they are (trained before)")
+    ap.add_argument("--reuse", action="store_true", help="play with OUT/checkpoints as they are (trained before); the runs join those in OUT/summary.json")
     ap.add_argument("--smoke", action="store_true", help="4 games, 200 actions, 1 seed, tiny training (not a result)")
     args = ap.parse_args(argv)
     if args.smoke:
@@ -175,9 +189,12 @@ def main(argv=None) -> int:
     result = compare(held, chosen, max_actions=args.actions, seeds=args.seeds,
                      environments_dir=args.environments_dir, show_progress=False)  # fmt: skip
     times["play"] = time.time() - t
+    runs = [vars(r) for r in result.runs]
+    if args.reuse:  # add to what earlier runs on these models measured, replacing the agents played again
+        times, runs = earlier_runs(out / "summary.json", args, held, times, runs)
     summary = {"mode": args.mode, "smoke": args.smoke, "held_out": held, "actions": args.actions,
                "seeds": args.seeds, "train_recordings": len(train_files), "seconds": times,
-               "agents": summarise(result.runs), "runs": [vars(r) for r in result.runs]}  # fmt: skip
+               "agents": summarise([SimpleNamespace(**r) for r in runs]), "runs": runs}  # fmt: skip
     atomic.write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
     print(f"{'agent':20} {'levels':>8} {'wins':>5} {'ms/action':>10} {'score':>7}")
     for name, a in summary["agents"].items():
