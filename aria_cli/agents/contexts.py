@@ -250,7 +250,7 @@ class ModelContexts:
         if np.array_equal(previous, codes):
             return
         kept = [c for c in self._recent if not (np.array_equal(c, codes) or np.array_equal(c, previous))]
-        self._recent = deque([previous, *kept], maxlen=4 * self.recent)
+        self._recent = deque([previous, *kept], maxlen=self._recent.maxlen)
 
     def p_type(self, action: int) -> float:
         """The policy's probability of this action type in the current frame (0 if not available)."""

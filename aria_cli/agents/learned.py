@@ -223,8 +223,14 @@ class WorldModelAgent(ExploreAgent):
         c = self.config
         return float(np.clip(self.ctx.change_accuracy() / c.trusted_change_acc, c.min_trust, 1.0))
 
+    @staticmethod
+    def _pair(candidate) -> tuple[int, int]:
+        """A candidate as the world model's (type, loc) tokens."""
+        c = candidate
+        return (CLICK, pixel_to_cell(c.x, c.y)) if c.is_click else (int(c.action), LOC_NULL)
+
     def _prior(self, obs: Observation, candidates) -> np.ndarray:
-        pairs = [(CLICK, pixel_to_cell(c.x, c.y)) if c.is_click else (int(c.action), LOC_NULL) for c in candidates]
+        pairs = [self._pair(c) for c in candidates]
         c = self.config
         return prior_scores(self.ctx, pairs, self.trust() * c.level_weight, c.top_k, c.wm_type_weight,
                             self.evidence.shares(), c.level_floor, c.wm_cell_weight)
@@ -234,8 +240,7 @@ class WorldModelAgent(ExploreAgent):
         doc); one batched call of the world model for both."""
         c = self.config
         order = np.argsort(-p_change, kind="stable")[: max(c.wm_change_k, c.wm_novelty_k)]
-        pairs = [(CLICK, pixel_to_cell(x.x, x.y)) if x.is_click else (int(x.action), LOC_NULL)
-                 for x in (candidates[i] for i in order)]
+        pairs = [self._pair(candidates[i]) for i in order]
         novel = order[: c.wm_novelty_k]
         ignore = self.volatile_cells()
         recent = self.ctx.recent_frames(ignore) if len(novel) else []

@@ -88,7 +88,7 @@ class ActionScorer:
         each tried action in `again`, both with the same sampling noise as the scores."""
         cfg = self.config
         p, X = self.p_change(node, cands)
-        p_new = self.novelty.predict(X) if self.novelty.trained else None
+        p_new = self.novelty.predict(X) if self.novelty.trained and cfg.novelty_weight else None
         if self.outcome_model is not None and cands:
             p, p_new = self.outcome_model(obs, cands, p, p_new)
             p = np.clip(np.asarray(p, dtype=np.float64), 0.01, 0.99)

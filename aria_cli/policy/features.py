@@ -110,11 +110,17 @@ def window_steps(tokens: np.ndarray, v: Vocab = Vocab()) -> np.ndarray:
     return pos[pos + FRAME_TOKENS + 2 < len(tokens)]
 
 
+def scored_steps(tokens: np.ndarray, scored: int, v: Vocab) -> np.ndarray:
+    """The steps of one window that `extract` keeps: the steps before `scored` are the previous window's."""
+    pos = window_steps(tokens, v)
+    return pos[pos >= scored]
+
+
 def _rows_per_window(cache, windows, v: Vocab) -> np.ndarray:
     """How many steps each window contributes (what `extract` keeps), from the tokens alone."""
     counts = np.zeros(len(windows), dtype=np.int64)
     for k, (s, e, scored) in enumerate(zip(windows.start, windows.end, windows.scored, strict=True)):
-        counts[k] = int((window_steps(np.asarray(cache.tokens[s:e]), v) >= scored).sum())
+        counts[k] = len(scored_steps(np.asarray(cache.tokens[s:e]), scored, v))
     return counts
 
 
@@ -142,8 +148,7 @@ def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=Non
         for r in range(len(tok)):
             n = int(batch.valid[r].sum())
             row = tok[r, :n]
-            pos = window_steps(row, wm.v0)
-            pos = pos[pos >= windows.scored[w0 + r]]  # the steps before are the previous window's
+            pos = scored_steps(row, windows.scored[w0 + r], wm.v0)
             if len(pos) == 0:
                 continue
             act = pos + FRAME_TOKENS  # the masked [ACT] slot: it has seen the whole frame
