@@ -20,6 +20,8 @@ import orjson
 from aria_cli.common.errors import AriaError, RecordingError
 from aria_cli.vocab import ACTION_NAMES, CLICK, FRAME_SIZE, LOC_NULL, pixel_to_cell
 
+# Bump when how a recording becomes an `Episode` changes: token caches keyed on it are then rebuilt.
+EPISODE_FORMAT = 2  # 2: a repeated opening RESET is dropped (without_repeated_opening)
 _ACTION_IDS = {name: i for i, name in enumerate(ACTION_NAMES)}
 RECORDING_STATES = ("NOT_PLAYED", "NOT_FINISHED", "WIN", "GAME_OVER")  # the toolkit's GameState names
 
@@ -85,6 +87,7 @@ class Episode:
     def from_steps(cls, steps: list[Step]) -> Episode:
         if not steps:
             raise ValueError("an episode needs at least one step")
+        steps = without_repeated_opening(steps)
         frames = np.stack([s.frame for s in steps])
         nxt = steps[1:]
         levels = np.array([s.levels_completed for s in steps], dtype=np.int64)
@@ -100,6 +103,21 @@ class Episode:
     @property
     def n_actions(self) -> int:
         return len(self.action_types)
+
+
+def without_repeated_opening(steps: list[Step]) -> list[Step]:
+    """`steps` from the last of the RESETs it opens with that leave the frame as it was.
+
+    The toolkit logs a game's opening state when the environment is made, and again when the player's
+    first RESET (which `aria play`, `aria bench` and make_demos.py all send) shows the same frame. Kept,
+    the repeat would teach the models a RESET at the start of every game, and an agent's context at play
+    (which begins at the first frame it sees) would never look like their training data there.
+    """
+    i = 0
+    while (i + 1 < len(steps) and steps[i + 1].action == 0 and steps[i + 1].levels_completed == steps[i].levels_completed
+           and np.array_equal(steps[i + 1].frame, steps[i].frame)):  # fmt: skip
+        i += 1
+    return steps[i:]
 
 
 def _action_id(raw, path: Path, line: int) -> int:

@@ -5,7 +5,8 @@
         tokens = cache.episode_tokens(i) + base     # base-0 layout: add the world model's own base
 
 The cache key is a fingerprint of the vocabulary version and layout (which follows the tokenizer's
-codebook size, aria_cli.vocab), the tokenizer checkpoint's files and the
+codebook size, aria_cli.vocab), how recordings become episodes (`EPISODE_FORMAT`), the tokenizer
+checkpoint's files and the
 content (SHA-256) of every input file. Whatever changes, the next call rebuilds by itself; nothing is
 ever deleted first. Each file's encoded episode is also kept on its own, keyed by the file's content
 and the tokenizer, so a rebuild only encodes the files that changed.
@@ -16,7 +17,7 @@ Layout under `checkpoints/world_model/cache/`:
                                        token span, steps, levels, action types, click cells)
     cache-<fp>.tokens.npy              tokens (int32, episodes concatenated), memory-mapped when read
     cache-<fp>.npz                     frame_offsets and each episode's span of them
-    entries/<tokenizer>-v<vocab>-c<code slots>/<sha256 of file>.npz   one file's encoded episode
+    entries/<tokenizer>-v<vocab>-c<code slots>-e<episode format>/<sha256 of file>.npz   one file's encoded episode
 
 The tokens are opened with `np.load(mmap_mode="r")`: a cache of tens of millions of tokens costs no
 memory until windows read it, and is built by appending one file's episode at a time (never all of
@@ -38,7 +39,7 @@ import numpy as np
 
 from aria_cli.common import atomic, ui
 from aria_cli.common.errors import AriaError, CheckpointError
-from aria_cli.data.recordings import Recording, find_recordings, read_recording
+from aria_cli.data.recordings import EPISODE_FORMAT, Recording, find_recordings, read_recording
 from aria_cli.data.splits import assign_split
 from aria_cli.training.checkpoints import file_sha256, token_cache_dir
 from aria_cli.vocab import CLICK, DEFAULT_CODES, VOCAB_VERSION, Vocab, episode_tokens
@@ -200,7 +201,7 @@ def _load_entry(path: Path) -> _Encoded | None:
 # --------------------------------------------------------------------------- the whole cache
 def _fingerprint(tokenizer_fp: str, n_codes: int, files: list[tuple[str, str]]) -> str:
     key = json.dumps({"vocab_version": VOCAB_VERSION, "n_codes": n_codes, "index_format": INDEX_FORMAT,
-                      "tokenizer": tokenizer_fp, "files": files})
+                      "episode_format": EPISODE_FORMAT, "tokenizer": tokenizer_fp, "files": files})
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -319,7 +320,7 @@ def build_token_cache(
         cached.seconds = time.perf_counter() - t0
         return cached
 
-    entry_dir = d / "entries" / f"{tok_fp[:16]}-v{VOCAB_VERSION}-c{n_codes}"
+    entry_dir = d / "entries" / f"{tok_fp[:16]}-v{VOCAB_VERSION}-c{n_codes}-e{EPISODE_FORMAT}"
     enc = _Encoder(checkpoints, tok_fp, device)
     parts: dict[str, _Part] = {}
     skipped: list[str] = []

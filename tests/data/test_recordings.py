@@ -78,6 +78,22 @@ def test_episode_pairs_each_frame_with_the_next_lines_action(tmp_path):
     assert list(np.flatnonzero(ep.level_up)) == [6, 13]  # the actions that produced lines 7 and 14
 
 
+def test_an_opening_logged_twice_makes_the_same_episode_as_once(tmp_path):
+    # The toolkit logs the opening state when the environment is made and again for the first RESET.
+    lines = write_recording(tmp_path / "once.jsonl", n_steps=6).read_text().splitlines()
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text("\n".join([lines[0], *lines]) + "\n")
+    once, again = read_recording(tmp_path / "once.jsonl").episode(), read_recording(twice).episode()
+    assert np.array_equal(once.frames, again.frames) and list(once.action_types) == list(again.action_types)
+    # A RESET later in the game that leaves the frame as it was is the player's action, and stays.
+    reset = json.loads(lines[2])
+    reset["data"]["action_input"]["id"] = "RESET"
+    later = tmp_path / "later.jsonl"
+    later.write_text("\n".join([*lines[:3], json.dumps(reset), *lines[3:]]) + "\n")
+    ep = read_recording(later).episode()
+    assert ep.n_actions == 7 and ep.action_types[2] == 0 and np.array_equal(ep.frames[2], ep.frames[3])
+
+
 @pytest.mark.parametrize(
     "line, message",
     [
