@@ -32,7 +32,7 @@ def train_vqvae(
     # The defaults are TokenizerTrainConfig's (a test checks they agree; importing it here would slow --help).
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (stops early when val accuracy stalls).")] = 24,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 32,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 5e-3,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, cosine decay).")] = 1e-2,
     size: Annotated[str, typer.Option("--size", help="Model size: large (what real ARC-AGI-3 frames need) or small (~2.4x faster a step).")] = "large",
     codebook_size: Annotated[int, typer.Option("--codebook-size", min=2, max=4096, help="Codes in the codebook; above 512 the token layout grows with it (and a world model must be trained on it).")] = 512,
     patience: Annotated[

@@ -166,9 +166,19 @@ def _pct(x: float | None, digits: int) -> str:
 
 def cells_unseen(train_cells: CellSet, val_cells: CellSet) -> float:
     """Share of val cell occurrences that no training frame contains."""
+    return cells_new_share(*_content_ids(train_cells, val_cells), val_cells.counts)
+
+
+def frame_cells_seen(train_cells: CellSet, val_cells: CellSet) -> np.ndarray:
+    """(U, 64): whether each cell of each distinct val frame has content some training frame contains."""
+    train_ids, val_ids = _content_ids(train_cells, val_cells)
+    return np.isin(val_ids, train_ids)[val_cells.frame_cells]
+
+
+def _content_ids(train_cells: CellSet, val_cells: CellSet) -> tuple[np.ndarray, np.ndarray]:
+    """Content ids of the distinct training and val cells (equal id, equal pixels)."""
     _, ids = unique_cells(np.concatenate([train_cells.cells, val_cells.cells]))
-    n = len(train_cells.cells)
-    return cells_new_share(ids[:n], ids[n:], val_cells.counts)
+    return ids[: len(train_cells.cells)], ids[len(train_cells.cells) :]
 
 
 def _ended(state) -> str:

@@ -53,6 +53,17 @@ def reconstruction_scores(decoded: np.ndarray, frames: np.ndarray, counts: np.nd
     )
 
 
+def cell_pixel_acc(decoded: np.ndarray, frames: np.ndarray, counts: np.ndarray, cells: np.ndarray) -> float | None:
+    """Pixel accuracy over the 8x8 cells where `cells` (N, 64, token order) is True, each frame counting
+    `counts[i]` times; None when there are none."""
+    n, h, w = frames.shape
+    g = h // 8
+    wrong = (np.asarray(decoded) != np.asarray(frames)).reshape(n, g, 8, g, 8).sum(axis=(2, 4)).reshape(n, g * g)
+    weight = np.asarray(cells, dtype=bool) * np.asarray(counts, dtype=np.int64)[:, None]
+    total = int(weight.sum())
+    return 1.0 - float((wrong * weight).sum()) / (64 * total) if total else None
+
+
 def cells_new_share(train_ids: np.ndarray, val_ids: np.ndarray, val_counts: np.ndarray) -> float:
     """Share of val cell occurrences whose content no training cell has: `train_ids`/`val_ids` are
     content ids of distinct cells (equal id, equal pixels), `val_counts` how often each val cell occurs."""

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aria_cli.tokenizer.scores import background_colours, cells_new_share, reconstruction_scores
+from aria_cli.tokenizer.scores import background_colours, cell_pixel_acc, cells_new_share, reconstruction_scores
 
 
 def _frames() -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +53,21 @@ def test_a_plain_frame_has_no_non_background_pixels_to_score():
 def test_cells_new_to_training_count_their_occurrences():
     # val cells with ids 1 (seen, 6 occurrences) and 9 (new, 2 occurrences)
     assert cells_new_share(np.array([0, 1, 2]), np.array([1, 9]), np.array([6, 2])) == pytest.approx(2 / 8)
+
+
+def test_cell_accuracy_counts_only_the_chosen_cells():
+    # Two 16x16 frames (4 cells each, token order: top-left, top-right, bottom-left, bottom-right).
+    true = np.zeros((2, 16, 16), np.uint8)
+    decoded = true.copy()
+    decoded[0, 0:2, 0:2] = 1  # 4 wrong pixels in frame 0's cell 0
+    decoded[0, 12, 12] = 1  # 1 in its cell 3
+    decoded[1, 0, 8] = 1  # 1 in frame 1's cell 1
+    every = np.ones((2, 4), bool)
+    assert cell_pixel_acc(decoded, true, np.array([1, 1]), every) == pytest.approx(1 - 6 / 512)
+    cells = np.array([[False, True, True, True], [True, False, True, True]])  # leave out the cells 4 and 1 are in
+    assert cell_pixel_acc(decoded, true, np.array([1, 1]), cells) == pytest.approx(1 - 1 / 384)
+    assert cell_pixel_acc(decoded, true, np.array([3, 1]), cells) == pytest.approx(1 - 3 / (64 * 12))
+    assert cell_pixel_acc(decoded, true, np.array([1, 1]), np.zeros((2, 4), bool)) is None
 
 
 def test_mismatched_shapes_are_refused():

@@ -18,7 +18,7 @@ from aria_cli.common.palette import PALETTE, frame_grid, frame_to_rgb
 from aria_cli.data.recordings import read_recording
 from aria_cli.tokenizer import model as vqvae
 from aria_cli.tokenizer.data import Batches, CellSet, FrameSet, collect_frames
-from aria_cli.tokenizer.metrics import PICTURE_FILE, per_game
+from aria_cli.tokenizer.metrics import PICTURE_FILE, frame_cells_seen, per_game
 from aria_cli.tokenizer.train import TokenizerTrainConfig, init_codebook, train_vqvae
 from aria_cli.training.checkpoints import METRICS_FILE
 
@@ -237,6 +237,8 @@ def test_training_writes_the_best_model_metrics_and_picture(trained):
     assert on_disk == metrics
     assert 0.0 <= metrics["val_pixel_acc"] <= 1.0 and 0.0 < metrics["codebook_used"] <= 1.0
     assert metrics["train_frames"] + metrics["val_frames"] == 6 * 25
+    epochs = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    assert epochs and all(0.0 <= e["val_seen_cell_acc"] <= 1.0 for e in epochs)  # what the stopping rule judges
 
 
 def test_metrics_break_val_accuracy_down_by_game(trained):
@@ -252,6 +254,17 @@ def test_metrics_break_val_accuracy_down_by_game(trained):
         assert m["val_pixel_acc"] == pytest.approx(float((tok.decode(tok.encode(frames)) == frames).mean()))
         assert 0.0 <= m["val_frame_exact"] <= 1.0 and 0.0 <= m["val_cells_unseen"] <= 1.0
         assert 0.0 <= m["val_foreground_pixel_acc"] <= 1.0
+
+
+def test_the_stopping_rule_knows_which_val_cells_training_never_had():
+    train = CellSet.from_frames(FrameSet.from_frames([np.zeros((2, 64, 64), np.uint8)], ["a"]))
+    val = np.zeros((2, 64, 64), np.uint8)
+    val[1, 8:16, 0:8] = 5  # frame 1's cell 8 is new
+    seen = frame_cells_seen(train, CellSet.from_frames(FrameSet.from_frames([val], ["b"])))
+    assert seen.shape == (2, 64) and seen.sum() == 127
+    frames = FrameSet.from_frames([val], ["b"]).frames
+    new_frame = int(np.flatnonzero(frames.reshape(2, -1).any(1))[0])
+    assert not seen[new_frame, 8]
 
 
 def test_per_game_counts_the_val_cells_no_training_frame_has():
