@@ -1,0 +1,105 @@
+"""Does the agent see at play what the models saw in training? Two views of one set of checkpoints.
+
+    .venv/bin/python benchmarks/bench_policy_replay.py --checkpoints CK replay FILE.jsonl [FILE ...]
+    .venv/bin/python benchmarks/bench_policy_replay.py --checkpoints CK play GAME --moves 12 \\
+        --environments-dir ../shared/realgames/environment_files
+
+`replay`: each recording is fed through the agent's own `ModelContexts` (the KV-cached contexts it plays
+with), teacher-forced: frame, then the recorded action. Per level: how often the policy's likeliest type is
+the one recorded next, and for clicks its likeliest cell; and the world model's likeliest type. On the
+recordings the models were trained on, a figure far below `aria eval`'s says the play contexts differ from
+the training windows.
+
+`play`: the world-model agent's first `--moves` decisions in a real game (seed 0), with the policy's and
+the world model's type distributions and the `PriorEvidence` weight of each of the prior's distributions
+(how far the agent trusts it) before each move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aria_cli.agents.base import GameStart  # noqa: E402
+from aria_cli.agents.contexts import LearnedModels, ModelContexts  # noqa: E402
+from aria_cli.agents.learned import AgentConfig, WorldModelAgent  # noqa: E402
+from aria_cli.data.recordings import read_recording, without_repeated_opening  # noqa: E402
+from aria_cli.games.session import GameSession  # noqa: E402
+from aria_cli.vocab import ACTION_NAMES, CLICK, LOC_NULL, RESET, pixel_to_cell  # noqa: E402
+
+
+def replay(models: LearnedModels, path: Path) -> dict[int, dict[str, int]]:
+    """Per level: moves, policy type right, world-model type right, clicks, policy cell right."""
+    ctx = ModelContexts(models)
+    ctx.reset()
+    steps = without_repeated_opening(read_recording(path).steps)  # as an Episode starts
+    out: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(("moves", "type", "wm_type", "clicks", "cell"), 0))
+    for s, nxt in zip(steps, steps[1:], strict=False):
+        available = tuple(int(a) for a in s.available_actions)
+        ctx.begin_frame(s.frame, available if s.state != "GAME_OVER" else (RESET,))
+        t = nxt.action
+        loc = pixel_to_cell(nxt.x, nxt.y) if t == CLICK else LOC_NULL
+        if t != RESET:
+            row = out[s.levels_completed]
+            row["moves"] += 1
+            row["type"] += int(np.argmax(ctx.type_logp)) == t
+            row["wm_type"] += int(np.argmax(ctx.wm_type_logp)) == t
+            if t == CLICK:
+                row["clicks"] += 1
+                row["cell"] += int(np.argmax(ctx.cell_logp)) == loc
+        ctx.end_action(t, loc, nxt.levels_completed > s.levels_completed)
+    return out
+
+
+def play(models: LearnedModels, game: str, moves: int, environments_dir: Path | None) -> None:
+    agent = WorldModelAgent(models, AgentConfig(), seed=0)
+    agent.reset(GameStart(game=game, seed=0))
+    with GameSession(game, seed=0, environments_dir=environments_dir) as session:
+        obs = session.reset()
+        for i in range(moves):
+            weights = " ".join(f"{k} {agent.evidence.weight(k):.2f}" for k in agent.evidence.NAMES)
+            d = agent.act(obs)
+            pi, wm = np.exp(agent.ctx.type_logp), np.exp(agent.ctx.wm_type_logp)
+            shown = [a for a in range(1, len(pi)) if pi[a] > 0.005 or wm[a] > 0.005]
+            dist = " ".join(f"{ACTION_NAMES[a]} {pi[a]:.2f}/{wm[a]:.2f}" for a in shown)
+            print(f"{i:3d} {ACTION_NAMES[d.action]:<8} policy/world model: {dist} | trust: {weights}")
+            obs = session.step(d.action, d.x, d.y)
+            agent.observe(obs)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoints", type=Path, required=True)
+    sub = ap.add_subparsers(dest="mode", required=True)
+    r = sub.add_parser("replay")
+    r.add_argument("files", type=Path, nargs="+")
+    p = sub.add_parser("play")
+    p.add_argument("game")
+    p.add_argument("--moves", type=int, default=12)
+    p.add_argument("--environments-dir", type=Path)
+    args = ap.parse_args(argv)
+    models = LearnedModels.load(args.checkpoints)
+    if args.mode == "play":
+        play(models, args.game, args.moves, args.environments_dir)
+        return 0
+    for f in args.files:
+        levels = replay(models, f)
+        total = {k: sum(row[k] for row in levels.values()) for k in ("moves", "type", "wm_type", "clicks", "cell")}
+        cells = f", cell {total['cell'] / total['clicks']:.1%} of {total['clicks']} clicks" if total["clicks"] else ""
+        print(f"{f.name}: {total['moves']} moves, policy type {total['type'] / max(total['moves'], 1):.1%}, "
+              f"world model type {total['wm_type'] / max(total['moves'], 1):.1%}{cells}")  # fmt: skip
+        for level, row in sorted(levels.items()):
+            c = f", cell {row['cell']}/{row['clicks']}" if row["clicks"] else ""
+            print(f"  level {level + 1}: policy type {row['type']}/{row['moves']}, world model {row['wm_type']}/{row['moves']}{c}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
