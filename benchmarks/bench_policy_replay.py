@@ -69,7 +69,7 @@ def play(models: LearnedModels, game: str, moves: int, environments_dir: Path | 
             pi, wm = np.exp(agent.ctx.type_logp), np.exp(agent.ctx.wm_type_logp)
             shown = [a for a in range(1, len(pi)) if pi[a] > 0.005 or wm[a] > 0.005]
             dist = " ".join(f"{ACTION_NAMES[a]} {pi[a]:.2f}/{wm[a]:.2f}" for a in shown)
-            print(f"{i:3d} {ACTION_NAMES[d.action]:<8} policy/world model: {dist} | trust: {weights}")
+            print(f"{i:3d} {ACTION_NAMES[d.action]:<8} ({d.info.get('mode', '?')}) policy/world model: {dist} | trust: {weights}")
             obs = session.step(d.action, d.x, d.y)
             agent.observe(obs)
 
