@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from aria_cli.tokenizer.scores import background_colours, cell_pixel_acc, cells_new_share, reconstruction_scores
+from aria_cli.tokenizer.scores import (
+    background_colours,
+    cell_pixel_acc,
+    cells_new_share,
+    reconstruction_scores,
+)
 
 
 def _frames() -> tuple[np.ndarray, np.ndarray]:
