@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aria_cli.vocab import CELL_PIXELS
+
 N_COLOURS = 16
 
 
@@ -57,11 +59,11 @@ def cell_pixel_acc(decoded: np.ndarray, frames: np.ndarray, counts: np.ndarray, 
     """Pixel accuracy over the 8x8 cells where `cells` (N, 64, token order) is True, each frame counting
     `counts[i]` times; None when there are none."""
     n, h, w = frames.shape
-    g = h // 8
-    wrong = (np.asarray(decoded) != np.asarray(frames)).reshape(n, g, 8, g, 8).sum(axis=(2, 4)).reshape(n, g * g)
+    c = CELL_PIXELS
+    wrong = (np.asarray(decoded) != np.asarray(frames)).reshape(n, h // c, c, w // c, c).sum(axis=(2, 4)).reshape(n, -1)
     weight = np.asarray(cells, dtype=bool) * np.asarray(counts, dtype=np.int64)[:, None]
     total = int(weight.sum())
-    return 1.0 - float((wrong * weight).sum()) / (64 * total) if total else None
+    return 1.0 - float((wrong * weight).sum()) / (c * c * total) if total else None
 
 
 def cells_new_share(train_ids: np.ndarray, val_ids: np.ndarray, val_counts: np.ndarray) -> float:
