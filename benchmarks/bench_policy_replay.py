@@ -29,32 +29,31 @@ sys.path.insert(0, str(ROOT))
 
 from aria_cli.agents.base import GameStart  # noqa: E402
 from aria_cli.agents.contexts import LearnedModels, ModelContexts  # noqa: E402
-from aria_cli.agents.learned import AgentConfig, WorldModelAgent  # noqa: E402
+from aria_cli.agents.learned import AgentConfig, WorldModelAgent, _begin_frame  # noqa: E402
 from aria_cli.data.recordings import read_recording, without_repeated_opening  # noqa: E402
 from aria_cli.games.session import GameSession  # noqa: E402
-from aria_cli.vocab import ACTION_NAMES, CLICK, LOC_NULL, RESET, pixel_to_cell  # noqa: E402
+from aria_cli.vocab import ACTION_NAMES, CLICK, RESET  # noqa: E402
 
 
 def replay(models: LearnedModels, path: Path) -> dict[int, dict[str, int]]:
     """Per level: moves, policy type right, world-model type right, clicks, policy cell right."""
     ctx = ModelContexts(models)
     ctx.reset()
-    steps = without_repeated_opening(read_recording(path).steps)  # as an Episode starts
+    rec = read_recording(path)
+    ep = rec.episode()  # frame t, then the action taken after it (the token cache's alignment)
+    steps = without_repeated_opening(rec.steps)  # the steps behind the episode's frames
     out: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(("moves", "type", "wm_type", "clicks", "cell"), 0))
-    for s, nxt in zip(steps, steps[1:], strict=False):
-        available = tuple(int(a) for a in s.available_actions)
-        ctx.begin_frame(s.frame, available if s.state != "GAME_OVER" else (RESET,))
-        t = nxt.action
-        loc = pixel_to_cell(nxt.x, nxt.y) if t == CLICK else LOC_NULL
+    for i, (t, loc, level_up) in enumerate(zip(ep.action_types, ep.action_cells, ep.level_up, strict=True)):
+        _begin_frame(ctx, steps[i])
         if t != RESET:
-            row = out[s.levels_completed]
+            row = out[int(ep.levels[i])]
             row["moves"] += 1
             row["type"] += int(np.argmax(ctx.type_logp)) == t
             row["wm_type"] += int(np.argmax(ctx.wm_type_logp)) == t
             if t == CLICK:
                 row["clicks"] += 1
                 row["cell"] += int(np.argmax(ctx.cell_logp)) == loc
-        ctx.end_action(t, loc, nxt.levels_completed > s.levels_completed)
+        ctx.end_action(int(t), int(loc), bool(level_up))
     return out
 
 
