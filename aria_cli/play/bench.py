@@ -24,6 +24,7 @@ import queue
 import re
 import resource
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -378,6 +379,7 @@ def _execute(cfg: BenchConfig, out: Path, todo: list[tuple[str, str, int]], plan
     task = bar.add_task(f"bench · {jobs} jobs", total=planned, completed=planned - len(todo)) if bar else None
     if bar:
         bar.start()
+    previous = _stop_on_sigterm()
     try:
         pool = _Pool(jobs, opts, cfg.run_timeout)
         for line in pool.run(todo):
@@ -386,8 +388,22 @@ def _execute(cfg: BenchConfig, out: Path, todo: list[tuple[str, str, int]], plan
                 status = "error" if line.get("error") else f"{line['levels_completed']}/{line['win_levels']} levels"
                 bar.update(task, advance=1, description=f"bench · {line['game']} · {line['agent']} · {status}")
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if bar:
             bar.stop()
+
+
+def _stop_on_sigterm():
+    """Make SIGTERM (a job manager's stop, `kill`) end the bench as Ctrl-C does, so that its workers are
+    stopped with it instead of finishing their runs as orphans; returns the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def merge(dirs: list[Path], out: Path | None):

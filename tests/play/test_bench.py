@@ -84,6 +84,46 @@ def test_a_sigkilled_bench_resumes_to_the_same_summary_losing_only_runs_in_fligh
     assert comparable(killed) == comparable(whole)
 
 
+def _live() -> dict[int, int]:
+    """Live processes (not zombies) from /proc: pid -> parent pid."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if state != "Z":
+            out[int(stat.parent.name)] = int(ppid)
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads worker processes from /proc")
+def test_a_sigterm_stops_the_bench_and_its_workers_keeping_finished_runs(tmp_path):
+    """A real `aria bench` process gets SIGTERM mid-run (a job manager's stop): it exits as on Ctrl-C and
+    its workers, each in the middle of a run of a few seconds, go with it instead of finishing as orphans."""
+    out = tmp_path / "b"
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "aria_cli", "bench", "--agent", "explore", "--seeds", "0-3",
+                             "--max-actions", "3000", "--jobs", "2", "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    lines = out / "runs.jsonl"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None and not (lines.exists() and lines.read_text()):
+        time.sleep(0.05)
+    time.sleep(0.5)  # the freed worker has taken its next run
+    children = [pid for pid, parent in _live().items() if parent == proc.pid]
+    assert proc.poll() is None and len(children) >= 2, "the bench ended before it could be stopped"
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and set(children) & set(_live()):
+        time.sleep(0.1)
+    assert not set(children) & set(_live()), "a worker outlived the bench"
+    done = len(lines.read_text().splitlines())
+    assert 1 <= done < 16 and not (out / "summary.json").exists()  # finished runs kept for --resume
+
+
 BROKEN = {  # real arcengine games, loaded by the real toolkit from a folder the test writes
     "qlod": "raise_in_init = True",
     "qnrs": "raise_on_step = 4",
