@@ -34,6 +34,13 @@ FULL_EPISODES = {"qmaz": 40, "qtgl": 150, "qmix": 100, "qpsh": 50}
 QUICK_TOKENIZER = {"lr": 5e-3, "min_steps_per_epoch": 128, "max_steps_per_epoch": 200}
 
 
+def quick_tokenizer_config(seed: int = 0, **overrides) -> TokenizerTrainConfig:
+    """The bundled games' tokenizer settings (the small model, QUICK_TOKENIZER), with `overrides`."""
+    from aria_cli.tokenizer.model import SIZES
+
+    return TokenizerTrainConfig(seed=seed, **{**SIZES["small"], **QUICK_TOKENIZER, **overrides})
+
+
 @dataclass
 class QuickstartConfig:
     data: Path = Path("recordings")
@@ -50,7 +57,7 @@ class QuickstartConfig:
     runs_dir: Path = Path("runs")
     # Sizes, for calling the pipeline from Python at another scale (the tests run it in miniature).
     episodes: dict[str, int] | None = None  # game → episodes; None: QUICK_EPISODES (FULL_EPISODES with full)
-    vqvae: TokenizerTrainConfig | None = None  # None: the small model, QUICK_TOKENIZER
+    vqvae: TokenizerTrainConfig | None = None  # None: quick_tokenizer_config()
     wm_arch: TinyArch | None = None  # None: the tiny preset
     # None: `tiny` for the quick run on any device, so a GPU machine without SmolLM2 in its Hugging Face cache
     # also runs it offline; with `full`, train-wm's default for the device (smollm2-360m on a GPU).
@@ -124,8 +131,7 @@ def _train_stages(cfg: QuickstartConfig, device: str, times: dict[str, float]) -
     if vqvae.tokenizer_exists(cfg.checkpoints) and state.get("vqvae") == rec_fp:
         ui.console.print("tokenizer is up to date (same recordings) — reused")
     else:
-        small = TokenizerTrainConfig(seed=cfg.seed, **vqvae.SIZES["small"], **QUICK_TOKENIZER)
-        train_vqvae(cfg.data, cfg.checkpoints, cfg.vqvae or small, device=device)
+        train_vqvae(cfg.data, cfg.checkpoints, cfg.vqvae or quick_tokenizer_config(cfg.seed), device=device)
         state["vqvae"] = rec_fp
         _save_state(cfg, state)
     times["train-vqvae"] = time.time() - t

@@ -26,8 +26,8 @@ from aria_cli.common.ui import console
 from aria_cli.games.record import record_game
 from aria_cli.play.compare import ComparisonResult, compare
 from aria_cli.policy.train import PolicyTrainConfig, train_policy
-from aria_cli.quickstart import QUICK_EPISODES
-from aria_cli.tokenizer.train import TokenizerTrainConfig, train_vqvae
+from aria_cli.quickstart import QUICK_EPISODES, quick_tokenizer_config
+from aria_cli.tokenizer.train import train_vqvae
 from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
 
@@ -61,9 +61,9 @@ def main() -> None:
         console.rule(f"fold: train on {', '.join(g for g in games if g != held_out)}; play {held_out}")
         t0 = time.time()
         if not (ck / "policy" / "model.safetensors").exists():
-            # 12 tokenizer epochs rather than 24: four folds of the whole pipeline must fit in well under an
-            # hour, and the tokenizer is not what this benchmark compares.
-            train_vqvae(data, ck, TokenizerTrainConfig(epochs=12), quiet=True)
+            # Quickstart's tokenizer for the bundled games, 12 epochs rather than 24: four folds of the whole
+            # pipeline must fit in about an hour, and the tokenizer is not what this benchmark compares.
+            train_vqvae(data, ck, quick_tokenizer_config(epochs=12), quiet=True)
             train_world_model(WorldModelTrainConfig(data=data, checkpoints=ck, time_budget=args.wm_minutes, show=False))
             train_policy(PolicyTrainConfig(data=data, checkpoints=ck, device="cpu"))
         console.print(f"trained in {time.time() - t0:.0f} s")
