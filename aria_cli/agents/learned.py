@@ -8,8 +8,8 @@ actions by the learned prior (aria_cli.agents.prior):
   new level), sampled with `temperature` over the top-k. Clicks go to the cell centre.
 - `WorldModelAgent` ("world-model"): the online explorer (aria_cli.explore) with this prior ranking
   its untried actions, and object-centred click candidates instead of cell centres. Each distribution of
-  the prior is mixed with the uniform one by a weight learned online from the actions that proved
-  productive in this game (PriorEvidence); P(level) is scaled by its trust in the world model here: the
+  the prior is mixed with the uniform one by a weight learned online from how well it tells the actions
+  that proved productive in this game from the others taken (PriorEvidence); P(level) is scaled by its trust in the world model here: the
   share of changed cells whose new code the world model predicted, read from the frames as they are fed
   (ModelContexts.change_accuracy), against `trusted_change_acc`.
   Options: it adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
@@ -81,7 +81,8 @@ class AgentConfig:
     # outweigh everything else in the score.
     level_floor: float = 0.01
     # Each of the prior's distributions starts as an even mixture with the uniform one and earns or loses
-    # weight, within [1 - bound, bound], by how well it predicts the game's productive actions (PriorEvidence).
+    # weight, within [1 - bound, bound], by how well it tells the game's productive actions from the others
+    # taken (PriorEvidence).
     evidence_initial: float = 0.5
     evidence_bound: float = 0.95
     evidence_rate: float = 0.25
@@ -311,9 +312,9 @@ class WorldModelAgent(ExploreAgent):
 
     def observe(self, obs: Observation) -> None:
         super().observe(obs)
-        if self.explorer.last_changed:
+        if self.explorer.last_changed is not None:
             for name, logp, n in self._chosen:
-                self.evidence.observe(name, float(logp), n)
+                self.evidence.observe(name, float(logp), n, self.explorer.last_changed)
         self._chosen = []
         outcomes = {"change": self.explorer.last_changed, "new": self.explorer.last_new}
         for k, (p_online, p_wm, score) in self._judged.items():

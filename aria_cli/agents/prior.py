@@ -9,8 +9,9 @@ context, click) added: the world model's own guesses of the next action, from th
 shows the actions taken so far.) P(level) is asked of the world model for the top-k candidates only.
 
 Each distribution can be mixed with the uniform one (`mix_uniform`), by shares that `PriorEvidence`
-learns online from the actions that proved productive in this game: a model trained on other games
-can be confidently wrong about a new one, and the mixture bounds how far it can push an action down.
+learns online from how well each tells this game's productive actions from the others: a model trained
+on other games can be confidently wrong about a new one, and the mixture bounds how far it can push an
+action down.
 """
 
 from __future__ import annotations
@@ -35,27 +36,36 @@ class UniformShares(NamedTuple):
 
 
 class PriorEvidence:
-    """Online Bayesian weight of each of the prior's distributions against the uniform one, from the
-    actions that turned out productive in this game (they changed the state or completed a level).
+    """Online weight of each of the prior's distributions against the uniform one, from how much more it
+    liked the actions that turned out productive in this game (they changed the state or completed a
+    level) than the others the agent took.
 
-    Each distribution is an expert in a two-expert mixture with the uniform distribution; after each
-    productive action a, the odds that the learned one is right are multiplied by p(a) / uniform(a) (the
-    posterior of the mixture), tempered by `rate` (a power posterior: one action in a game of thousands
-    is weak evidence, and the explorer's own choices are not a random sample). The odds are clipped to
-    `bound`, so the weight can come back when the game changes (a fixed-share mixture).
+    Each distribution is an expert in a two-expert mixture with the uniform distribution. Its evidence
+    is the sum, over the productive actions taken, of r(a) = log(p(a) / uniform(a)) less the mean r of all
+    actions taken: n_p · n_u / n · (mean r of the productive − mean r of the unproductive), tempered by
+    `rate` (one action in a game of thousands is weak evidence). p is the distribution at the most weight
+    it can have (mixed with the uniform by 1 − `bound`), so that r ≥ log(1 − bound) and no single action
+    it ruled out outweighs all the others. The log-odds move by each action's change
+    of that sum and are clipped to `bound`, so the weight can come back when the game changes (a
+    fixed-share mixture).
 
-    Trained on other games, the models can put P ≈ 0 on this game's key action: one productive use of
-    it takes most of their weight away, so the action is no longer ranked last in every state. The
-    explorer's own choices lean towards what the prior likes; counting only productive actions keeps
-    that from confirming a prior whose favourites do nothing.
+    The explorer chooses the actions: it leans towards what the prior likes, and where almost every move
+    changes the frame its own sampled choices are "productive" whatever the prior said of them. Against
+    the mean, only a distribution that tells productive actions from the rest earns or loses weight (where
+    every move is productive, none moves). Trained on other games, the models can put P ≈ 0 on this
+    game's key action: one productive use of it, among actions they liked that did nothing, takes most of
+    their weight away, so the action is no longer ranked last in every state.
     """
 
     NAMES = UniformShares._fields
 
     def __init__(self, initial: float = 0.5, bound: float = 0.95, rate: float = 0.25):
         self.rate = rate
+        self.floor = 1.0 - bound  # the least uniform share
         self.bound = float(np.log(bound / (1 - bound)))
         self.log_odds = dict.fromkeys(self.NAMES, float(np.log(initial / (1 - initial))))
+        # Per distribution: the actions taken (n), the productive ones (n_p), sums of their r.
+        self._sums = {n: np.zeros(4) for n in self.NAMES}  # n, n_p, sum r, sum r of the productive
 
     def weight(self, name: str) -> float:
         return float(1.0 / (1.0 + np.exp(-self.log_odds[name])))
@@ -63,13 +73,20 @@ class PriorEvidence:
     def shares(self) -> UniformShares:
         return UniformShares(*(1.0 - self.weight(n) for n in self.NAMES))
 
-    def observe(self, name: str, logp: float, n_choices: int) -> None:
-        """A productive action to which the distribution gave log-probability `logp`, among `n_choices`."""
-        if n_choices > 1 and np.isfinite(logp):
-            lo = self.log_odds[name] + self.rate * (logp + np.log(n_choices))
-            self.log_odds[name] = float(np.clip(lo, -self.bound, self.bound))
-        elif n_choices > 1:
-            self.log_odds[name] = -self.bound
+    def evidence(self, name: str) -> float:
+        """Σ over productive actions of (r − mean r of all actions taken), untempered and unclipped."""
+        n, n_p, total, total_p = self._sums[name]
+        return float(total_p - n_p * total / n) if n else 0.0
+
+    def observe(self, name: str, logp: float, n_choices: int, productive: bool) -> None:
+        """An action taken, to which the distribution gave log-probability `logp` among `n_choices`."""
+        if n_choices <= 1:
+            return
+        before = self.evidence(name)
+        r = float(np.log((1.0 - self.floor) * n_choices * np.exp(logp) + self.floor))
+        self._sums[name] += (1.0, float(productive), r, r if productive else 0.0)
+        lo = self.log_odds[name] + self.rate * (self.evidence(name) - before)
+        self.log_odds[name] = float(np.clip(lo, -self.bound, self.bound))
 
 
 def mix_uniform(logp: np.ndarray, share: float) -> np.ndarray:

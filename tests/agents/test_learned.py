@@ -49,29 +49,35 @@ def test_agent_reset_forgets_the_previous_game(learned_models):
     assert not agent.ctx.context.steps and agent.ctx.context.state is None
 
 
-def test_the_world_model_agent_learns_its_prior_weights_from_productive_actions_only(learned_models):
+def test_the_world_model_agent_weighs_its_prior_by_the_outcomes_of_the_actions_it_takes(learned_models):
     agent = WorldModelAgent(learned_models, seed=0)
     agent.reset(GameStart(game="qmaz", seed=1))
     start = dict(agent.evidence.log_odds)
-    productive = 0
+    taken: dict[str, list[tuple[float, bool]]] = {name: [] for name in start}  # (r, productive) per distribution
     with GameSession("qmaz", seed=1) as s:
         obs = s.reset()
         for _ in range(40):
             d = agent.act(obs)
-            before = dict(agent.evidence.log_odds)
+            before = {name: (agent.evidence.log_odds[name], agent.evidence.evidence(name)) for name in start}
             chosen = list(agent._chosen)
             obs = s.step(d.action, d.x, d.y)
             agent.observe(obs)
-            if agent.explorer.last_changed:
-                productive += 1
-                expected = dict(before)
-                for name, logp, n in chosen:
-                    lo = before[name] + agent.evidence.rate * (logp + np.log(n))
-                    expected[name] = float(np.clip(lo, -agent.evidence.bound, agent.evidence.bound))
-                assert agent.evidence.log_odds == pytest.approx(expected)
-            else:
-                assert agent.evidence.log_odds == before
-    assert productive > 0
+            if agent.explorer.last_changed is None:  # the game ended: nothing to judge
+                continue
+            for name, logp, n in chosen:  # r: the distribution at its most weight against the uniform
+                r = np.log(n * (agent.evidence.floor / n + (1 - agent.evidence.floor) * np.exp(logp)))
+                taken[name].append((r, agent.explorer.last_changed))
+                lo, ev = before[name]  # each action moves the log-odds by its change of the evidence
+                expected = np.clip(lo + agent.evidence.rate * (agent.evidence.evidence(name) - ev),
+                                   -agent.evidence.bound, agent.evidence.bound)
+                assert agent.evidence.log_odds[name] == pytest.approx(expected)
+    outcomes = [p for _, p in taken["type"]]
+    assert any(outcomes) and not all(outcomes)  # qmaz: moves into walls change nothing
+    for name, steps in taken.items():  # the evidence is the batch formula over what the agent took
+        r = np.array([x for x, _ in steps])
+        productive = np.array([p for _, p in steps], dtype=bool)
+        expected = r[productive].sum() - productive.sum() * r.mean() if len(r) else 0.0
+        assert agent.evidence.evidence(name) == pytest.approx(expected, abs=1e-9)
     assert agent.evidence.log_odds["cell"] == start["cell"]  # qmaz has no clicks
     assert agent.evidence.log_odds["type"] != start["type"]
 

@@ -58,23 +58,47 @@ def test_a_prior_mixed_with_the_uniform_keeps_its_order_and_bounds_its_penalty()
 
 
 def test_prior_evidence_moves_each_distribution_by_how_it_predicts_productive_actions():
-    ev = PriorEvidence(initial=0.5, bound=0.95, rate=1.0)  # the plain posterior of the mixture
+    ev = PriorEvidence(initial=0.5, bound=0.95, rate=1.0)  # untempered
     assert ev.shares() == UniformShares(0.5, 0.5, 0.5, 0.5)
-    # Held-out qmix: the world model puts 1e-5 on the colour key, which changes the board.
-    ev.observe("wm_type", np.log(1e-5), 6)
+    # Held-out qmix: the world model liked moves that did nothing and put 1e-5 on the colour key, which
+    # changes the board.
+    for _ in range(4):
+        ev.observe("wm_type", np.log(0.4), 6, productive=False)
+    ev.observe("wm_type", np.log(1e-5), 6, productive=True)
     assert ev.weight("wm_type") == pytest.approx(0.05)
-    # The policy's cell head points at the cells whose clicks change something: it earns weight.
+    # The policy's cell head points at the cells whose clicks change something, and the clicks it liked
+    # less did nothing: it earns weight.
     for _ in range(3):
-        ev.observe("cell", np.log(0.3), 64)
+        ev.observe("cell", np.log(0.01), 64, productive=False)
+        ev.observe("cell", np.log(0.3), 64, productive=True)
     assert ev.weight("cell") == pytest.approx(0.95)
-    ev.observe("type", -np.inf, 6)  # an action it ruled out did something: no weight left
-    assert ev.weight("type") == pytest.approx(0.05)
-    ev.observe("type", np.log(0.5), 1)  # with one choice there is nothing to learn
-    assert ev.weight("type") == pytest.approx(0.05)
+    ev.observe("type", np.log(0.5), 1, productive=True)  # with one choice there is nothing to learn
+    assert ev.weight("type") == pytest.approx(0.5) and ev.evidence("type") == 0.0
     # The floor is not a trap: a distribution that predicts well again recovers.
     for _ in range(10):
-        ev.observe("wm_type", np.log(0.9), 6)
+        ev.observe("wm_type", np.log(0.01), 6, productive=False)
+        ev.observe("wm_type", np.log(0.9), 6, productive=True)
     assert ev.weight("wm_type") == pytest.approx(0.95)
-    tempered = PriorEvidence(initial=0.5, bound=0.95, rate=0.25)  # the same evidence, a quarter as strong
-    tempered.observe("wm_type", np.log(1e-5), 6)
-    assert tempered.log_odds["wm_type"] == pytest.approx(0.25 * np.log(6e-5))
+
+
+def test_prior_evidence_is_the_productive_actions_lead_over_the_mean_of_those_taken():
+    ev = PriorEvidence(initial=0.5, bound=0.95, rate=0.25)
+    # Every move changes the frame: whatever the distribution said of them, it told nothing apart.
+    for p in (0.9, 0.05, 0.9, 1e-4, 0.3):
+        ev.observe("type", np.log(p), 4, productive=True)
+    assert ev.evidence("type") == pytest.approx(0.0, abs=1e-12)
+    assert ev.weight("type") == pytest.approx(0.5)
+    # Hand-worked: productive 0.6 and 0.2, unproductive 0.1 and 0.1, among 4 choices. r = log(4 p') with
+    # p' = 0.95 p + 0.05 / 4, the distribution at its most weight.
+    ev = PriorEvidence(initial=0.5, bound=0.95, rate=0.25)
+    for p, productive in [(0.1, False), (0.6, True), (0.1, False), (0.2, True)]:
+        ev.observe("cell", np.log(p), 4, productive)
+    r = np.log(4 * (0.95 * np.array([0.1, 0.6, 0.1, 0.2]) + 0.05 / 4))
+    expected = r[1] + r[3] - 2 * r.mean()  # = n_p n_u / n · (mean r productive − mean r unproductive)
+    assert expected == pytest.approx(2 * 2 / 4 * ((r[1] + r[3]) / 2 - r[0]))
+    assert ev.evidence("cell") == pytest.approx(expected)
+    assert ev.log_odds["cell"] == pytest.approx(0.25 * expected)  # within the bound: no clipping
+    # An action it ruled out counts as log(1 - bound), not -inf: one such action cannot outweigh the rest.
+    ev.observe("cell", -np.inf, 4, productive=True)
+    r = np.append(r, np.log(0.05))
+    assert ev.evidence("cell") == pytest.approx(r[1] + r[3] + r[4] - 3 * r.mean())
