@@ -12,7 +12,8 @@ the training windows.
 
 `play`: the world-model agent's first `--moves` decisions in a real game (seed 0), with the policy's and
 the world model's type distributions and the `PriorEvidence` weight of each of the prior's distributions
-(how far the agent trusts it) before each move.
+(how far the agent trusts it) before each move; `--parts` adds each untried candidate's exploration score
+part by part: log P(change), the prior, the sampling noise, and the rest (log P(new state), salience).
 """
 
 from __future__ import annotations
@@ -57,18 +58,37 @@ def replay(models: LearnedModels, path: Path) -> dict[int, dict[str, int]]:
     return out
 
 
-def play(models: LearnedModels, game: str, moves: int, environments_dir: Path | None) -> None:
+def play(models: LearnedModels, game: str, moves: int, environments_dir: Path | None, parts: bool) -> None:
     agent = WorldModelAgent(models, AgentConfig(), seed=0)
     agent.reset(GameStart(game=game, seed=0))
+    scored: list[str] = []
+    if parts:  # this agent's scorer reports each untried candidate's score, part by part
+        scorer = agent.explorer.scorer
+        score = scorer.score
+
+        def reporting(obs, node, cands, again=()):
+            out = score(obs, node, cands, again)
+            total, p_change, _, (prior_noise, _) = out
+            prior = scorer.config.prior_weight * np.asarray(scorer.prior(obs, list(cands)))  # again, without noise
+            rest = total - np.log(p_change) - prior_noise  # log P(new state), salience
+            scored[:] = [f"{ACTION_NAMES[c.action] if not c.is_click else f'click {c.x},{c.y}'}: change {np.log(p_change[i]):.1f} "
+                         f"prior {prior[i]:.1f} noise {prior_noise[i] - prior[i]:+.1f} other {rest[i]:.1f}"
+                         for i, c in enumerate(cands)]  # fmt: skip
+            return out
+
+        scorer.score = reporting
     with GameSession(game, seed=0, environments_dir=environments_dir) as session:
         obs = session.reset()
         for i in range(moves):
             weights = " ".join(f"{k} {agent.evidence.weight(k):.2f}" for k in agent.evidence.NAMES)
+            scored.clear()
             d = agent.act(obs)
             pi, wm = np.exp(agent.ctx.type_logp), np.exp(agent.ctx.wm_type_logp)
             shown = [a for a in range(1, len(pi)) if pi[a] > 0.005 or wm[a] > 0.005]
             dist = " ".join(f"{ACTION_NAMES[a]} {pi[a]:.2f}/{wm[a]:.2f}" for a in shown)
             print(f"{i:3d} {ACTION_NAMES[d.action]:<8} ({d.info.get('mode', '?')}) policy/world model: {dist} | trust: {weights}")
+            for line in scored:
+                print(f"      {line}")
             obs = session.step(d.action, d.x, d.y)
             agent.observe(obs)
 
@@ -83,10 +103,11 @@ def main(argv=None) -> int:
     p.add_argument("game")
     p.add_argument("--moves", type=int, default=12)
     p.add_argument("--environments-dir", type=Path)
+    p.add_argument("--parts", action="store_true", help="each untried candidate's score, part by part")
     args = ap.parse_args(argv)
     models = LearnedModels.load(args.checkpoints)
     if args.mode == "play":
-        play(models, args.game, args.moves, args.environments_dir)
+        play(models, args.game, args.moves, args.environments_dir, args.parts)
         return 0
     for f in args.files:
         levels = replay(models, f)
