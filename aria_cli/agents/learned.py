@@ -9,9 +9,9 @@ actions by the learned prior (aria_cli.agents.prior):
 - `WorldModelAgent` ("world-model"): the online explorer (aria_cli.explore) with this prior ranking
   its untried actions, and object-centred click candidates instead of cell centres. Each distribution of
   the prior is mixed with the uniform one by a weight learned online from how well it tells the actions
-  that proved productive in this game from the others taken (PriorEvidence); P(level) is scaled by its trust in the world model here: the
-  share of changed cells whose new code the world model predicted, read from the frames as they are fed
-  (ModelContexts.change_accuracy), against `trusted_change_acc`.
+  that proved productive in this game from the others taken (PriorEvidence); P(level) is scaled by its
+  trust in the world model here: the share of changed cells whose new code the world model predicted,
+  read from the frames as they are fed (ModelContexts.change_accuracy), against `trusted_change_acc`.
   Options: it adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
   aria_cli.agents.adapt), and blends the world model's P(frame changes) (`wm_change_k`) and P(new
   state) (`wm_novelty_k`) into the explorer's, each weighted by how well it has predicted this game so far.

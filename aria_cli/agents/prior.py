@@ -45,9 +45,8 @@ class PriorEvidence:
     actions taken: n_p · n_u / n · (mean r of the productive − mean r of the unproductive), tempered by
     `rate` (one action in a game of thousands is weak evidence). p is the distribution at the most weight
     it can have (mixed with the uniform by 1 − `bound`), so that r ≥ log(1 − bound) and no single action
-    it ruled out outweighs all the others. The log-odds move by each action's change
-    of that sum and are clipped to `bound`, so the weight can come back when the game changes (a
-    fixed-share mixture).
+    it ruled out outweighs all the others. The log-odds move by each action's change of that sum and are
+    clipped to `bound`, so the weight can come back when the game changes (a fixed-share mixture).
 
     The explorer chooses the actions: it leans towards what the prior likes, and where almost every move
     changes the frame its own sampled choices are "productive" whatever the prior said of them. Against
