@@ -1,5 +1,6 @@
 """`aria bench`: shards merge into the unsharded summary, a SIGKILLed bench resumes to the same summary,
-a SIGTERMed one takes its workers with it, broken games (load failure, raise, hang) are rows with their error, the PNG, and user mistakes."""
+a SIGTERMed one takes its workers with it, broken games (load failure, raise, hang) are rows with their
+error, the PNG, and user mistakes."""
 
 import json
 import os
