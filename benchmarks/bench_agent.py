@@ -41,11 +41,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from workdir import work_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 MS_TARGET = 30.0
@@ -264,13 +264,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (play uses 1)")
     ap.add_argument("--sample-every", type=int, default=500, help="actions between RSS samples")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--work", type=Path, help="Work folder, kept (default: a temporary one, removed at the end).")
     ap.add_argument("--child", help=argparse.SUPPRESS)  # one agent, in this process; result JSON to this file
     args = ap.parse_args()
     if args.child:
         r = run_agent(args.agents, args.checkpoints, args.game, args.actions, args.threads, args.sample_every)
         Path(args.child).write_text(json.dumps(r))
         return
-    work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
+    work = work_folder("bench-agent-", args.work)
     ck = args.checkpoints or build_checkpoints(work)
     load_start = os.getloadavg()[0]
     results = []

@@ -17,10 +17,11 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from workdir import work_folder
 
 from aria_cli.play.bench import folder_games
 
@@ -63,16 +64,17 @@ def main() -> None:
     ap.add_argument("--max-actions", type=int, default=2000)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--speedup-games", type=int, default=4, help="games in the --jobs 1 vs 2 comparison")
+    ap.add_argument("--work", type=Path, help="Work folder, kept (default: a temporary one, removed at the end).")
     args = ap.parse_args()
     agents = args.agent or ["explore", "random"]
     games = folder_games(Path(args.env_dir) if args.env_dir else None)
     if args.sample and args.sample < len(games):
         step = len(games) / args.sample
         games = [games[int(i * step)] for i in range(args.sample)]
-    tmp = Path(tempfile.mkdtemp(prefix="aria-bench-bench-"))
+    tmp = work_folder("aria-bench-bench-", args.work)
     n_runs = len(games) * len(agents)
     print(f"{len(games)} games × {len(agents)} agents ({', '.join(agents)}), ≤ {args.max_actions} actions, "
-          f"--jobs {args.jobs}; results under {tmp}")  # fmt: skip
+          f"--jobs {args.jobs}; results under {tmp}{"" if args.work else " (removed at the end)"}")  # fmt: skip
 
     secs = run_bench(args.env_dir, games, agents, args.max_actions, args.jobs, tmp / "main")
     summary = json.loads((tmp / "main" / "summary.json").read_text())

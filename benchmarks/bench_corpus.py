@@ -23,13 +23,13 @@ import json
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_vqvae import run_aria  # noqa: E402
+from workdir import work_folder  # noqa: E402
 
 
 def sample_recordings(data: Path, n: int | None, seed: int, out: Path) -> tuple[Path, int, int]:
@@ -80,10 +80,10 @@ def main() -> None:
     ap.add_argument("--time-budget", type=float, default=2.0, help="Minutes of `aria train-wm` (validation included).")
     ap.add_argument("--backbone", default="tiny", help="train-wm --backbone.")
     ap.add_argument("--device", default="cpu", help="train-wm --device (tokenize always runs on the CPU).")
-    ap.add_argument("--work", type=Path, help="Work folder (default: a new temporary one, kept).")
+    ap.add_argument("--work", type=Path, help="Work folder, kept (default: a temporary one, removed at the end).")
     args = ap.parse_args()
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-corpus-"))
+    work = work_folder("bench-corpus-", args.work)
     ck = work / "ck"
     data, n, of = sample_recordings(args.data, args.sample, args.seed, work / "data")
     print(f"work folder {work}; {n} of {of} recordings under {args.data}")

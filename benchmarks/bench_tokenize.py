@@ -15,22 +15,23 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_vqvae import bundled_recordings, run_aria  # noqa: E402
+from workdir import work_folder  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, help="Recordings (default: the bundled games, 20 episodes each).")
     ap.add_argument("--checkpoints", type=Path, help="Use this tokenizer (default: an untrained one).")
+    ap.add_argument("--work", type=Path, help="Work folder, kept (default: a temporary one, removed at the end).")
     args = ap.parse_args()
     from aria_cli.data.recordings import find_recordings, read_recording
 
     data = args.data or bundled_recordings(20, seed=100)
-    work = Path(tempfile.mkdtemp(prefix="bench-tokenize-"))
+    work = work_folder("bench-tokenize-", args.work)
     ck = work / "ck"
     if args.checkpoints:
         shutil.copytree(args.checkpoints / "vqvae", ck / "vqvae")

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from workdir import work_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 ARIA = [sys.executable, "-m", "aria_cli"]
@@ -103,10 +104,11 @@ def val_ceiling(train_cells, val) -> tuple[float, float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, help="Recordings (default: record the bundled games, 10 episodes each).")
+    ap.add_argument("--work", type=Path, help="Work folder, kept (default: a temporary one, removed at the end).")
     ap.add_argument("--skip-memory", action="store_true", help="Skip the 10,000-frame memory run.")
     args = ap.parse_args()
     data = args.data or bundled_recordings(10)
-    work = Path(tempfile.mkdtemp(prefix="bench-vqvae-"))
+    work = work_folder("bench-vqvae-", args.work)
     ck = work / "ck"
     print(f"recordings: {data}   (each run in its own process on 2 cores; load average now {os.getloadavg()[0]:.1f})")
 
