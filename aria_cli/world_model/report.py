@@ -80,7 +80,10 @@ def _figure(plt, history: list[dict]):
     b.set_xlabel("epoch")
     b.set_ylabel("val accuracy")
     b.set_ylim(0, 1)
-    b.legend()
+    if b.get_legend_handles_labels()[0]:
+        b.legend()
+    else:  # every recording in training (one per game): nothing to plot
+        b.text(0.5, 0.5, "no val split", ha="center", va="center", transform=b.transAxes)
     b.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -220,6 +220,17 @@ def test_training_writes_best_last_metrics_and_curves(tmp_path, cache):
     assert res.epochs_done == 2 and res.best_epoch in (1, 2)
 
 
+@pytest.mark.filterwarnings("error")
+def test_curves_without_a_val_split_draw_without_a_warning(tmp_path):
+    """A corpus of one recording per game has no val split: the right panel says so (matplotlib used to
+    warn about an empty legend on every epoch)."""
+    from aria_cli.world_model.report import curves_writer
+
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": None, "val": None} for e in (1, 2)]
+    curves_writer(history)(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
 @pytest.mark.filterwarnings("error:The given NumPy array is not writable")
 def test_a_memory_mapped_cache_trains_and_evaluates_exactly_as_one_in_memory(tmp_path, cache):
     np.save(tmp_path / "tokens.npy", cache.tokens)
