@@ -14,8 +14,10 @@ alone), `explore` and `random` at `--actions` (2,000) actions, seeds `--seeds`
 (0 1). `preview`: held out are the three preview games (ls20, vc33, ft09), trained on every other dev game,
 played at 4,000 actions.
 
-CORPUS is a folder of toolkit recordings of the dev games (e.g. `aria bench --record` exploration runs
-and `aria distill` demonstrations of them). Without `--recordings`, the script makes its own: one
+CORPUS is a folder of toolkit recordings of the dev games (e.g. `aria bench --record` exploration runs).
+The tokenizer and world model learn from the training games' recordings; the policy heads, by default,
+from `aria distill` demonstrations made of those same recordings (OUT/demos: exploration recordings teach
+dynamics, the distilled ones what to do; `--policy-data corpus` trains them on the corpus instead). Without `--recordings`, the script makes its own: one
 `explore` run of `--record-actions` actions per training game (at most `--max-train-games` of them,
 drawn with the fold seed), recorded through the real toolkit.
 
@@ -64,9 +66,25 @@ def record_corpus(games: list[str], env_dir: Path, out: Path, actions: int) -> P
     return out
 
 
+def distill_demos(train_files: list[Path], env_dir: Path, out: Path, held: list[str]) -> Path | None:
+    """`aria distill` demonstrations of the training recordings (kept in `out` once complete); None when
+    no training run completed a level."""
+    from aria_cli.data.recordings import find_recordings
+    from aria_cli.games.distill import distill
+
+    done = out / ".complete"
+    if not done.exists():
+        distill(train_files, out, env_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        done.touch()
+    if leave_games_out(out, held)[1]:  # made from training files only: a held-out game here is a bug
+        raise SystemExit(f"{out}: distilled demonstrations of a held-out game")
+    return out if find_recordings(out) else None
+
+
 def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, policy_epochs: int,
-              vqvae_epochs: int) -> dict[str, float]:
-    """Tokenizer, token cache, world model and policy heads, on `data` only; seconds per stage."""
+              vqvae_epochs: int, policy_data: Path) -> dict[str, float]:
+    """Tokenizer, token cache and world model on `data`, policy heads on `policy_data`; seconds per stage."""
     from aria_cli.data.token_cache import build_token_cache
     from aria_cli.policy.train import PolicyTrainConfig, train_policy
     from aria_cli.tokenizer.model import tokenizer_exists
@@ -83,7 +101,7 @@ def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, po
     train_world_model(WorldModelTrainConfig(data=data, checkpoints=ck, device="cpu", time_budget=budget,
                                             epochs=wm_epochs, show=False))
     times["train-wm"], t = time.time() - t, time.time()
-    train_policy(PolicyTrainConfig(data=data, checkpoints=ck, device="cpu", epochs=policy_epochs))
+    train_policy(PolicyTrainConfig(data=policy_data, checkpoints=ck, device="cpu", epochs=policy_epochs))
     times["train-policy"] = time.time() - t
     return times
 
@@ -150,6 +168,8 @@ def main(argv=None) -> int:
     ap.add_argument("--wm-epochs", type=int, help="world-model epochs (instead of --wm-minutes)")
     ap.add_argument("--policy-epochs", type=int, default=50)
     ap.add_argument("--vqvae-epochs", type=int, default=24)
+    ap.add_argument("--policy-data", choices=["distill", "corpus"], default="distill",
+                    help="policy heads on distilled demonstrations of the training recordings, or on the corpus")
     ap.add_argument("--adapt-every", type=int, default=8)
     ap.add_argument("--adapt-steps", type=int, default=2)
     ap.add_argument("--wm-change", type=int, default=8)
@@ -182,8 +202,17 @@ def main(argv=None) -> int:
     print(f"held out {len(held)} games ({len(held_files)} recordings set aside), "
           f"training on {len(train_files)} recordings", flush=True)  # fmt: skip
     data = link_recordings(train_files, out / "train-data")
-    times = {} if args.reuse else train_all(data, out / "checkpoints", args.wm_minutes, args.wm_epochs,
-                                             args.policy_epochs, args.vqvae_epochs)
+    times, policy_data = {}, data
+    if args.policy_data == "distill" and not args.reuse:
+        t = time.time()
+        policy_data = distill_demos(train_files, args.environments_dir, out / "demos", held)
+        times["distill"] = time.time() - t
+        if policy_data is None:
+            print("no training run completed a level: the policy heads train on the corpus", flush=True)
+            policy_data, args.policy_data = data, "corpus (nothing to distill)"
+    if not args.reuse:
+        times |= train_all(data, out / "checkpoints", args.wm_minutes, args.wm_epochs, args.policy_epochs,
+                           args.vqvae_epochs, policy_data)
     t = time.time()
     chosen = {k: f for k, f in agents(out / "checkpoints", args).items() if k in args.agents}
     result = compare(held, chosen, max_actions=args.actions, seeds=args.seeds,
@@ -192,8 +221,11 @@ def main(argv=None) -> int:
     runs = [vars(r) for r in result.runs]
     if args.reuse:  # add to what earlier runs on these models measured, replacing the agents played again
         times, runs = earlier_runs(out / "summary.json", args, held, times, runs)
+        if (out / "summary.json").exists():  # what the checkpoints were trained on, not this run's option
+            args.policy_data = json.loads((out / "summary.json").read_text()).get("policy_data", "corpus")
     summary = {"mode": args.mode, "smoke": args.smoke, "held_out": held, "actions": args.actions,
-               "seeds": args.seeds, "train_recordings": len(train_files), "seconds": times,
+               "seeds": args.seeds, "train_recordings": len(train_files), "policy_data": args.policy_data,
+               "seconds": times,
                "agents": summarise([SimpleNamespace(**r) for r in runs]), "runs": runs}  # fmt: skip
     atomic.write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
     print(f"{'agent':20} {'levels':>8} {'wins':>5} {'ms/action':>10} {'score':>7}")
