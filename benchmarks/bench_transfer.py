@@ -17,9 +17,10 @@ played at 4,000 actions.
 CORPUS is a folder of toolkit recordings of the dev games (e.g. `aria bench --record` exploration runs).
 The tokenizer and world model learn from the training games' recordings; the policy heads, by default,
 from `aria distill` demonstrations made of those same recordings (OUT/demos: exploration recordings teach
-dynamics, the distilled ones what to do; `--policy-data corpus` trains them on the corpus instead). Without `--recordings`, the script makes its own: one
-`explore` run of `--record-actions` actions per training game (at most `--max-train-games` of them,
-drawn with the fold seed), recorded through the real toolkit.
+dynamics, the distilled ones what to do; `--policy-data corpus` trains them on the corpus instead).
+Without `--recordings`, the script makes its own: one `explore` run of `--record-actions` actions per
+training game (at most `--max-train-games` of them, drawn with the fold seed), recorded through the
+real toolkit.
 
 Games are played in this process through aria_cli.play.compare (the engine of `aria play` and `aria
 bench`), so both world-model variants share one load of the models; `aria bench ... --agent world-model
