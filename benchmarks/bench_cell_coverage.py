@@ -23,14 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aria_cli.data.recordings import find_recordings, iter_steps  # noqa: E402
 from aria_cli.data.splits import draw_fold, recording_games  # noqa: E402
-from aria_cli.vocab import CELL_PIXELS, GRID  # noqa: E402
+from aria_cli.tokenizer.cells import frames_to_cells, unique_cells  # noqa: E402
 
 
-def cell_keys(files: list[Path]) -> np.ndarray:
-    """Every 8x8 cell of every frame of `files`, one opaque key per cell."""
+def distinct_cells(files: list[Path]) -> tuple[list[bytes], np.ndarray]:
+    """The distinct 8x8 cells of every frame of `files` (as bytes) and how often each occurs."""
     frames = np.stack([s.frame for p in files for s in iter_steps(p)]).astype(np.uint8)
-    cells = frames.reshape(len(frames), GRID, CELL_PIXELS, GRID, CELL_PIXELS).transpose(0, 1, 3, 2, 4)
-    return np.ascontiguousarray(cells.reshape(-1, CELL_PIXELS * CELL_PIXELS)).view(np.dtype((np.void, 64))).ravel()
+    cells, inverse = unique_cells(frames_to_cells(frames))
+    return [c.tobytes() for c in cells], np.bincount(inverse, minlength=len(cells))
 
 
 def main() -> None:
@@ -44,10 +44,7 @@ def main() -> None:
     t = time.time()
     file_games = {f: recording_games(f) for f in find_recordings(args.held_out)}
     held = sorted({g for gs in file_games.values() for g in gs})
-    unseen = {}
-    for g in held:
-        keys, counts = np.unique(cell_keys([f for f, gs in file_games.items() if g in gs]), return_counts=True)
-        unseen[g] = (keys, counts)
+    unseen = {g: distinct_cells([f for f, gs in file_games.items() if g in gs]) for g in held}
     games = sorted(p.name for p in args.corpus.iterdir() if p.is_dir() and p.name not in held)
     order = draw_fold(games, len(games), args.seed)
     sizes = {int(n) for n in args.sizes.split(",") if int(n) < len(order)} | {len(order)}
@@ -55,10 +52,10 @@ def main() -> None:
     print(f"{'games':>6} {'distinct cells':>15} {'held-out cells new':>19}")
     known: set[bytes] = set()
     for i, g in enumerate(order, 1):
-        known.update(k.tobytes() for k in np.unique(cell_keys(find_recordings(args.corpus / g))))
+        known.update(distinct_cells(find_recordings(args.corpus / g))[0])
         if i not in sizes:
             continue
-        new = {h: (counts[np.array([k.tobytes() not in known for k in keys])].sum(), counts.sum())
+        new = {h: (counts[np.array([k not in known for k in keys])].sum(), counts.sum())
                for h, (keys, counts) in unseen.items()}  # fmt: skip
         share = sum(n for n, _ in new.values()) / sum(c for _, c in new.values())
         print(f"{i:>6} {len(known):>15,} {100 * share:>18.2f}%")

@@ -70,7 +70,6 @@ def record_corpus(games: list[str], env_dir: Path, out: Path, actions: int) -> P
 def distill_demos(train_files: list[Path], env_dir: Path, out: Path, held: list[str]) -> Path | None:
     """`aria distill` demonstrations of the training recordings (kept in `out` once complete); None when
     no training run completed a level."""
-    from aria_cli.data.recordings import find_recordings
     from aria_cli.games.distill import distill
 
     done = out / ".complete"
@@ -78,9 +77,10 @@ def distill_demos(train_files: list[Path], env_dir: Path, out: Path, held: list[
         distill(train_files, out, env_dir)
         out.mkdir(parents=True, exist_ok=True)
         done.touch()
-    if leave_games_out(out, held)[1]:  # made from training files only: a held-out game here is a bug
+    demos, of_held = leave_games_out(out, held)
+    if of_held:  # made from training files only: a held-out game here is a bug
         raise SystemExit(f"{out}: distilled demonstrations of a held-out game")
-    return out if find_recordings(out) else None
+    return out if demos else None
 
 
 def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, policy_epochs: int,
@@ -204,14 +204,14 @@ def main(argv=None) -> int:
           f"training on {len(train_files)} recordings", flush=True)  # fmt: skip
     data = link_recordings(train_files, out / "train-data")
     times, policy_data = {}, data
-    if args.policy_data == "distill" and not args.reuse:
-        t = time.time()
-        policy_data = distill_demos(train_files, args.environments_dir, out / "demos", held)
-        times["distill"] = time.time() - t
-        if policy_data is None:
-            print("no training run completed a level: the policy heads train on the corpus", flush=True)
-            policy_data, args.policy_data = data, "corpus (nothing to distill)"
     if not args.reuse:
+        if args.policy_data == "distill":
+            t = time.time()
+            policy_data = distill_demos(train_files, args.environments_dir, out / "demos", held)
+            times["distill"] = time.time() - t
+            if policy_data is None:
+                print("no training run completed a level: the policy heads train on the corpus", flush=True)
+                policy_data, args.policy_data = data, "corpus (nothing to distill)"
         times |= train_all(data, out / "checkpoints", args.wm_minutes, args.wm_epochs, args.policy_epochs,
                            args.vqvae_epochs, policy_data)
     t = time.time()
