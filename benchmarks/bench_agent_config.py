@@ -11,7 +11,8 @@ processes (each plays the game's seeds through `aria_cli.play.compare`, the engi
 games won, the official score (each game's best seed, mean over the games that have baselines) and
 ms/action; then levels per game. `--json OUT` keeps every run (one object a line).
 
-`aria bench` plays the agents with their defaults; this is for choosing those defaults. Choose them on
+`aria bench` takes the options users set most (`--temperature`, `--level-weight`, learning inside
+the game); this script takes any `AgentConfig` field, for choosing the defaults. Choose them on
 games the models and the comparison you report do not share (RESULTS.md §7: chosen on 30 games unseen
 by the 50-game models, reported on the 29 held-out games the 210-game models never saw).
 """

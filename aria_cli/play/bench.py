@@ -56,11 +56,22 @@ class BenchConfig:
     checkpoints: Path = Path("checkpoints")
     device: str = "cpu"
     show_progress: bool = True
+    # the learned agents' options, as `aria play`'s (PlayConfig); recorded in bench.json, so that --resume and
+    # --merge refuse runs played with other ones
+    temperature: float = 0.5
+    level_weight: float = 1.0
     # world-model: learning inside the game (AgentConfig.adapt_every, adapt_steps, wm_change_k, wm_novelty_k; 0: off)
     adapt_every: int = 0
     adapt_steps: int = 2
     wm_change: int = 0
     wm_novelty: int = 0
+
+    def agent_options(self) -> dict:
+        return {k: getattr(self, k) for k in AGENT_OPTIONS}
+
+
+AGENT_OPTIONS = ("temperature", "level_weight", "adapt_every", "adapt_steps", "wm_change", "wm_novelty")
+DEFAULT_AGENT_OPTIONS = BenchConfig().agent_options()
 
 
 def run_key(game: str, agent: str, seed: int) -> str:
@@ -194,9 +205,7 @@ def _worker(wid: int, inbox, outbox, opts: dict) -> None:
 
         torch.set_num_threads(1)
     factories = agent_factories(PlayConfig(games=[], agents=opts["agents"], checkpoints=opts["checkpoints"],
-                                           device=opts["device"], adapt_every=opts["adapt_every"],
-                                           adapt_steps=opts["adapt_steps"], wm_change=opts["wm_change"],
-                                           wm_novelty=opts["wm_novelty"]))  # fmt: skip
+                                           device=opts["device"], **opts["agent_options"]))  # fmt: skip
     parent = os.getppid()
     while True:
         try:
@@ -323,7 +332,9 @@ def _prepare_folder(cfg: BenchConfig, meta: dict) -> Path:
         if not cfg.resume:
             raise AriaError(f"--out {out}: already holds a bench; add --resume to finish it, or choose another --out")
         before = json.loads(old.read_text())
-        diff = [k for k in ("env_dir", "games", "agents", "seeds", "max_actions", "shard") if before.get(k) != meta[k]]
+        before.setdefault("agent_options", DEFAULT_AGENT_OPTIONS)  # a bench.json from before they were recorded
+        diff = [k for k in ("env_dir", "games", "agents", "seeds", "max_actions", "shard", "agent_options")
+                if before.get(k) != meta[k]]
         if diff:
             raise AriaError(f"--resume: {out} was a bench with other {', '.join(diff)}; rerun it with the same options")
     elif cfg.resume and (out / "runs.jsonl").exists():
@@ -350,7 +361,8 @@ def bench(cfg: BenchConfig):
     games = select_games(cfg)
     agents, seeds = list(dict.fromkeys(cfg.agents)), list(dict.fromkeys(cfg.seeds))
     meta = {"schema": BENCH_SCHEMA, "env_dir": str(cfg.env_dir) if cfg.env_dir else None, "games": games,
-            "agents": agents, "seeds": seeds, "max_actions": cfg.max_actions, "shard": list(shard)}  # fmt: skip
+            "agents": agents, "seeds": seeds, "max_actions": cfg.max_actions, "shard": list(shard),
+            "agent_options": cfg.agent_options()}  # fmt: skip
     out = _prepare_folder(cfg, meta)
     planned = plan(games, agents, seeds, shard)
     done = read_runs(out)
@@ -373,8 +385,7 @@ def _execute(cfg: BenchConfig, out: Path, todo: list[tuple[str, str, int]], plan
     jobs = max(1, min(cfg.jobs or os.cpu_count() or 1, len(todo)))
     opts = {"agents": cfg.agents, "checkpoints": cfg.checkpoints, "device": cfg.device,
             "max_actions": cfg.max_actions, "env_dir": cfg.env_dir, "run_timeout": cfg.run_timeout,
-            "record_dir": out / "recordings" if cfg.record else None, "adapt_every": cfg.adapt_every,
-            "adapt_steps": cfg.adapt_steps, "wm_change": cfg.wm_change, "wm_novelty": cfg.wm_novelty}  # fmt: skip
+            "record_dir": out / "recordings" if cfg.record else None, "agent_options": cfg.agent_options()}  # fmt: skip
     bar = progress() if cfg.show_progress else None
     task = bar.add_task(f"bench · {jobs} jobs", total=planned, completed=planned - len(todo)) if bar else None
     if bar:
@@ -417,8 +428,11 @@ def merge(dirs: list[Path], out: Path | None):
             raise AriaError(f"--merge {d}: not a bench results folder (no bench.json)")
         metas.append(json.loads(f.read_text()))
     for d, m in zip(dirs, metas, strict=True):
+        m.setdefault("agent_options", DEFAULT_AGENT_OPTIONS)
         if m["max_actions"] != metas[0]["max_actions"]:
             raise AriaError(f"--merge {d}: ran at --max-actions {m['max_actions']}, not {metas[0]['max_actions']}")
+        if m["agent_options"] != metas[0]["agent_options"]:
+            raise AriaError(f"--merge {d}: its agents had options {m['agent_options']}, not {metas[0]['agent_options']}")
     union = lambda key: list(dict.fromkeys(x for m in metas for x in m[key]))  # noqa: E731
     games, agents, seeds = union("games"), union("agents"), union("seeds")
     runs: dict[str, dict] = {}
@@ -427,6 +441,7 @@ def merge(dirs: list[Path], out: Path | None):
     out = out or Path("runs") / time.strftime("bench-merged-%Y%m%d-%H%M%S", time.gmtime())
     meta = {"schema": BENCH_SCHEMA, "env_dir": metas[0]["env_dir"], "games": games, "agents": agents,
             "seeds": seeds, "max_actions": metas[0]["max_actions"], "shard": [0, 1],
+            "agent_options": metas[0]["agent_options"],
             "merged_from": [str(d) for d in dirs]}  # fmt: skip
     atomic.write_json(out / "bench.json", meta)
     atomic.write_text(out / "runs.jsonl", "".join(json.dumps(runs[k]) + "\n" for k in sorted(runs)))

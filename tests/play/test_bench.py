@@ -221,6 +221,25 @@ def test_an_existing_results_folder_needs_resume_and_the_same_options(tmp_path):
         bench(quick(tmp_path / "p", games_file=tmp_path / "missing.txt"))
 
 
+def test_runs_played_with_other_agent_options_are_never_mixed_into_one_result(tmp_path):
+    """bench.json records the learned agents' options: --resume and --merge refuse other ones, and a
+    bench.json written before they were recorded counts as the defaults."""
+    out = tmp_path / "o"
+    bench(quick(out, agents=["random"], max_actions=5, jobs=1, shard="0/2"))
+    assert json.loads((out / "bench.json").read_text())["agent_options"]["temperature"] == 0.5
+    args = ["bench", "--agent", "random", "--max-actions", "5", "--jobs", "1", "--shard", "0/2", "--out", str(out),
+            "--resume"]  # fmt: skip
+    r = runner.invoke(app, [*args, "--temperature", "0.25"])
+    assert r.exit_code == 1 and "other agent_options" in r.stderr
+    meta = json.loads((out / "bench.json").read_text())
+    del meta["agent_options"]
+    (out / "bench.json").write_text(json.dumps(meta))
+    assert runner.invoke(app, args).exit_code == 0
+    bench(quick(tmp_path / "s1", agents=["random"], max_actions=5, jobs=1, shard="1/2", adapt_every=8))
+    r = runner.invoke(app, ["bench", "--merge", str(out), "--merge", str(tmp_path / "s1"), "--out", str(tmp_path / "m")])
+    assert r.exit_code == 1 and "its agents had options" in r.stderr and not (tmp_path / "m").exists()
+
+
 def test_games_file_seeds_and_shards_plan_every_run_once(tmp_path):
     gf = tmp_path / "games.txt"
     gf.write_text("# two of the bundled games\nqtgl\n\nqmaz  # the maze\n")
