@@ -7,9 +7,10 @@
 Each `--config` is `default`, `explore` (the baseline agent), or `key=value[,key=value]` of
 `aria_cli.agents.learned.AgentConfig`. Every (config, game) pair is one job of a pool of `--jobs`
 processes (each plays the game's seeds through `aria_cli.play.compare`, the engine of `aria play` and
-`aria bench`, on one torch thread). Prints, per config: levels summed over games for each seed, the
-games won, the official score (each game's best seed, mean over the games that have baselines) and
-ms/action; then levels per game. `--json OUT` keeps every run (one object a line).
+`aria bench`, on one torch thread). The configs are the agents of one `ComparisonResult`: its table
+(levels per game and config, the official score of each game's best seed, ms/action, errors, totals),
+then each config's levels summed over games for each seed. `--json OUT` writes the comparison (every
+run, summary and totals) as `aria play --json` does.
 
 `aria bench` takes the options users set most (`--temperature`, `--level-weight`, learning inside
 the game); this script takes any `AgentConfig` field, for choosing the defaults. Choose them on
@@ -21,19 +22,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
-from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import numpy as np
-from rich.table import Table
-
 from aria_cli.agents.learned import AgentConfig, learned_agent_factories
 from aria_cli.common.ui import console
-from aria_cli.play.compare import compare
-from aria_cli.play.score import best_score
+from aria_cli.play.compare import ComparisonResult, RunResult, compare
 
 
 def parse_config(text: str) -> dict:
@@ -53,15 +48,14 @@ def parse_config(text: str) -> dict:
     return out
 
 
-def play(checkpoints: str, config: dict, game: str, seeds: list[int], actions: int, env_dir: str | None) -> list[dict]:
-    """One game, every seed, one config: the runs as dicts."""
+def play(checkpoints: str, name: str, config: dict, game: str, seeds: list[int], actions: int,
+         env_dir: str | None) -> list[RunResult]:
+    """One game, every seed, one config: the runs, each under the config's name as its agent."""
     agent = config.get("agent", "world-model")
     extra = {} if agent == "explore" else learned_agent_factories(Path(checkpoints), "cpu", AgentConfig(**config))
     result = compare([game], [agent], max_actions=actions, seeds=seeds, extra_agents=extra,
                      environments_dir=Path(env_dir) if env_dir else None, show_progress=False)
-    return [{"game": r.game, "seed": r.seed, "levels": r.levels_completed, "win_levels": r.win_levels,
-             "won": r.won, "error": r.error, "score": r.score, "ms_per_action": r.ms_per_action, "actions_to_level": r.actions_to_level}
-            for r in result.runs]  # fmt: skip
+    return [dataclasses.replace(r, agent=name) for r in result.runs]
 
 
 def main() -> None:
@@ -80,48 +74,22 @@ def main() -> None:
     names = args.config or ["default"]
     configs = {name: parse_config(name) for name in names}
     env = str(args.environments_dir) if args.environments_dir else None
-    runs: dict[str, list[dict]] = defaultdict(list)
+    runs: list[RunResult] = []
     t0 = time.time()
     with ProcessPoolExecutor(args.jobs) as pool:
-        jobs = {pool.submit(play, str(args.checkpoints), cfg, g, seeds, args.actions, env): name
-                for name, cfg in configs.items() for g in games}  # fmt: skip
+        jobs = [pool.submit(play, str(args.checkpoints), name, cfg, g, seeds, args.actions, env)
+                for name, cfg in configs.items() for g in games]  # fmt: skip
         for i, done in enumerate(as_completed(jobs), 1):
-            runs[jobs[done]] += done.result()
+            runs += done.result()
             console.print(f"[dim]{i}/{len(jobs)} game-configs played, {time.time() - t0:.0f} s[/dim]")
+    runs.sort(key=lambda r: (games.index(r.game), names.index(r.agent), seeds.index(r.seed)))
+    result = ComparisonResult(games, names, seeds, args.actions, runs)
     if args.json:
-        with args.json.open("w") as fh:
-            for name, rs in runs.items():
-                for r in rs:
-                    fh.write(json.dumps({"config": name, **r}) + "\n")
-
-    summary = Table(title=f"{len(games)} games, {args.actions} actions, seeds {args.seeds}")
-    summary.add_column("config", overflow="fold")
-    for col in ("levels per seed", "won per seed", "official score (best seed)", "ms/action"):
-        summary.add_column(col, justify="right")
+        result.write_json(args.json)
+    console.print(result.table(show_errors=True))
     for name in names:
-        rs = runs[name]
-        by_seed = [[r for r in rs if r["seed"] == s] for s in seeds]
-        best = [best_score([r["score"] for r in rs if r["game"] == g])[0] for g in games]
-        scored = [b for b in best if b is not None]
-        summary.add_row(
-            name,
-            ", ".join(str(sum(r["levels"] for r in s)) for s in by_seed),
-            ", ".join(str(sum(r["won"] for r in s)) for s in by_seed),
-            f"{np.mean(scored):.3f}" if scored else "-",
-            f"{np.mean([r['ms_per_action'] for r in rs]):.1f}",
-        )
-    console.print(summary)
-    per_game = Table(title="levels per game (seeds summed)")
-    per_game.add_column("game")
-    for name in names:
-        per_game.add_column(name, justify="right", overflow="fold")
-    for g in games:
-        per_game.add_row(g, *(str(sum(r["levels"] for r in runs[n] if r["game"] == g)) for n in names))
-    console.print(per_game)
-    failed = [(n, r) for n in names for r in runs[n] if r["error"]]
-    for name, r in failed:
-        console.print(f"[red]{name} {r['game']} seed {r['seed']} failed: {r['error']}[/red]")
-
+        per_seed = [sum(r.levels_completed for r in runs if r.agent == name and r.seed == s) for s in seeds]
+        console.print(f"{name}: levels per seed {', '.join(map(str, per_seed))} (seeds {args.seeds})")
 
 if __name__ == "__main__":
     main()
