@@ -8,9 +8,9 @@ Each `--config` is `default`, `explore` (the baseline agent), or `key=value[,key
 `aria_cli.agents.learned.AgentConfig`. Every (config, game) pair is one job of a pool of `--jobs`
 processes (each plays the game's seeds through `aria_cli.play.compare`, the engine of `aria play` and
 `aria bench`, on one torch thread). The configs are the agents of one `ComparisonResult`: its table
-(levels per game and config, the official score of each game's best seed, ms/action, errors, totals),
-then each config's levels summed over games for each seed. `--json OUT` writes the comparison (every
-run, summary and totals) as `aria play --json` does.
+(levels per game and config, the official score of each game's best seed, ms/action, errors, totals
+with their range over seeds), then each config's levels for each seed. `--json OUT` writes the
+comparison (every run, summary and totals) as `aria play --json` does.
 
 `aria bench` takes the options users set most (`--temperature`, `--level-weight`, learning inside
 the game); this script takes any `AgentConfig` field, for choosing the defaults. Choose them on
@@ -87,9 +87,10 @@ def main() -> None:
     if args.json:
         result.write_json(args.json)
     console.print(result.table(show_errors=True))
-    for name in names:
-        per_seed = [sum(r.levels_completed for r in runs if r.agent == name and r.seed == s) for s in seeds]
-        console.print(f"{name}: levels per seed {', '.join(map(str, per_seed))} (seeds {args.seeds})")
+    for name, tot in result.totals().items():
+        per_seed = ", ".join(f"seed {s}: {n}" for s, n in (tot["levels_by_seed"] or {}).items())
+        console.print(f"{name}: levels {per_seed or 'per seed: some runs missing'}")
+
 
 if __name__ == "__main__":
     main()

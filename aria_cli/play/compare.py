@@ -104,8 +104,9 @@ class ComparisonResult:
                 )
         return out
 
-    def totals(self) -> dict[str, dict[str, float]]:
-        """Per agent: levels summed over games (mean over seeds), wins, and mean ms/action."""
+    def totals(self) -> dict[str, dict[str, Any]]:
+        """Per agent: levels summed over games (mean over seeds) and, once every game ran every seed, for
+        each seed apart (`levels_by_seed`: how far the total moves with the seed alone), wins, ms/action."""
         out = {}
         for agent in self.agents:
             runs = [r for r in self.runs if r.agent == agent]
@@ -123,11 +124,19 @@ class ComparisonResult:
                         if self.runs_for(g, agent)
                     )
                 ),
+                "levels_by_seed": self._levels_by_seed(agent),
                 "wins": int(sum(r.won for r in runs)),
                 "ms_per_action": float(np.mean([r.ms_per_action for r in runs])) if runs else 0.0,
                 **self._score_totals(agent),
             }
         return out
+
+    def _levels_by_seed(self, agent: str) -> dict[str, int] | None:
+        """Levels summed over games for each seed; None until every game has a run of every seed."""
+        runs = {(r.game, r.seed): r.levels_completed for r in self.runs if r.agent == agent}
+        if any((g, s) not in runs for g in self.games for s in self.seeds):
+            return None
+        return {str(s): sum(runs[g, s] for g in self.games) for s in self.seeds}
 
     def _score_totals(self, agent: str) -> dict[str, Any]:
         """Mean over games of each game's best score (games without baselines left out), and how many."""
@@ -183,10 +192,12 @@ class ComparisonResult:
             t.add_row(*_summary_row(s, s["mean_levels"] == best[s["game"]], n_seeds, show_errors))
         t.add_section()
         for agent, tot in self.totals().items():
+            by_seed = list((tot["levels_by_seed"] or {}).values())
+            spread = f" ({min(by_seed)}–{max(by_seed)} by seed)" if len(by_seed) > 1 else ""
             t.add_row(
                 "[bold]all games[/]",
                 agent,
-                f"{tot['levels']:.1f} / {tot['win_levels']:.0f}",
+                f"{tot['levels']:.1f} / {tot['win_levels']:.0f}{spread}",
                 str(tot["wins"]),
                 fmt_score(tot["score"]) + (f" (mean of {tot['scored_games']})" if tot["score"] is not None else ""),
                 "",

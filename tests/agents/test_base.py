@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -142,6 +143,23 @@ def test_comparison_summary_and_totals(toy_comparison):
     assert clicks_explore["wins"] == sum(r.won for r in runs)
     assert set(data["totals"]) == {"explore", "random"}
     assert data["totals"]["explore"]["levels"] > data["totals"]["random"]["levels"]
+
+
+def test_totals_show_each_seed_apart_once_every_game_ran_it(toy_comparison):
+    for agent in ("explore", "random"):
+        by_seed = toy_comparison.totals()[agent]["levels_by_seed"]
+        expect = {str(s): sum(r.levels_completed for r in toy_comparison.runs if r.agent == agent and r.seed == s)
+                  for s in (0, 1)}  # fmt: skip
+        assert by_seed == expect
+        assert sum(by_seed.values()) / 2 == pytest.approx(toy_comparison.totals()[agent]["levels"])
+    low, high = sorted(toy_comparison.totals()["explore"]["levels_by_seed"].values())
+    console = Console(width=160, record=True)
+    console.print(toy_comparison.table())
+    assert f"({low}–{high} by seed)" in console.export_text()
+    # A run missing (a bench still going): no per-seed sums rather than a partial one.
+    partial = dataclasses.replace(toy_comparison, runs=toy_comparison.runs[:-1])
+    dropped = toy_comparison.runs[-1].agent
+    assert partial.totals()[dropped]["levels_by_seed"] is None
 
 
 def test_comparison_table_lists_every_game_and_agent(toy_comparison):
