@@ -6,8 +6,8 @@ Per step (`act`), in order:
 2. If this level was completed before (the game was reset since), replay: walk the known path to the
    action that completed it.
 3. If the next action would spend the level's last unit of step budget (the budget is learned from
-   game overs that happen after the same number of actions from different states), RESET instead:
-   the outcome of that action would be lost to the game over anyway.
+   game overs that happen after the same number of actions from three different states, a number
+   the game never went on past), RESET instead: the outcome of that action would be lost anyway.
 4. Try an untried action in the current state: the best-scoring one among those predicted to change
    the frame (P(change) >= `p_min`). Score = log P(change) + novelty_weight · log P(new state)
    + prior_weight · prior log-prob (when a prior is plugged in) + salience_weight · object salience.
@@ -143,6 +143,7 @@ class Explorer:
         self._since_reset = 0
         self._first_action = None  # the first action since the level (re)started (the timer rule needs it)
         self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {(state, action)} that died
+        self._survived: dict[int, int] = {}  # level -> the most actions since its (re)start the game went on after
         self.actions = 0
         self.last_changed: bool | None = None  # did the last action change the state (None: RESET, game over)
         self.last_new: bool | None = None  # ... and lead to a state never seen in its level
@@ -356,6 +357,8 @@ class Explorer:
         self._since_reset += 1
         if self._since_reset == 1:
             self._first_action = action
+        if obs.state != "GAME_OVER":
+            self._survived[p.level] = max(self._survived.get(p.level, 0), p.step)
         if level > p.level or obs.state == "WIN":
             graph.record(Transition(p.frame, action, None, level_up=True, step=p.step))
             self.last_changed = self.last_new = True
@@ -366,10 +369,12 @@ class Explorer:
             self._since_reset = 0
             self._plan = None
         elif obs.state == "GAME_OVER":
-            # Game overs after the same number of actions from different states: a step budget.
+            # Game overs after the same number of actions from several states: a step budget, unless the
+            # game ever went on past that many (then the actions did it, e.g. walking into a hazard).
+            # A wrong budget would keep the explorer within it for good, so it takes three states.
             at_step = self._deaths.setdefault(p.level, {}).setdefault(p.step, set())
-            at_step.add((self.store.key(p.frame), action))
-            if len(at_step) >= 2:
+            at_step.add(self.store.key(p.frame))
+            if len(at_step) >= 3 and p.step > self._survived.get(p.level, 0):
                 graph.set_budget(p.step)
             graph.record(Transition(p.frame, action, None, step=p.step))
             self._plan = None

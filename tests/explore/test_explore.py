@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from helpers.explore_games import ColourClicks, CounterMaze, Obs, play, tiled_board
+from helpers.explore_games import ColourClicks, CounterMaze, LavaMaze, Obs, play, tiled_board
 
 from aria_cli.explore import (
     ActionHistory,
@@ -355,6 +355,19 @@ def test_explorer_learns_the_step_budget_and_solves_the_counter_maze():
     assert levels == 2
     assert explorer.store.mask.mask[61:63].all()
     assert explorer.graphs[0].budget == 60
+
+
+def test_game_overs_the_actions_cause_are_not_taken_for_a_step_budget():
+    """Walking into lava two moves from the start, by two routes, ends the game at step 2 twice: that
+    once read as a 2-action budget, and the explorer never went further. The game went on past 2
+    actions before, so no budget; every seed reaches the goal."""
+    fooled = 0
+    for seed in range(8):
+        game, explorer = LavaMaze(), Explorer(seed=seed)
+        levels, taken = play(explorer, game, 1000)
+        assert levels == 1 and explorer.graphs[0].budget is None, seed
+        fooled += any(len(states) >= 2 for states in explorer._deaths.get(0, {}).values())
+    assert fooled  # at least one seed died twice at the same step from different states
 
 
 def test_explorer_resets_on_game_over():

@@ -110,6 +110,35 @@ class CounterMaze(_Game):
         return f
 
 
+class LavaMaze(CounterMaze):
+    """CounterMaze without a step budget, whose red (2) cells end the game when walked into: game overs
+    that the action causes, at whatever step it is taken."""
+
+    levels = [
+        {"walls": [], "lava": [(3, 1), (1, 3), (6, 5), (5, 6), (9, 9), (10, 8)], "player": (1, 1), "goal": (12, 12)},
+    ]  # fmt: skip
+
+    def __init__(self):
+        super().__init__(budget=10**9)
+
+    def start_level(self) -> None:
+        super().start_level()
+        self.lava = set(self.levels[0]["lava"])
+
+    def apply(self, action: int, x, y) -> bool:
+        won = super().apply(action, x, y)
+        if self.player in self.lava:
+            self.state = "GAME_OVER"
+        return won
+
+    def render(self) -> np.ndarray:
+        f = super().render()
+        for cx, cy in self.lava:
+            if (cx, cy) != self.player:
+                f[2 + 4 * cy : 6 + 4 * cy, 4 + 4 * cx : 8 + 4 * cx] = 2
+        return f
+
+
 class ColourClicks(_Game):
     """Click-only: clicking a red (2) square turns it green (4); turn every red square green to win the
     level. Clicks elsewhere do nothing. A counter in row 0 grows by one pixel per action."""
