@@ -142,7 +142,7 @@ class Explorer:
         self._plan: _Plan | None = None
         self._since_reset = 0
         self._first_action = None  # the first action since the level (re)started (the timer rule needs it)
-        self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {(state, action)} that died
+        self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {states} an action there ended the game from
         self._survived: dict[int, int] = {}  # level -> the most actions since its (re)start the game went on after
         self.actions = 0
         self.last_changed: bool | None = None  # did the last action change the state (None: RESET, game over)
