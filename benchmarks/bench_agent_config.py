@@ -27,7 +27,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from aria_cli.agents.learned import AgentConfig, learned_agent_factories
+from aria_cli.common.errors import AriaError
 from aria_cli.common.ui import console
+from aria_cli.play.bench import BenchConfig, parse_seeds, select_games
 from aria_cli.play.compare import ComparisonResult, RunResult, compare
 
 
@@ -61,16 +63,19 @@ def play(checkpoints: str, name: str, config: dict, game: str, seeds: list[int],
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoints", type=Path, required=True)
-    ap.add_argument("--games-file", type=Path, help="one game id a line [default: the bundled games]")
+    ap.add_argument("--games-file", type=Path, help="one game id a line, # comments [default: every game of the folder]")
     ap.add_argument("--environments-dir", type=Path, default=None, help="a toolkit games folder [default: bundled]")
     ap.add_argument("--config", action="append", default=None, help="default | explore | key=value,... (repeatable)")
     ap.add_argument("--actions", type=int, default=2000)
-    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--seeds", default="0", help="0-4 or 0,3,7, as aria bench --seeds")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    games = args.games_file.read_text().split() if args.games_file else ["qmaz", "qtgl", "qmix", "qpsh"]
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:  # the games and seeds as `aria bench` reads them (comments in the games file, unknown games named)
+        games = select_games(BenchConfig(env_dir=args.environments_dir, games_file=args.games_file))
+        seeds = parse_seeds(args.seeds)
+    except AriaError as e:
+        raise SystemExit(str(e)) from None
     names = args.config or ["default"]
     configs = {name: parse_config(name) for name in names}
     env = str(args.environments_dir) if args.environments_dir else None
