@@ -17,7 +17,10 @@ Per step (`act`), in order:
 5. Otherwise walk the shortest known path to the nearest state that still has such actions — through
    RESET and the level start when that is shorter, or when the budget would run out on the way.
 6. Then the unlikely untried actions, here or at the nearest state that has some.
-7. Nothing left: a random action that changed the state before (the game may hide state).
+7. Nothing left: offer finer clicks in every state of the level (`StateGraph.refine`: points on a grid
+   inside large regions, every 8 pixels, then every 4; `max_click_detail`) and go on from step 4.
+8. Nothing left at the finest detail: a random action that changed the state before (the game may
+   hide state).
 
 By default this is depth-first (keep going from where you are). With `depth_limit` it is iterative
 deepening: states within that many actions of the level start are explored first, and the limit
@@ -47,7 +50,7 @@ import numpy as np
 
 from aria_cli.explore.change_predictor import PredictorConfig
 from aria_cli.explore.frame_hash import FrameStore, VolatileConfig, VolatileMask
-from aria_cli.explore.objects import Candidate, click_candidates, segment
+from aria_cli.explore.objects import Candidate, click_candidates, grid_clicks, segment
 from aria_cli.explore.scoring import ActionScorer
 from aria_cli.explore.state_graph import UNREACHED, Node, StateGraph, Transition
 from aria_cli.vocab import CLICK, RESET
@@ -77,7 +80,10 @@ class ExploreConfig:
     prior_weight: float = 1.0
     salience_weight: float = 0.1
     novelty_weight: float = 1.0  # weight of log P(new state) (learned like P(change)) in the score
-    max_clicks: int = 96  # click candidates per state
+    max_clicks: int = 96  # object click candidates per state
+    # Once every action of the level's known states is tried, clicks on a grid inside large regions
+    # (an empty board is one region): every 8 pixels at detail 1, also every 4 at 2. 0: objects only.
+    max_click_detail: int = 2
     # Sample among the untried actions (Gumbel-max: softmax of score / temperature) instead of taking the
     # best. With a prior that ranks the actions the same way in every state, the best-first order walks
     # the same few actions from each state (in a toggle puzzle: subsets of the prior's favourite tiles),
@@ -149,8 +155,9 @@ class Explorer:
         self.last_new: bool | None = None  # ... and lead to a state never seen in its level
 
     # ------------------------------------------------------------------ candidates and scores
-    def _candidates(self, fid: int):
-        """Candidates of a state from its representative frame (segmentation cached per frame)."""
+    def _candidates(self, fid: int, detail: int = 0):
+        """Candidates of a state from its representative frame (segmentation cached per frame), with
+        grid clicks at `detail` >= 1."""
         cands = [Candidate(action=a) for a in sorted(set(self._available)) if 0 < a != CLICK]
         if CLICK not in self._available:
             return cands, None
@@ -159,6 +166,8 @@ class Explorer:
         if len(self._seg_cache) > 256:
             del self._seg_cache[next(iter(self._seg_cache))]
         cands += click_candidates(seg, self.store.mask.mask, self.config.max_clicks)
+        if detail:
+            cands += grid_clicks(seg, detail, self.store.mask.mask, {c.key for c in cands})
         # The same object recurs in many states (a toggle puzzle shows each tile in thousands of them):
         # one shared Candidate per distinct object keeps the state graphs' memory a fraction as large.
         cands = [self._interned.setdefault(c, c) for c in cands]
@@ -291,6 +300,8 @@ class Explorer:
             route = self._route(graph, node, tier, None)
             if route is not None:
                 return route
+        if CLICK in self._available and graph.refine(self.config.max_click_detail):
+            return self._choose(obs, graph, graph.node(node.frame_id))
         return self._fallback(node)
 
     def _deepen(self, graph: StateGraph, tier: int, limit: int | None) -> bool:

@@ -6,7 +6,9 @@ same-colour neighbour pair onto the smaller root, then pointer-jump until every 
 root; a handful of rounds, well under 2 ms per frame). `action_candidates` turns a frame into the
 actions worth trying: one per non-click action type, and one click per object, at the region pixel
 nearest its centroid (so the click lands inside even a ring or an L), small distinctive objects first
-and the background (the largest regions) last.
+and the background (the largest regions) last. `grid_clicks` adds the finer clicks the explorer turns to
+once every object click is tried: points on a grid inside the large regions, where one click per region
+cannot reach the cell a paint or placement game wants (an empty board is one region).
 """
 
 from __future__ import annotations
@@ -230,6 +232,33 @@ def click_candidates(
         )
         for i in idx
     ]
+
+
+def grid_clicks(
+    seg: Segmentation, detail: int, ignore: np.ndarray | None = None, taken: set | None = None
+) -> list[Candidate]:
+    """Clicks on grids inside regions larger than a grid cell, for `detail` >= 1: every 8 pixels at
+    detail 1, also every 4 at detail 2 (finer grids are added to the coarser ones, not instead). Points
+    on `ignore` pixels and points whose key is in `taken` (the object clicks) are left out."""
+    if detail < 1 or seg.labels is None:
+        return []
+    sal = salience(seg)
+    out = []
+    for level in range(1, detail + 1):
+        stride = FRAME_SIZE // 8 >> (level - 1)  # 8, then 4
+        coords = np.arange(stride // 2, FRAME_SIZE, stride)
+        ys, xs = np.meshgrid(coords, coords, indexing="ij")
+        ys, xs = ys.ravel(), xs.ravel()
+        region = seg.labels[ys, xs].astype(np.int64)
+        ok = seg.size[region] > stride * stride
+        if ignore is not None:
+            ok &= ~ignore[ys, xs]
+        for y, x, r in zip(ys[ok], xs[ok], region[ok], strict=True):
+            cand = Candidate(action=CLICK, x=int(x), y=int(y), region=int(r), colour=int(seg.colour[r]),
+                             size=int(seg.size[r]), salience=float(sal[r]))
+            if taken is None or cand.key not in taken:
+                out.append(cand)
+    return out
 
 
 def action_candidates(

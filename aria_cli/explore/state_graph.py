@@ -22,7 +22,8 @@ from aria_cli.explore.objects import Candidate, Segmentation
 
 ActionKey = tuple[int, int, int]
 UNREACHED = 1 << 30
-CandidateFn = Callable[[int], tuple[list[Candidate], Segmentation | None]]
+# (frame id, click detail) -> the state's candidates and its segmentation
+CandidateFn = Callable[[int, int], tuple[list[Candidate], Segmentation | None]]
 
 
 @dataclass(slots=True)
@@ -101,6 +102,7 @@ class StateGraph:
         self.budget: int | None = None  # actions after which the level ends by itself, once known
         self.depth_limit: int | None = None  # the explorer's iterative-deepening limit for this level
         self.level_up_known = False  # some edge completed the level
+        self.detail = 0  # click detail of the candidates: 0 objects only, then finer grids (refine)
         self._version = store.mask.version
 
     # ------------------------------------------------------------------ building
@@ -132,7 +134,7 @@ class StateGraph:
         key = self.store.key(fid)
         node = self.nodes.get(key)
         if node is None:
-            cands, seg = self._candidates(fid)
+            cands, seg = self._candidates(fid, self.detail)
             node = Node(key=key, frame_id=fid, candidates=cands, seg=seg)
             self.nodes[key] = node
         return node
@@ -199,6 +201,15 @@ class StateGraph:
         self.sync()
         self.log.append(transition)
         self._apply(transition)
+
+    def refine(self, max_detail: int) -> bool:
+        """Offer finer clicks in every state (the candidates are made again at the next detail).
+        False when the detail is already `max_detail`."""
+        if self.detail >= max_detail:
+            return False
+        self.detail += 1
+        self.rebuild()
+        return True
 
     def set_budget(self, budget: int) -> None:
         """The level ends by itself after `budget` actions: game overs at that step blame no action."""

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from helpers.explore_games import ColourClicks, CounterMaze, LavaMaze, Obs, play, tiled_board
+from helpers.explore_games import ColourClicks, CounterMaze, HiddenCell, LavaMaze, Obs, play, tiled_board
 
 from aria_cli.explore import (
     ActionHistory,
@@ -23,7 +23,7 @@ from aria_cli.explore import (
     segment,
 )
 from aria_cli.explore.change_predictor import candidate_features
-from aria_cli.explore.objects import click_candidates
+from aria_cli.explore.objects import click_candidates, grid_clicks
 
 # ---------------------------------------------------------------------------------------------- objects
 
@@ -116,6 +116,24 @@ def test_ignored_pixels_offer_no_click():
     ignore[60:64, :] = True
     cands = click_candidates(segment(f), ignore=ignore)
     assert all(c.colour != 3 for c in cands)
+
+
+def test_grid_clicks_cover_large_regions_only_and_add_finer_grids():
+    f = np.zeros((64, 64), dtype=np.uint8)
+    f[:, 32:] = 5  # two large regions
+    f[9:12, 9:12] = 9  # a 9-pixel object: smaller than a grid cell, it keeps its one object click
+    seg = segment(f)
+    objects = click_candidates(seg)
+    coarse = grid_clicks(seg, 1, taken={c.key for c in objects})
+    assert {(c.x, c.y) for c in coarse} == {(x, y) for x in range(4, 64, 8) for y in range(4, 64, 8)}
+    assert not {c.key for c in coarse} & {c.key for c in objects}
+    assert all(c.colour == (5 if c.x >= 32 else 0) for c in coarse)
+    fine = grid_clicks(seg, 2)
+    assert len(fine) == 64 + 16 * 16 - 1  # every 4 pixels too, but not on the small object's (10, 10)
+    ignore = np.zeros((64, 64), dtype=bool)
+    ignore[:, :32] = True
+    assert all(c.x >= 32 for c in grid_clicks(seg, 2, ignore=ignore))
+    assert grid_clicks(seg, 0) == []
 
 
 # ------------------------------------------------------------------------------------ frame hashing
@@ -218,7 +236,7 @@ def line_world(store: FrameStore, n: int) -> list[int]:
 def test_state_graph_finds_the_shortest_path_back_to_a_frontier():
     store = FrameStore()
     ids = line_world(store, 6)
-    graph = StateGraph(store, lambda fid: ([Candidate(1), Candidate(2), Candidate(3)], None))
+    graph = StateGraph(store, lambda fid, detail: ([Candidate(1), Candidate(2), Candidate(3)], None))
     graph.add_start(ids[0])
     # Right (2) along the line and left (1) back; the line ends at 0 and 5; ACTION3 was tried only at
     # positions 0, 4 and 5, so 1, 2 and 3 are the frontier.
@@ -238,7 +256,7 @@ def test_state_graph_finds_the_shortest_path_back_to_a_frontier():
 def test_state_graph_marks_no_ops_and_never_routes_through_them():
     store = FrameStore()
     ids = line_world(store, 2)
-    graph = StateGraph(store, lambda fid: ([Candidate(1), Candidate(2)], None))
+    graph = StateGraph(store, lambda fid, detail: ([Candidate(1), Candidate(2)], None))
     graph.record(Transition(ids[0], (1, -1, -1), ids[0]))
     node = graph.node(ids[0])
     assert node.is_noop((1, -1, -1))
@@ -249,7 +267,7 @@ def test_state_graph_merges_states_when_the_mask_grows():
     store = FrameStore(VolatileMask())
     frames = counter_frames(3)  # the same sprite position, three counter values
     ids = [store.add(f) for f in frames]
-    graph = StateGraph(store, lambda fid: ([Candidate(1)], None))
+    graph = StateGraph(store, lambda fid, detail: ([Candidate(1)], None))
     graph.record(Transition(ids[0], (1, -1, -1), ids[1]))
     graph.record(Transition(ids[1], (1, -1, -1), ids[2]))
     assert len(graph) == 3
@@ -262,7 +280,7 @@ def test_state_graph_merges_states_when_the_mask_grows():
 def test_game_overs_at_the_step_budget_blame_no_action():
     store = FrameStore()
     ids = line_world(store, 2)
-    graph = StateGraph(store, lambda fid: ([Candidate(1), Candidate(2)], None))
+    graph = StateGraph(store, lambda fid, detail: ([Candidate(1), Candidate(2)], None))
     graph.record(Transition(ids[0], (1, -1, -1), None, step=60))
     assert graph.node(ids[0]).edges[(1, -1, -1)].deaths == 1
     graph.set_budget(60)
@@ -384,6 +402,19 @@ def test_explorer_clicks_objects_and_solves_colour_clicks_faster_than_clicking_e
     assert len(taken) < 500
 
 
+def test_once_every_object_is_tried_the_explorer_clicks_inside_large_regions():
+    # An empty board is one region: its one object click is not the cell the level wants, and with
+    # objects only the explorer is left to click at random.
+    levels, taken = play(Explorer(ExploreConfig(max_click_detail=0), seed=0), HiddenCell(), 600)
+    assert levels == 0
+    for seed in range(3):
+        explorer = Explorer(seed=seed)
+        levels, taken = play(explorer, HiddenCell(), 600)
+        assert levels == 2, seed
+        assert explorer.graphs[0].detail == 1  # the 8-pixel grid was enough: no finer one
+        assert len(taken) < 300, seed
+
+
 def test_prior_decides_among_untried_actions():
     game = ColourClicks(seed=0)
     obs = game.reset()
@@ -472,7 +503,7 @@ def test_a_transition_back_to_the_level_start_is_an_ordinary_edge():
     """A hazard that puts the player back at the start (no game over): the graph can route through it."""
     store = FrameStore()
     ids = line_world(store, 3)
-    graph = StateGraph(store, lambda fid: ([Candidate(1), Candidate(2)], None))
+    graph = StateGraph(store, lambda fid, detail: ([Candidate(1), Candidate(2)], None))
     graph.add_start(ids[0])
     graph.record(Transition(ids[0], (2, -1, -1), ids[1]))
     graph.record(Transition(ids[1], (2, -1, -1), ids[2]))

@@ -176,6 +176,31 @@ class ColourClicks(_Game):
         return f
 
 
+class HiddenCell(_Game):
+    """Click-only: a 6x6 board of 8-pixel cells, empty (one black region) inside a grey frame. A click
+    on the level's target cell wins it; clicks elsewhere do nothing. Nothing marks the target, and the
+    board's one object click (its centre) is not on it."""
+
+    available = (6,)
+    levels = [(4, 1), (1, 4)]  # target cell (column, row) per level
+
+    def __init__(self):
+        super().__init__()
+        self.start_level()
+
+    def start_level(self) -> None:
+        pass
+
+    def apply(self, action: int, x, y) -> bool:
+        return ((x - 8) // 8, (y - 8) // 8) == self.levels[self.level]
+
+    def render(self) -> np.ndarray:
+        f = np.full((64, 64), 5, dtype=np.uint8)
+        f[8:56, 8:56] = 0
+        f[60, 4 * self.level : 4 * self.level + 4] = 4  # which level this is
+        return f
+
+
 def play(agent, game, max_actions: int) -> tuple[int, list[tuple[int, int | None, int | None]]]:
     """Play until WIN or the budget; returns (levels completed, actions taken)."""
     obs = game.reset()
