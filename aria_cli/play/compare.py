@@ -139,10 +139,24 @@ class ComparisonResult:
         return {str(s): sum(runs[g, s] for g in self.games) for s in self.seeds}
 
     def _score_totals(self, agent: str) -> dict[str, Any]:
-        """Mean over games of each game's best score (games without baselines left out), and how many."""
-        best = [best_score([r.score for r in self.runs_for(g, agent)])[0] for g in self.games]
-        scored = [b for b in best if b is not None]
-        return {"score": float(np.mean(scored)) if scored else None, "scored_games": len(scored)}
+        """Mean over games of each game's best score (games without baselines left out), and how many;
+        the same over the games with a baseline for every level (`score_full_baselines`): elsewhere a run
+        that completes more levels than there are baselines scores 0, so more levels can score less."""
+        scored, full = [], []
+        for g in self.games:
+            runs = self.runs_for(g, agent)
+            best = best_score([r.score for r in runs])[0]
+            if best is None:
+                continue
+            scored.append(best)
+            if min(len(r.baseline_actions) for r in runs) >= max(r.win_levels for r in runs):
+                full.append(best)
+        return {
+            "score": float(np.mean(scored)) if scored else None,
+            "scored_games": len(scored),
+            "score_full_baselines": float(np.mean(full)) if full else None,
+            "full_baseline_games": len(full),
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -199,13 +213,24 @@ class ComparisonResult:
                 agent,
                 f"{tot['levels']:.1f} / {tot['win_levels']:.0f}{spread}",
                 str(tot["wins"]),
-                fmt_score(tot["score"]) + (f" (mean of {tot['scored_games']})" if tot["score"] is not None else ""),
+                _total_score(tot),
                 "",
                 "",
                 f"{tot['ms_per_action']:.2f}",
                 *([""] if show_errors else []),
             )
         return t
+
+
+def _total_score(tot: dict[str, Any]) -> str:
+    """The all-games score: the mean over scored games, and over those with a baseline for every level
+    when that is fewer (where the toolkit's 0 for "more levels than baselines" cannot hide a level)."""
+    if tot["score"] is None:
+        return fmt_score(None)
+    text = f"{fmt_score(tot['score'])} (mean of {tot['scored_games']})"
+    if tot["score_full_baselines"] is not None and tot["full_baseline_games"] < tot["scored_games"]:
+        text += f"; {fmt_score(tot['score_full_baselines'])} on the {tot['full_baseline_games']} with a baseline per level"
+    return text
 
 
 def _summary_row(s: dict[str, Any], best_levels: bool, n_seeds: int, show_errors: bool) -> list[str]:

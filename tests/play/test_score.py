@@ -3,15 +3,17 @@
 import json
 import tempfile
 
+import numpy as np
 import pytest
 from arc_agi import Arcade, OperationMode
 from arcengine import GameAction
+from rich.console import Console
 from typer.testing import CliRunner
 
 from aria_cli.agents.base import make_agent
 from aria_cli.cli import app
 from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS
-from aria_cli.play.compare import game_sessions, play_one
+from aria_cli.play.compare import ComparisonResult, RunResult, game_sessions, play_one
 from aria_cli.play.score import best_score, official_score
 
 
@@ -76,3 +78,28 @@ def test_aria_play_json_and_comparison_show_the_score(tmp_path):
     best = max(x["score"] for x in data["runs"])
     assert data["summary"][0]["score"] == best and data["totals"]["explore"]["score"] == best
     assert "best of 2 seeds" in r.output
+
+
+def test_totals_also_score_the_games_with_a_baseline_for_every_level():
+    """A game with fewer baselines than levels scores 0 once a run completes more levels than it has
+    baselines (the toolkit's rule), so the totals also give the mean over the fully baselined games."""
+    def run(game, seed, level_actions, baselines, win_levels):
+        score = official_score(level_actions, 100, baselines)[0]
+        return RunResult(game=game, agent="a", seed=seed, levels_completed=len(level_actions), win_levels=win_levels,
+                         actions=100, level_actions=level_actions, actions_to_level=list(np.cumsum(level_actions)),
+                         baseline_actions=baselines, score=score)  # fmt: skip
+    runs = [
+        run("full", 0, [10], [10, 10], 2),  # level 1 at its baseline: 100 x 1/3 of the weight
+        run("full", 1, [], [10, 10], 2),
+        run("short", 0, [10, 10], [10], 2),  # both levels won, one baseline: 0
+        run("short", 1, [10], [10], 2),  # one level won: 100
+        run("none", 0, [5], [], 1),  # no baselines: not scored
+    ]
+    result = ComparisonResult(games=["full", "short", "none"], agents=["a"], seeds=[0, 1], max_actions=100, runs=runs)
+    tot = result.totals()["a"]
+    full = official_score([10], 100, [10, 10])[0]
+    assert tot["scored_games"] == 2 and tot["score"] == pytest.approx((full + 100) / 2)
+    assert tot["full_baseline_games"] == 1 and tot["score_full_baselines"] == pytest.approx(full)
+    console = Console(width=220, record=True)
+    console.print(result.table())
+    assert f"{full:.2f} on the 1 with a baseline per level" in console.export_text()
