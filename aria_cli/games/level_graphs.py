@@ -165,7 +165,7 @@ class LevelGraphs:
 
     @staticmethod
     def _graph(store: FrameStore, starts: list[int], log: list[Transition]) -> StateGraph:
-        graph = StateGraph(store, lambda fid: ([], None))  # no candidates: only tried actions matter here
+        graph = StateGraph(store, lambda fid, detail: ([], None))  # no candidates: only tried actions matter here
         for fid in starts:
             graph.add_start(fid)
         for t in log:
