@@ -142,15 +142,9 @@ class ComparisonResult:
         """Mean over games of each game's best score (games without baselines left out), and how many;
         the same over the games with a baseline for every level (`score_full_baselines`): elsewhere a run
         that completes more levels than there are baselines scores 0, so more levels can score less."""
-        scored, full = [], []
-        for g in self.games:
-            runs = self.runs_for(g, agent)
-            best = best_score([r.score for r in runs])[0]
-            if best is None:
-                continue
-            scored.append(best)
-            if min(len(r.baseline_actions) for r in runs) >= max(r.win_levels for r in runs):
-                full.append(best)
+        rows = [s for s in self.summary() if s["agent"] == agent and s["score"] is not None]
+        scored = [s["score"] for s in rows]
+        full = [s["score"] for s in rows if s["baseline_levels"] >= s["win_levels"]]
         return {
             "score": float(np.mean(scored)) if scored else None,
             "scored_games": len(scored),
