@@ -26,11 +26,18 @@ class Scores:
     wrong_per_frame: np.ndarray  # (N,) wrong pixels of each frame
 
 
+CHUNK = 2048  # frames scored at a time: memory stays bounded on corpora of 100,000s of distinct frames
+
+
 def background_colours(frames: np.ndarray) -> np.ndarray:
     """(N, H, W) colours 0-15 → (N,) each frame's most common colour (the lowest on a tie)."""
-    flat = np.asarray(frames, dtype=np.int64).reshape(len(frames), -1)
-    per_frame = np.bincount((flat + N_COLOURS * np.arange(len(flat))[:, None]).ravel(), minlength=N_COLOURS * len(flat))
-    return per_frame.reshape(len(flat), N_COLOURS).argmax(1)
+    frames = np.asarray(frames)
+    out = np.empty(len(frames), np.int64)
+    for i in range(0, len(frames), CHUNK):
+        flat = frames[i : i + CHUNK].reshape(-1, frames[0].size).astype(np.int64)
+        per_frame = np.bincount((flat + N_COLOURS * np.arange(len(flat))[:, None]).ravel(), minlength=N_COLOURS * len(flat))
+        out[i : i + CHUNK] = per_frame.reshape(len(flat), N_COLOURS).argmax(1)
+    return out
 
 
 def reconstruction_scores(decoded: np.ndarray, frames: np.ndarray, counts: np.ndarray | None = None) -> Scores:
@@ -42,11 +49,15 @@ def reconstruction_scores(decoded: np.ndarray, frames: np.ndarray, counts: np.nd
     counts = np.ones(len(frames), np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
     pixels = frames.shape[1] * frames.shape[2]
     total = max(int(counts.sum()), 1)
-    wrong = decoded != frames
-    wrong_per_frame = wrong.sum(axis=(1, 2))
-    fg = frames != background_colours(frames)[:, None, None]
-    fg_total = int((fg.sum(axis=(1, 2)) * counts).sum())
-    fg_wrong = int(((wrong & fg).sum(axis=(1, 2)) * counts).sum())
+    wrong_per_frame = np.empty(len(frames), np.int64)
+    fg_total = fg_wrong = 0
+    for i in range(0, len(frames), CHUNK):
+        f, n = frames[i : i + CHUNK], counts[i : i + CHUNK]
+        wrong = decoded[i : i + CHUNK] != f
+        wrong_per_frame[i : i + CHUNK] = wrong.sum(axis=(1, 2))
+        fg = f != background_colours(f)[:, None, None]
+        fg_total += int((fg.sum(axis=(1, 2)) * n).sum())
+        fg_wrong += int(((wrong & fg).sum(axis=(1, 2)) * n).sum())
     return Scores(
         pixel_acc=1.0 - float((wrong_per_frame * counts).sum()) / (pixels * total),
         frame_exact=float(counts[wrong_per_frame == 0].sum()) / total,

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from aria_cli.tokenizer import scores
 from aria_cli.tokenizer.scores import (
     background_colours,
     cell_pixel_acc,
@@ -48,6 +49,19 @@ def test_frame_counts_weight_every_score():
     assert s.pixel_acc == pytest.approx(1 - 6 / 64)
     assert s.frame_exact == pytest.approx(1 / 4)
     assert s.foreground_acc == pytest.approx(1 - 3 / 13)  # 3 x 4 + 1 non-background pixels, 3 wrong
+
+
+def test_scores_in_chunks_add_up_to_the_scores_of_the_whole_set(monkeypatch):
+    """Big sets are scored a chunk of frames at a time (bounded memory): the chunks' sums are the set's."""
+    true, decoded = _frames()
+    true, decoded, counts = np.tile(true, (5, 1, 1)), np.tile(decoded, (5, 1, 1)), np.arange(1, 11)
+    whole = reconstruction_scores(decoded, true, counts)
+    monkeypatch.setattr(scores, "CHUNK", 3)  # 10 frames in chunks of 3, 3, 3 and 1
+    chunked = reconstruction_scores(decoded, true, counts)
+    assert (chunked.pixel_acc, chunked.frame_exact, chunked.foreground_acc) == (whole.pixel_acc, whole.frame_exact, whole.foreground_acc)
+    assert chunked.wrong_per_frame.tolist() == [2, 0] * 5
+    assert background_colours(true).tolist() == [0, 7] * 5
+    assert whole.frame_exact == pytest.approx((2 + 4 + 6 + 8 + 10) / 55)  # the odd-numbered frames are exact
 
 
 def test_a_plain_frame_has_no_non_background_pixels_to_score():
