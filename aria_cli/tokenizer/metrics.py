@@ -3,6 +3,7 @@ its worst reconstructions, and the final metrics.json."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,17 +90,20 @@ def write_reconstructions(path: Path, fs: FrameSet, ev: Evaluation, n: int = 8) 
 
 
 def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -> dict:
-    best, _ = load_model(d, device=device)
-    val = evaluate_tokenizer(best, val_cells, data.val, device)
-    # The training-frame diagnostics on a fixed sample: a full pass over a big corpus would take longer than training.
-    train_fs = frame_sample(data.train, TRAIN_MEASURED, seed=0)
-    train_cs = train_cells if train_fs is data.train else CellSet.from_frames(train_fs)
-    train = evaluate_tokenizer(best, train_cs, train_fs, device)
-    write_reconstructions(d / PICTURE_FILE, data.val, val)
-    games = per_game(best, train_cells, data.val_by_game, device)
-    # What the codes allow at all (scores.code_ambiguity): the decoder's reach is one cell per context block.
-    limit = code_ambiguity(train.codes.reshape(-1, 8, 8), train_cs.frame_cells, train_fs.counts,
-                           best.config.context_blocks)  # fmt: skip
+    # Minutes on a corpus of 100,000s of frames: say what is going on.
+    with nullcontext() if quiet else ui.console.status(f"measuring the best model (epoch {state.best_epoch}) on "
+                                                       f"all {len(data.val.frames):,} distinct val frames"):  # fmt: skip
+        best, _ = load_model(d, device=device)
+        val = evaluate_tokenizer(best, val_cells, data.val, device)
+        # The training-frame diagnostics on a fixed sample: a full pass over a big corpus would take longer than training.
+        train_fs = frame_sample(data.train, TRAIN_MEASURED, seed=0)
+        train_cs = train_cells if train_fs is data.train else CellSet.from_frames(train_fs)
+        train = evaluate_tokenizer(best, train_cs, train_fs, device)
+        write_reconstructions(d / PICTURE_FILE, data.val, val)
+        games = per_game(best, train_cells, data.val_by_game, device)
+        # What the codes allow at all (scores.code_ambiguity): the decoder's reach is one cell per context block.
+        limit = code_ambiguity(train.codes.reshape(-1, 8, 8), train_cs.frame_cells, train_fs.counts,
+                               best.config.context_blocks)  # fmt: skip
     metrics = {
         "val_pixel_acc": val.pixel_acc,
         "val_frame_exact": val.frame_exact,
