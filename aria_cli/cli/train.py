@@ -173,14 +173,6 @@ def train_wm(
             "(teaches the MASK embedding; default 0.15).",
         ),
     ] = 0.15,
-    action_targets: Annotated[
-        str,
-        typer.Option(
-            "--action-targets",
-            help="Actions the model learns to predict: all, or productive (those that changed the frame "
-            "or completed a level).",
-        ),
-    ] = "all",
     val_tokens: Annotated[int, typer.Option(
         "--val-tokens", min=0, help="Val tokens measured after each epoch: a fixed sample of val windows beyond it (0: all).",
     )] = 500_000,
@@ -201,7 +193,6 @@ def train_wm(
     config = WorldModelTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, backbone=backbone, context_steps=context_steps,
         batch_size=batch_size, lr=lr, lora_rank=lora_rank, time_budget=time_budget, action_mask=action_mask,
-        action_targets=action_targets,
         val_tokens=val_tokens, device=device, resume=resume, seed=seed, skip_bad=skip_bad, report_to=report_to,
     )  # fmt: skip
     train_world_model(config)

@@ -24,10 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from aria_cli.vocab import N_CELLS
-
-ACTION_END = N_CELLS + 4  # a block's [FRAME], codes, [ACT], TYPE, LOC: the token after LOC, from [FRAME]
-
 
 @dataclass
 class Windows:
@@ -61,16 +57,13 @@ class Batch:
     valid: torch.Tensor  # (B, L) bool
     games: list[str]
     scored: torch.Tensor  # (B, L) bool: valid input positions whose predictions count in metrics
-    # (B, L) bool: False at the action tokens not trained on (`idle_action_tokens`); None: every token is
-    keep: torch.Tensor | None = None
 
     @property
     def n_tokens(self) -> int:
         return int(self.valid.sum())
 
     def to(self, device) -> Batch:
-        keep = None if self.keep is None else self.keep.to(device)
-        return Batch(self.tokens.to(device), self.valid.to(device), self.games, self.scored.to(device), keep)
+        return Batch(self.tokens.to(device), self.valid.to(device), self.games, self.scored.to(device))
 
 
 def block_bounds(entry) -> np.ndarray:
@@ -153,9 +146,7 @@ def epoch_windows(cache, episode_ids, context_steps: int, seed: int, epoch: int)
     return make_windows(cache, episode_ids, context_steps, np.random.default_rng([seed, epoch, 0]))
 
 
-def collate(cache, windows: Windows, productive_actions: bool = False) -> Batch:
-    """A padded batch of `windows`; with `productive_actions`, `keep` leaves out the actions that did
-    nothing (`idle_action_tokens`)."""
+def collate(cache, windows: Windows) -> Batch:
     lengths = windows.end - windows.start
     width = int(lengths.max())
     tokens = np.zeros((len(windows), width), dtype=np.int64)
@@ -166,36 +157,14 @@ def collate(cache, windows: Windows, productive_actions: bool = False) -> Batch:
         valid[r, : e - s] = True
         scored[r, k : e - s] = True
     games = [cache.episodes[i].game for i in windows.episode]
-    keep = torch.from_numpy(~idle_action_tokens(cache, windows, width)) if productive_actions else None
-    return Batch(torch.from_numpy(tokens), torch.from_numpy(valid), games, torch.from_numpy(scored), keep)
+    return Batch(torch.from_numpy(tokens), torch.from_numpy(valid), games, torch.from_numpy(scored))
 
 
-def idle_action_tokens(cache, windows: Windows, width: int) -> np.ndarray:
-    """(N, width) True at the TYPE and LOC tokens of each action after which nothing changed: the next
-    frame has the same codes and no level was completed. Trained without them, the model's guess of
-    the next action becomes a guess of an action that does something (train-wm --action-targets)."""
-    v = cache.vocab
-    out = np.zeros((len(windows), width), dtype=bool)
-    cells = np.arange(N_CELLS)
-    for r, (s, e) in enumerate(zip(windows.start, windows.end, strict=True)):
-        f = np.flatnonzero(cache.tokens[s:e] == v.frame)
-        f = f[s + f + ACTION_END <= e]  # blocks whose action is in the window; its next frame always follows
-        if not len(f):
-            continue
-        at = s + f  # absolute [FRAME] positions
-        level = cache.tokens[at + ACTION_END] == v.level_complete
-        now = cache.tokens[at[:, None] + 1 + cells]
-        after = cache.tokens[(at + ACTION_END + level)[:, None] + 1 + cells]
-        idle = f[~level & (now == after).all(axis=1)]
-        out[r, idle + ACTION_END - 2] = out[r, idle + ACTION_END - 1] = True  # TYPE, LOC
-    return out
-
-
-def batches(cache, windows: Windows, batch_size: int, order: np.ndarray | None = None, productive_actions: bool = False):
+def batches(cache, windows: Windows, batch_size: int, order: np.ndarray | None = None):
     """Yield collated batches of `batch_size` windows in `order` (default: as given)."""
     order = np.arange(len(windows)) if order is None else order
     for i in range(0, len(order), batch_size):
-        yield collate(cache, windows.take(order[i : i + batch_size]), productive_actions)
+        yield collate(cache, windows.take(order[i : i + batch_size]))
 
 
 def mask_some_windows(tokens: torch.Tensor, share: float, rng: np.random.Generator, v=None) -> torch.Tensor | None:
@@ -221,6 +190,8 @@ def mask_some_windows(tokens: torch.Tensor, share: float, rng: np.random.Generat
 
 def cell_code_counts(cache, episode_ids) -> np.ndarray:
     """(64, code slots): how often each VQ code appears at each cell over the given episodes' frames."""
+    from aria_cli.vocab import N_CELLS
+
     counts = np.zeros((N_CELLS, cache.vocab.n_codes), dtype=np.int64)
     for i in episode_ids:
         entry = cache.episodes[i]

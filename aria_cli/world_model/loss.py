@@ -52,16 +52,13 @@ class WorldModelOutput:
 
 def weighted_loss(
     logits: torch.Tensor, tokens: torch.Tensor, valid: torch.Tensor | None, w: LossWeights = LossWeights(),
-    v: Vocab = Vocab(), keep: torch.Tensor | None = None,
+    v: Vocab = Vocab(),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted mean cross-entropy of each next token (base-0 layout `v`); returns (loss, sum of weights).
-    `keep` (B, T) bool: the tokens to predict at all (world_model.data.Batch.keep)."""
+    """Weighted mean cross-entropy of each next token (base-0 layout `v`); returns (loss, sum of weights)."""
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     weights = target_weights(inputs, targets, w, v)
     if valid is not None:
         weights = weights * valid[:, 1:]
-    if keep is not None:
-        weights = weights * keep[:, 1:]
     nll = F.cross_entropy(logits[:, :-1].reshape(-1, v.n_special), targets.reshape(-1), reduction="none")
     wsum = weights.sum()
     return (nll * weights.reshape(-1)).sum() / wsum.clamp_min(1e-8), wsum

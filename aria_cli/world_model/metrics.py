@@ -116,12 +116,9 @@ class WMMetrics:
         valid: torch.Tensor,
         games: list[str],
         scored: torch.Tensor | None = None,
-        keep: torch.Tensor | None = None,
     ) -> None:
         """tokens (B, T) base-0, logits (B, T, 590) from the same forward, valid (B, T), one game per row;
-        scored (B, T): the input positions whose predictions count (default: every valid one); keep (B, T):
-        the tokens the loss predicts (Batch.keep: the loss figures follow the training objective, the
-        accuracies count every action)."""
+        scored (B, T): the input positions whose predictions count (default: every valid one)."""
         v = self.vocab
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
         lg = logits[:, :-1].float()
@@ -129,8 +126,6 @@ class WMMetrics:
         logp = torch.log_softmax(lg, dim=-1)
         nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         w = target_weights(inputs, targets, self.loss_weights, v) * tvalid
-        if keep is not None:
-            w = w * keep[:, 1:]
         # Role-constrained predictions, as the agent decodes.
         pred_code = lg[..., v.code0 : v.type0].argmax(-1)
         pred_type = lg[..., v.type0 : v.type0 + N_TYPES].argmax(-1)
@@ -224,19 +219,18 @@ def _row_counts(v: Vocab, r: dict) -> Counts:
 
 
 @torch.no_grad()
-def evaluate_world_model(wm, cache, windows, batch_size: int = 16, device=None, productive_actions: bool = False) -> WMMetrics:
-    """Teacher-forced metrics of a WorldModel over `windows` (aria_cli.world_model.data.Windows) of `cache`;
-    `productive_actions`: the loss as train-wm --action-targets productive counts it."""
+def evaluate_world_model(wm, cache, windows, batch_size: int = 16, device=None) -> WMMetrics:
+    """Teacher-forced metrics of a WorldModel over `windows` (aria_cli.world_model.data.Windows) of `cache`."""
     from aria_cli.world_model.data import batches
 
     device = device or wm.device
     was_training = wm.training
     wm.eval()
     m = WMMetrics(wm.loss_weights, wm.v0)
-    for batch in batches(cache, windows, batch_size, productive_actions=productive_actions):
+    for batch in batches(cache, windows, batch_size):
         batch = batch.to(device)
         logits = wm.logits(batch.tokens)
-        m.update(batch.tokens, logits, batch.valid, batch.games, batch.scored, batch.keep)
+        m.update(batch.tokens, logits, batch.valid, batch.games, batch.scored)
     wm.train(was_training)
     return m
 

@@ -202,18 +202,16 @@ class WorldModel(torch.nn.Module):
         return b, p, self.loc_pointer(hidden[b, p], keys)
 
     def forward(
-        self, tokens: torch.Tensor, valid: torch.Tensor | None = None, inputs: torch.Tensor | None = None,
-        keep: torch.Tensor | None = None,
+        self, tokens: torch.Tensor, valid: torch.Tensor | None = None, inputs: torch.Tensor | None = None
     ) -> WorldModelOutput:
         """Logits and the weighted next-token loss (see LossWeights) over a padded batch.
 
         tokens: (B, T) base-0; valid: (B, T) bool, False on padding (padding sits after the real tokens,
         so with a causal model it never influences them). `inputs` (same shape) is what the model reads
-        when it differs from the targets `tokens`: train-wm's action-masked windows. `keep`: the tokens
-        predicted at all (False: left out of the loss; world_model.data.Batch.keep).
+        when it differs from the targets `tokens`: train-wm's action-masked windows.
         """
         logits = self.logits(tokens if inputs is None else inputs)
-        loss, wsum = weighted_loss(logits, tokens, valid, self.loss_weights, self.v0, keep)
+        loss, wsum = weighted_loss(logits, tokens, valid, self.loss_weights, self.v0)
         return WorldModelOutput(logits, loss, wsum)
 
     def compute_loss(self, batch, inputs: torch.Tensor | None = None, module: torch.nn.Module | None = None
@@ -221,7 +219,7 @@ class WorldModel(torch.nn.Module):
         """(weighted loss, {"loss", "weight", "tokens"}) of a `world_model.data.Batch`, reading `inputs`
         in place of its tokens where given. `module`: what to run, when it is this model's data-parallel
         wrapper (its forward is what averages the gradients across processes)."""
-        out = (module or self)(batch.tokens, batch.valid, inputs, batch.keep)
+        out = (module or self)(batch.tokens, batch.valid, inputs)
         metrics = {"loss": float(out.loss.detach()), "weight": float(out.weight_sum.detach()), "tokens": batch.n_tokens}
         return out.loss, metrics
 

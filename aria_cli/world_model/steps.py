@@ -75,7 +75,6 @@ class EpochRunner:
         self.train_ids, self.run = train_ids, run
         self.scheduler = None
         self.C, self.B = run["context_steps"], run["batch_size"]
-        self.productive = run.get("action_targets", "all") == "productive"
         self.world, self.rank = acc.num_processes, acc.process_index
         n_windows = len(epoch_windows(cache, train_ids, self.C, run["seed"], 0))
         self.steps_per_epoch = -(-n_windows // (self.B * self.world))
@@ -96,7 +95,7 @@ class EpochRunner:
             idx = order[k * self.B : (k + 1) * self.B]
             if len(idx) == 0:
                 return
-            batch = collate(self.cache, w0.take(idx), self.productive).to(self.acc.device)
+            batch = collate(self.cache, w0.take(idx)).to(self.acc.device)
             yield batch, batch.n_tokens
 
     def train_step(self, batch, inputs) -> dict:
@@ -115,7 +114,7 @@ class EpochRunner:
         while p.step_in_epoch < n_steps:
             t0 = time.perf_counter()
             lo = p.step_in_epoch * self.B * world + self.rank * self.B
-            batch = collate(self.cache, windows.take(order[lo : lo + self.B]), self.productive).to(self.acc.device)
+            batch = collate(self.cache, windows.take(order[lo : lo + self.B])).to(self.acc.device)
             # Dropout draws from a generator seeded per (seed, step, process): a resumed run draws the same
             # masks as an uninterrupted one, whatever the number of processes.
             seed_now = step_seed(seed, p.global_step, self.rank)
@@ -148,8 +147,7 @@ class EpochRunner:
 
         t_val = time.perf_counter()
         with self.acc.autocast():
-            m = evaluate_world_model(self.wm, self.cache, self.my_val, batch_size=2 * self.B, device=self.acc.device,
-                                     productive_actions=self.productive)  # fmt: skip
+            m = evaluate_world_model(self.wm, self.cache, self.my_val, batch_size=2 * self.B, device=self.acc.device)
         states = gather_object([m.state()]) if self.world > 1 else [m.state()]
         val = WMMetrics.from_states(states).result() if len(self.val_windows) else None
         train_loss = p.partial["loss_sum"] / max(p.partial["weight_sum"], 1e-8)

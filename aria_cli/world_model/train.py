@@ -53,7 +53,6 @@ from aria_cli.world_model.report import curves_writer, epoch_line, final_summary
 from aria_cli.world_model.steps import EpochRunner, Progress, step_seed, train_step  # noqa: F401 (re-exported)
 
 DEFAULT_EPOCHS = 30
-ACTION_TARGETS = ("all", "productive")
 CPU_TIME_BUDGET_MIN = 5.0  # default cap on a CPU when --epochs is not given; see the config's time_budget
 
 
@@ -79,10 +78,6 @@ class WorldModelTrainConfig:
     grad_clip: float = 1.0
     # Share of training windows read with every action masked, as the policy reads them (data.mask_some_windows).
     action_mask: float = 0.15
-    # Which actions the model learns to predict: "all", or "productive", the ones after which the frame
-    # changed or a level was completed (data.idle_action_tokens): the agent's prior then reads the
-    # world model's next-action guess as a guess of what will do something here.
-    action_targets: str = "all"
     # Val tokens measured after each epoch: a fixed sample of val windows when the val split holds more
     # (0: all); `aria eval` measures everything. On 100 real recordings the full pass took 5x the training.
     val_tokens: int = 500_000
@@ -101,8 +96,6 @@ def _check_options(cfg: WorldModelTrainConfig) -> None:
         raise AriaError(f"--lr must be positive, got {cfg.lr}")
     if not 0.0 <= cfg.action_mask < 1.0:
         raise AriaError(f"--action-mask must be in [0, 1), got {cfg.action_mask}")
-    if cfg.action_targets not in ACTION_TARGETS:
-        raise AriaError(f"--action-targets must be one of {', '.join(ACTION_TARGETS)}, got {cfg.action_targets!r}")
     check_report_to(cfg.report_to)
 
 
@@ -122,18 +115,16 @@ def _resolved(cfg: WorldModelTrainConfig, device_type: str, world_size: int, cac
         "weight_decay": cfg.weight_decay,
         "grad_clip": cfg.grad_clip,
         "action_mask": cfg.action_mask,
-        "action_targets": cfg.action_targets,
         "processes": world_size,
         "data": cache.fingerprint,
     }
 
 
-_ADDED_LATER = {"action_targets": "all"}  # settings a run saved before they existed had at their default
 _RESUME_LABELS = {"data": "token cache (recordings or tokenizer)", "processes": "number of processes"}
 
 
 def _check_resume(saved: dict, now: dict, folder: Path) -> None:
-    diff = [k for k in now if saved.get(k, _ADDED_LATER.get(k)) != now[k]]
+    diff = [k for k in now if saved.get(k) != now[k]]
     if diff:
         what = ", ".join(
             _RESUME_LABELS.get(k, k) if k in _RESUME_LABELS else f"{k} {saved.get(k)} → {now[k]}" for k in diff

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from aria_cli import vocab
 from aria_cli.cli import app
 from aria_cli.common.errors import AriaError, CheckpointError
-from aria_cli.data.token_cache import EpisodeEntry, TokenCache
 from aria_cli.training.budget import fit_steps
 from aria_cli.training.checkpoints import STATE_FILE
 from aria_cli.vocab import STEP_TOKENS, Vocab
@@ -27,12 +26,10 @@ from aria_cli.world_model.data import (
     epoch_order,
     epoch_windows,
     eval_windows,
-    idle_action_tokens,
     make_windows,
     mask_some_windows,
     sample_windows,
 )
-from aria_cli.world_model.loss import weighted_loss
 from aria_cli.world_model.model import ADAPTER_FILE, WorldModel
 from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
@@ -172,62 +169,6 @@ def test_masked_inputs_are_read_while_the_true_tokens_stay_the_targets(cache):
     read_masked.loss.backward()
     emb = wm.model.get_input_embeddings().weight
     assert emb.grad[V.mask].abs().sum() > 0
-
-
-def _known_outcomes_cache(tmp_path) -> TokenCache:
-    """One episode of five actions with known outcomes: 0 changes nothing, 1 changes one cell, 2 changes
-    nothing but completes a level, 3 changes nothing (a click), 4 changes every cell."""
-    codes = np.zeros((6, 64), np.int64)
-    codes[2:, 5] = 7
-    codes[5] = 3
-    types, locs = np.array([1, 2, 3, 6, 4]), np.array([vocab.LOC_NULL, vocab.LOC_NULL, vocab.LOC_NULL, 12, vocab.LOC_NULL])
-    tokens, offsets = vocab.episode_tokens(V, codes, types, locs, np.array([0, 0, 1, 0, 0], bool))
-    entry = EpisodeEntry(file="k/a.jsonl", game="k", split="train", start=0, end=len(tokens), frame_offsets=offsets,
-                         n_actions=5, levels_completed=1, action_types=[1, 2, 3, 4, 6], click_cells=[12])  # fmt: skip
-    return TokenCache(tokens.astype(np.int32), [entry], "known", tmp_path)
-
-
-@pytest.mark.parametrize("context_steps", [1, 2, 6])
-def test_only_the_actions_that_did_nothing_are_left_out_of_productive_targets(tmp_path, context_steps):
-    cache = _known_outcomes_cache(tmp_path)
-    w = make_windows(cache, [0], context_steps)
-    idle = idle_action_tokens(cache, w, int((w.end - w.start).max()))
-    found = []
-    for r, s in enumerate(w.start):
-        for j in np.flatnonzero(idle[r]):
-            found.append((int(s + j), int(cache.tokens[s + j])))
-    offsets = cache.episodes[0].frame_offsets
-    # actions 0 and 3: their TYPE and LOC tokens (block offset + 66 and + 67), wherever the window cut
-    want = [(int(offsets[a]) + k, int(cache.tokens[offsets[a] + k])) for a in (0, 3) for k in (66, 67)]
-    assert sorted(found) == want
-    assert [V.is_type(np.array(t)) for _, t in want] == [True, False, True, False]
-    batch = collate(cache, w, productive_actions=True)
-    assert (~batch.keep).sum() == 4 and collate(cache, w).keep is None
-
-
-def test_targets_left_out_do_not_move_the_loss():
-    torch.manual_seed(0)
-    tokens = torch.randint(0, V.n_special, (2, 9))
-    logits = torch.randn(2, 9, V.n_special)
-    keep = torch.ones(2, 9, dtype=torch.bool)
-    keep[0, 4] = keep[1, 7] = False  # predicted at positions 3 and 6
-    loss, _ = weighted_loss(logits, tokens, None, keep=keep)
-    other = logits.clone()
-    other[0, 3] += 5 * torch.randn(V.n_special)
-    other[1, 6] += 5 * torch.randn(V.n_special)
-    assert torch.equal(weighted_loss(other, tokens, None, keep=keep)[0], loss)
-    assert not torch.equal(weighted_loss(other, tokens, None)[0], weighted_loss(logits, tokens, None)[0])
-
-
-def test_productive_action_targets_train_and_are_part_of_the_run(tmp_path, cache):
-    r = train_world_model(config(tmp_path, epochs=1, action_targets="productive"), cache=cache)
-    saved = json.loads((tmp_path / "ck" / "world_model" / "best" / "config.json").read_text())
-    assert saved["training"]["run"]["action_targets"] == "productive"
-    assert r.history[-1]["val_loss"] is not None
-    with pytest.raises(CheckpointError, match="action_targets productive → all"):
-        train_world_model(config(tmp_path, epochs=2, resume=True), cache=cache)
-    with pytest.raises(AriaError, match="--action-targets must be one of all, productive"):
-        train_world_model(config(tmp_path / "x", action_targets="useful"), cache=cache)
 
 
 def test_an_action_mask_share_out_of_range_is_a_one_line_error(tmp_path, cache):
