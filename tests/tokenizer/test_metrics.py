@@ -61,7 +61,7 @@ def test_scores_in_chunks_add_up_to_the_scores_of_the_whole_set(monkeypatch):
     assert (chunked.pixel_acc, chunked.frame_exact, chunked.foreground_acc) == (whole.pixel_acc, whole.frame_exact, whole.foreground_acc)
     assert chunked.wrong_per_frame.tolist() == [2, 0] * 5
     assert background_colours(true).tolist() == [0, 7] * 5
-    assert whole.frame_exact == pytest.approx((2 + 4 + 6 + 8 + 10) / 55)  # the odd-numbered frames are exact
+    assert whole.frame_exact == pytest.approx((2 + 4 + 6 + 8 + 10) / 55)  # the second frame of each pair is exact
 
 
 def test_a_plain_frame_has_no_non_background_pixels_to_score():
