@@ -108,26 +108,17 @@ class ComparisonResult:
         """Per agent: levels summed over games (mean over seeds) and, once every game ran every seed, for
         each seed apart (`levels_by_seed`: how far the total moves with the seed alone), wins, ms/action."""
         out = {}
+        summary = self.summary()
         for agent in self.agents:
             runs = [r for r in self.runs if r.agent == agent]
-            per_game = [
-                np.mean([r.levels_completed for r in self.runs_for(g, agent)])
-                for g in self.games
-                if self.runs_for(g, agent)
-            ]
+            rows = [s for s in summary if s["agent"] == agent]  # one per game the agent played
             out[agent] = {
-                "levels": float(np.sum(per_game)) if per_game else 0.0,
-                "win_levels": float(
-                    sum(
-                        max(r.win_levels for r in self.runs_for(g, agent))
-                        for g in self.games
-                        if self.runs_for(g, agent)
-                    )
-                ),
+                "levels": float(np.sum([s["mean_levels"] for s in rows])) if rows else 0.0,
+                "win_levels": float(sum(s["win_levels"] for s in rows)),
                 "levels_by_seed": self._levels_by_seed(agent),
                 "wins": int(sum(r.won for r in runs)),
                 "ms_per_action": float(np.mean([r.ms_per_action for r in runs])) if runs else 0.0,
-                **self._score_totals(agent),
+                **_score_totals(rows),
             }
         return out
 
@@ -137,20 +128,6 @@ class ComparisonResult:
         if any((g, s) not in runs for g in self.games for s in self.seeds):
             return None
         return {str(s): sum(runs[g, s] for g in self.games) for s in self.seeds}
-
-    def _score_totals(self, agent: str) -> dict[str, Any]:
-        """Mean over games of each game's best score (games without baselines left out), and how many;
-        the same over the games with a baseline for every level (`score_full_baselines`): elsewhere a run
-        that completes more levels than there are baselines scores 0, so more levels can score less."""
-        rows = [s for s in self.summary() if s["agent"] == agent and s["score"] is not None]
-        scored = [s["score"] for s in rows]
-        full = [s["score"] for s in rows if s["baseline_levels"] >= s["win_levels"]]
-        return {
-            "score": float(np.mean(scored)) if scored else None,
-            "scored_games": len(scored),
-            "score_full_baselines": float(np.mean(full)) if full else None,
-            "full_baseline_games": len(full),
-        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -214,6 +191,21 @@ class ComparisonResult:
                 *([""] if show_errors else []),
             )
         return t
+
+
+def _score_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean over an agent's `summary()` rows of each game's best score (games without baselines left out),
+    and how many; the same over the games with a baseline for every level (`score_full_baselines`):
+    elsewhere a run that completes more levels than there are baselines scores 0, so more levels can
+    score less."""
+    scored = [s["score"] for s in rows if s["score"] is not None]
+    full = [s["score"] for s in rows if s["score"] is not None and s["baseline_levels"] >= s["win_levels"]]
+    return {
+        "score": float(np.mean(scored)) if scored else None,
+        "scored_games": len(scored),
+        "score_full_baselines": float(np.mean(full)) if full else None,
+        "full_baseline_games": len(full),
+    }
 
 
 def _total_score(tot: dict[str, Any]) -> str:
