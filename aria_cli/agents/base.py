@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from aria_cli.common.errors import AriaError
-from aria_cli.explore import Decision, ExploreConfig, Explorer, OutcomeModel, Prior
+from aria_cli.explore import Decision, ExploreConfig, Explorer, Lead, OutcomeModel, Prior
 from aria_cli.vocab import CLICK, FRAME_SIZE, RESET
 
 if TYPE_CHECKING:
@@ -107,9 +107,9 @@ class ExploreAgent:
     name = "explore"
 
     def __init__(self, seed: int = 0, config: ExploreConfig | None = None, prior: Prior | None = None,
-                 outcome_model: OutcomeModel | None = None):
+                 outcome_model: OutcomeModel | None = None, lead: Lead | None = None):
         self.seed = seed
-        self.explorer = Explorer(config, prior=prior, seed=seed, outcome_model=outcome_model)
+        self.explorer = Explorer(config, prior=prior, seed=seed, outcome_model=outcome_model, lead=lead)
 
     def reset(self, game_info: GameStart | None = None) -> None:
         self.explorer.reset(game_info)

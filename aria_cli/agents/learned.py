@@ -12,7 +12,8 @@ actions by the learned prior (aria_cli.agents.prior):
   that proved productive in this game from the others taken (PriorEvidence); P(level) is scaled by its
   trust in the world model here: the share of changed cells whose new code the world model predicted,
   read from the frames as they are fed (ModelContexts.change_accuracy), against `trusted_change_acc`.
-  Options: it adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
+  Where the unmixed prior puts at least `lead_p` on one action type or one click cell, it leads: the
+  explorer takes that action before exploring (within its own limits: Explorer's step 4). Options: it adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
   aria_cli.agents.adapt), and blends the world model's P(frame changes) (`wm_change_k`) and P(new
   state) (`wm_novelty_k`) into the explorer's, each weighted by how well it has predicted this game so far.
 
@@ -37,7 +38,7 @@ from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration,
 from aria_cli.agents.base import Decision, ExploreAgent, GameStart
 from aria_cli.agents.contexts import LearnedModels, ModelContexts
 from aria_cli.agents.prior import PriorEvidence, prior_scores
-from aria_cli.explore import ExploreConfig
+from aria_cli.explore import Candidate, ExploreConfig
 from aria_cli.vocab import (
     CELL_PIXELS,
     CLICK,
@@ -100,6 +101,10 @@ class AgentConfig:
     # before that has trained) by how well each has predicted which actions led somewhere new (0: off).
     wm_novelty_k: int = 0
     wm_recent: int = 2
+    # The prior leads (ExploreConfig.lead_tries) where it puts at least this probability on one action
+    # type, or one click cell (policy and world-model guesses, unmixed, without P(level)); None: it never
+    # leads. On games the models were trained on (their demos) that is most moves; on others, few.
+    lead_p: float | None = 0.9
 
 
 def _begin_frame(ctx: ModelContexts, obs: Observation) -> tuple[int, ...]:
@@ -188,7 +193,8 @@ class WorldModelAgent(ExploreAgent):
         self.config = c = config or AgentConfig()
         explore = explore or ExploreConfig(prior_weight=c.prior_weight, temperature=c.temperature)
         super().__init__(seed=seed, config=explore, prior=self._prior,
-                         outcome_model=self._outcomes if c.wm_change_k or c.wm_novelty_k else None)
+                         outcome_model=self._outcomes if c.wm_change_k or c.wm_novelty_k else None,
+                         lead=self._lead if c.lead_p is not None else None)
         self.adapt = AdaptConfig(c.adapt_every, c.adapt_steps, c.adapt_lr, seed=seed)
         self.adapt_hook = adapt_hook
         self.source = models.wm
@@ -235,6 +241,29 @@ class WorldModelAgent(ExploreAgent):
         c = self.config
         return prior_scores(self.ctx, pairs, self.trust() * c.level_weight, c.top_k, c.wm_type_weight,
                             self.evidence.shares(), c.level_floor, c.wm_cell_weight)
+
+    def _lead(self, obs: Observation, candidates: list[Candidate]) -> list[Candidate]:
+        """The actions the prior is sure of (AgentConfig.lead_p): an action type, or the clicks in one cell
+        (the candidates there, nearest its centre first, then its centre)."""
+        c = self.config
+        types = [t for t in np.flatnonzero(np.isfinite(self.ctx.type_logp)) if t != RESET]
+        pairs = [(int(t), LOC_NULL) for t in types if t != CLICK]
+        if CLICK in types:
+            pairs += [(CLICK, cell) for cell in range(N_CELLS)]
+        if len(pairs) < 2:
+            return []
+        lp = prior_scores(self.ctx, pairs, 0.0, c.top_k, c.wm_type_weight, wm_cell_weight=c.wm_cell_weight)
+        p = np.exp(lp - np.logaddexp.reduce(lp))
+        best = int(np.argmax(p))
+        if p[best] < c.lead_p:
+            return []
+        t, loc = pairs[best]
+        if t != CLICK:
+            return [x for x in candidates if not x.is_click and x.action == t]
+        cx, cy = cell_to_pixel(loc)
+        inside = sorted((x for x in candidates if x.is_click and pixel_to_cell(x.x, x.y) == loc),
+                        key=lambda x: abs(x.x - cx) + abs(x.y - cy))
+        return inside + [Candidate(action=CLICK, x=cx, y=cy)] * all((x.x, x.y) != (cx, cy) for x in inside)
 
     def _outcomes(self, obs: Observation, candidates, p_change: np.ndarray, p_new: np.ndarray | None):
         """P(change) and P(new state) of the likeliest candidates blended with the world model's (the module

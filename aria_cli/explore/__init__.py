@@ -11,7 +11,7 @@ One module per concept:
 """
 
 from aria_cli.explore.change_predictor import ActionHistory, ChangePredictor, PredictorConfig
-from aria_cli.explore.explorer import Decision, ExploreConfig, Explorer, OutcomeModel, Prior
+from aria_cli.explore.explorer import Decision, ExploreConfig, Explorer, Lead, OutcomeModel, Prior
 from aria_cli.explore.frame_hash import FrameStore, VolatileConfig, VolatileMask
 from aria_cli.explore.objects import Candidate, Segmentation, action_candidates, segment
 from aria_cli.explore.scoring import ActionScorer
@@ -26,6 +26,7 @@ __all__ = [
     "ExploreConfig",
     "Explorer",
     "FrameStore",
+    "Lead",
     "OutcomeModel",
     "PredictorConfig",
     "Prior",

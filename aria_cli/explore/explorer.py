@@ -8,18 +8,21 @@ Per step (`act`), in order:
 3. If the next action would spend the level's last unit of step budget (the budget is learned from
    game overs that happen after the same number of actions from three different states, a number
    the game never went on past), RESET instead: the outcome of that action would be lost anyway.
-4. Try an untried action in the current state: the best-scoring one among those predicted to change
+4. With a `lead` hook, the action the learned prior is sure of here (models trained on this game's
+   demos are, on most moves): taken at most `lead_tries` times from one state, and never when it is
+   known to change nothing, end the game or lead back to a state of this attempt at the level.
+5. Try an untried action in the current state: the best-scoring one among those predicted to change
    the frame (P(change) >= `p_min`). Score = log P(change) + novelty_weight · log P(new state)
    + prior_weight · prior log-prob (when a prior is plugged in) + salience_weight · object salience.
    With a prior, a tried action that leads to a state with untried actions competes with them
    (`refollow_cost`): a prior that knows the way is followed again after a RESET, a few times, before
    the explorer turns to the actions it likes less.
-5. Otherwise walk the shortest known path to the nearest state that still has such actions — through
+6. Otherwise walk the shortest known path to the nearest state that still has such actions — through
    RESET and the level start when that is shorter, or when the budget would run out on the way.
-6. Then the unlikely untried actions, here or at the nearest state that has some.
-7. Nothing left: offer finer clicks in every state of the level (`StateGraph.refine`: points on a grid
-   inside large regions, every 8 pixels, then every 4; `max_click_detail`) and go on from step 4.
-8. Nothing left at the finest detail: a random action that changed the state before (the game may
+7. Then the unlikely untried actions, here or at the nearest state that has some.
+8. Nothing left: offer finer clicks in every state of the level (`StateGraph.refine`: points on a grid
+   inside large regions, every 8 pixels, then every 4; `max_click_detail`) and go on from step 5.
+9. Nothing left at the finest detail: a random action that changed the state before (the game may
    hide state).
 
 By default this is depth-first (keep going from where you are). With `depth_limit` it is iterative
@@ -34,9 +37,10 @@ P(frame changes) and P(new state), which share their features (change_predictor)
 
 Scores come from `scoring.ActionScorer`. A learned agent plugs in through `prior`: `prior(obs,
 candidates) -> log-probabilities`, one per candidate, called when choosing among the untried actions of
-the current state (step 4); `outcome_model(obs, candidates, p_change, p_new)` may revise P(change) and
-P(new state) there (`p_new` is None while the online novelty predictor has not trained). `obs` is the
-game adapter's `Observation`; the explorer reads only its frame, state, levels_completed, win_levels and
+the current state (step 5); `outcome_model(obs, candidates, p_change, p_new)` may revise P(change) and
+P(new state) there (`p_new` is None while the online novelty predictor has not trained); `lead(obs,
+candidates) -> [candidates]` names what the prior is sure of (step 4). `obs` is the game adapter's
+`Observation`; the explorer reads only its frame, state, levels_completed, win_levels and
 available_actions. After `observe`, `last_changed` and `last_new` tell what the last action did.
 """
 
@@ -72,6 +76,9 @@ Prior = Callable[["Observation", list[Candidate]], np.ndarray]
 # before its predictor has trained) -> the two revised (P(new state) may stay None)
 OutcomeModel = Callable[["Observation", list[Candidate], np.ndarray, "np.ndarray | None"],
                         tuple[np.ndarray, "np.ndarray | None"]]
+# (obs, candidates of the current state) -> the actions the prior is sure of (one choice: an action type,
+# or clicks in one place), best first; they need not be among the candidates
+Lead = Callable[["Observation", list[Candidate]], list[Candidate]]
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,10 @@ class ExploreConfig:
     # visit-count trade-off of PUCT). Where the prior prefers nothing strongly this never fires.
     # None: untried actions always come first.
     refollow_cost: float | None = 2.0
+    # With a `lead` hook (a prior that can be sure of one action, e.g. trained on this game's demos): its
+    # sure choice is taken before anything is explored, at most this many times from one state, unless it
+    # is known to end the game or to lead back to a state of this attempt at the level (or to change nothing).
+    lead_tries: int = 3
     volatile: VolatileConfig = field(default_factory=VolatileConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
 
@@ -126,9 +137,10 @@ class Explorer:
     """Graph exploration with object clicks and an online frame-change predictor (see module doc)."""
 
     def __init__(self, config: ExploreConfig | None = None, prior: Prior | None = None, seed: int = 0,
-                 outcome_model: OutcomeModel | None = None):
+                 outcome_model: OutcomeModel | None = None, lead: Lead | None = None):
         self.config = config or ExploreConfig()
         self.prior = prior
+        self.lead = lead
         self.outcome_model = outcome_model
         self.seed = seed
         self.reset()
@@ -147,6 +159,7 @@ class Explorer:
         self._pending: _Pending | None = None
         self._plan: _Plan | None = None
         self._since_reset = 0
+        self._attempt: set[bytes] = set()  # states seen since the level (re)started
         self._first_action = None  # the first action since the level (re)started (the timer rule needs it)
         self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {states} an action there ended the game from
         self._survived: dict[int, int] = {}  # level -> the most actions since its (re)start the game went on after
@@ -221,6 +234,7 @@ class Explorer:
             self._mask_grew()
         node = graph.node(fid)
         node.visits += 1
+        self._attempt.add(node.key)
         choice = self._choose(obs, graph, node)
         info = {
             "mode": choice[1],
@@ -267,6 +281,11 @@ class Explorer:
                 self._plan = None
                 return None, "budget-reset"
 
+        led = self._led(obs, node)
+        if led is not None:
+            self._plan = None
+            return led, "lead"
+
         # Follow the current plan while it is on track and its target is still a frontier.
         plan = self._plan
         if plan is not None and plan.steps and plan.steps[0][0] == node.key:
@@ -303,6 +322,20 @@ class Explorer:
         if CLICK in self._available and graph.refine(self.config.max_click_detail):
             return self._choose(obs, graph, graph.node(node.frame_id))
         return self._fallback(node)
+
+    def _led(self, obs: Observation, node: Node) -> Candidate | None:
+        """The prior's sure choice in this state (ExploreConfig.lead_tries), if it has one worth taking."""
+        if self.lead is None:
+            return None
+        best, fewest = None, self.config.lead_tries
+        for cand in self.lead(obs, node.candidates):
+            e = node.edges.get(cand.key)
+            if e is not None and (e.deaths or e.next in self._attempt):  # this state is in it: no-ops too
+                continue
+            tries = 0 if e is None else e.tries
+            if tries < fewest:
+                best, fewest = cand, tries
+        return best
 
     def _deepen(self, graph: StateGraph, tier: int, limit: int | None) -> bool:
         """Raise the depth limit if frontiers of this tier lie beyond it (not beyond the budget)."""
@@ -360,6 +393,7 @@ class Explorer:
         level = int(obs.levels_completed)
         if p.cand is None:  # RESET: the level (or the game) starts again
             self._since_reset = 0
+            self._attempt.clear()
             if obs.state != "GAME_OVER" and obs.frame is not None:
                 self._graph(level).add_start(self.store.add(obs.frame))
             return
@@ -375,9 +409,11 @@ class Explorer:
             self.last_changed = self.last_new = True
             self._add_sample(p, changed=True, after=None, new=True)
             self._since_reset = 0
+            self._attempt.clear()
             self._plan = None
         elif level < p.level:  # the game restarted by itself
             self._since_reset = 0
+            self._attempt.clear()
             self._plan = None
         elif obs.state == "GAME_OVER":
             # Game overs after the same number of actions from several states: a step budget, unless the
@@ -409,6 +445,7 @@ class Explorer:
     def _mask_grew(self) -> None:
         """States were re-keyed: plans are stale and so are the predictor's labels."""
         self._plan = None
+        self._attempt.clear()
         self.scorer.relabel()
 
     def _add_sample(self, p: _Pending, changed: bool, after: int | None, new: bool) -> None:

@@ -7,11 +7,12 @@ from helpers.agents import Watched
 
 from aria_cli.agents.base import GameStart
 from aria_cli.agents.contexts import LearnedModels
-from aria_cli.agents.learned import PolicyAgent, WorldModelAgent
+from aria_cli.agents.learned import AgentConfig, PolicyAgent, WorldModelAgent
 from aria_cli.data.recordings import read_recording
+from aria_cli.explore import Candidate
 from aria_cli.games.session import GameSession
 from aria_cli.play.compare import play_one
-from aria_cli.vocab import CLICK
+from aria_cli.vocab import CLICK, N_CELLS, N_TYPES, cell_to_pixel
 
 
 @pytest.mark.parametrize("agent_cls", [WorldModelAgent, PolicyAgent])
@@ -80,6 +81,46 @@ def test_the_world_model_agent_weighs_its_prior_by_the_outcomes_of_the_actions_i
         assert agent.evidence.evidence(name) == pytest.approx(expected, abs=1e-9)
     assert agent.evidence.log_odds["cell"] == start["cell"]  # qmaz has no clicks
     assert agent.evidence.log_odds["type"] != start["type"]
+
+
+def _distribution(n: int, sure: dict[int, float], possible=None) -> np.ndarray:
+    """log-probabilities over n entries: `sure` as given, the rest of the mass spread over the others
+    (only `possible` ones are finite, as the contexts leave unavailable action types)."""
+    possible = list(range(n)) if possible is None else possible
+    p = np.zeros(n)
+    rest = [i for i in possible if i not in sure]
+    p[rest] = (1 - sum(sure.values())) / len(rest)
+    for i, q in sure.items():
+        p[i] = q
+    with np.errstate(divide="ignore"):
+        return np.where(np.isin(np.arange(n), possible), np.log(p), -np.inf)
+
+
+def test_the_world_model_agent_leads_where_its_prior_is_sure_and_clicks_inside_the_sure_cell(learned_models):
+    agent = WorldModelAgent(learned_models, seed=0)
+    assert WorldModelAgent(learned_models, AgentConfig(lead_p=None), seed=0).explorer.lead is None
+    agent.reset(GameStart(game="qtgl", seed=0))
+    with GameSession("qtgl", seed=0) as s:
+        agent.act(s.reset())  # the contexts are live; the test sets the distributions they hold
+    ctx, cell = agent.ctx, 27
+    cx, cy = cell_to_pixel(cell)
+    far, near, elsewhere = Candidate(CLICK, cx - 4, cy + 3), Candidate(CLICK, cx + 1, cy), Candidate(CLICK, 3, 3)
+    cands = [Candidate(1), far, elsewhere, near]
+
+    def lead(type_p: dict[int, float], cell_p: dict[int, float]):
+        ctx.type_logp = ctx.wm_type_logp = _distribution(N_TYPES, type_p, possible=[1, CLICK])
+        ctx.cell_logp = ctx.wm_cell_logp = _distribution(N_CELLS, cell_p)
+        return agent._lead(None, cands)
+
+    # Sure of a click in one cell: the candidates inside it, nearest its centre first, then the centre.
+    assert lead({CLICK: 0.98}, {cell: 0.99}) == [near, far, Candidate(CLICK, cx, cy)]
+    assert lead({1: 0.99}, {cell: 0.99}) == [cands[0]]  # sure of a type: that action
+    assert lead({CLICK: 0.6}, {cell: 0.99}) == []  # the type is in doubt: the pair is too
+    assert lead({CLICK: 0.98}, {cell: 0.6, 3: 0.3}) == []  # two cells in doubt (0.6 · 0.6^0.5 against 0.3 · 0.3^0.5)
+    # With the world model's guesses weighed in (wm_type_weight 1, wm_cell_weight 0.5): the product decides.
+    ctx.type_logp = _distribution(N_TYPES, {CLICK: 0.98}, possible=[1, CLICK])
+    ctx.wm_type_logp = _distribution(N_TYPES, {1: 0.98}, possible=[1, CLICK])
+    assert agent._lead(None, cands) == []
 
 
 @pytest.mark.parametrize("cls", [PolicyAgent, WorldModelAgent])

@@ -635,3 +635,84 @@ def test_without_refollow_or_with_a_flat_prior_untried_actions_come_first():
     assert all(mode != "refollow" for _, mode in firsts)
     flat = _first_moves_of_attempts(2.0, lambda o, cands: np.zeros(len(cands)), attempts=4)
     assert len({a for a, _ in flat}) == 4  # a prior that prefers nothing is not followed back
+
+
+# ------------------------------------------------------------------------------------------------ lead
+
+MOVES = {1: (0, -1), 2: (0, 1), 3: (-1, 0), 4: (1, 0)}  # the counter maze's ACTION1-4
+
+
+def _maze_distances(game: CounterMaze) -> dict[tuple[int, int], int]:
+    """Moves from every open cell of the current level to its goal (breadth-first from the goal)."""
+    dist, queue = {game.goal: 0}, [game.goal]
+    for x, y in queue:
+        for dx, dy in MOVES.values():
+            nxt = (x + dx, y + dy)
+            if 0 <= nxt[0] < 14 and 0 <= nxt[1] < 14 and not game.wall[nxt[1], nxt[0]] and nxt not in dist:
+                dist[nxt] = dist[(x, y)] + 1
+                queue.append(nxt)
+    return dist
+
+
+def _lead_by(game: CounterMaze, move):
+    """A lead hook that is sure of `move(game)` (an action) wherever it is asked; a teacher reading the
+    test's own game, in place of a model trained on its demos."""
+    return lambda obs, cands: [c for c in cands if c.action == move(game)]
+
+
+def _play_led(game: CounterMaze, lead, max_actions: int):
+    """Play with a lead; per action: (level, player before, action, mode, player after)."""
+    explorer, obs, log = Explorer(seed=0, lead=lead), game.reset(), []
+    for _ in range(max_actions):
+        level, before = obs.levels_completed, game.player
+        d = explorer.act(obs)
+        obs = game.step(d.action, d.x, d.y)
+        explorer.observe(obs)
+        log.append((level, before, d.action, d.info["mode"], game.player))
+        if obs.state == "WIN":
+            break
+    return obs.levels_completed, log
+
+
+def test_a_lead_that_knows_the_way_is_followed_straight_to_each_goal():
+    game = CounterMaze()
+    shortest = []
+    for level in range(2):  # each level's shortest solution, measured on the game itself
+        game.level = level
+        game.start_level()
+        shortest.append(_maze_distances(game)[game.player])
+    game = CounterMaze()
+
+    def downhill(g: CounterMaze) -> int:  # the move that brings the player one step closer to the goal
+        dist, (x, y) = _maze_distances(g), g.player
+        return min(MOVES, key=lambda a: dist.get((x + MOVES[a][0], y + MOVES[a][1]), 1 << 30))
+
+    levels, log = _play_led(game, _lead_by(game, downhill), 500)
+    assert levels == 2
+    assert len(log) == sum(shortest)  # no action explored, none wasted
+    assert {mode for _l, _b, _a, mode, _n in log} == {"lead"}
+
+
+def test_a_lead_that_changes_nothing_or_walks_back_is_dropped_and_exploration_goes_on():
+    # Always up: from the top row that changes nothing. Left and right by turns: every second move walks
+    # back. Once an action is known to do that from a state, the lead is not taken there again (in this
+    # attempt at the level, for a walk back); the explorer goes on and finds both goals.
+    for move in (lambda g: 1, lambda g: 3 if g.steps % 2 else 4):
+        game = CounterMaze(budget=10**6, bar=1)  # no step budget: attempts end only by the explorer's RESETs
+        levels, log = _play_led(game, _lead_by(game, move), 3000)
+        assert levels == 2
+        known: dict[tuple, tuple[int, int]] = {}  # (level, state, action) -> where it led last time
+        seen: set = set()  # states of this attempt
+        led, attempt_level = 0, 0
+        for level, before, action, mode, after in log:
+            if action == 0 or level != attempt_level:  # a RESET, or a new level: a new attempt
+                seen, attempt_level = set(), level
+            if action == 0:
+                continue
+            seen.add((level, before))
+            went = known.get((level, before, action))
+            if mode == "lead":
+                led += 1
+                assert went is None or (went != before and (level, went) not in seen)
+            known[(level, before, action)] = after
+        assert led, "the lead was never taken: the test checks nothing"
