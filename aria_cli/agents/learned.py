@@ -13,7 +13,8 @@ actions by the learned prior (aria_cli.agents.prior):
   trust in the world model here: the share of changed cells whose new code the world model predicted,
   read from the frames as they are fed (ModelContexts.change_accuracy), against `trusted_change_acc`.
   Where the unmixed prior puts at least `lead_p` on one action type or one click cell, it leads: the
-  explorer takes that action before exploring (within its own limits: Explorer's step 4). Options: it adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
+  explorer takes that action before exploring (within its own limits: Explorer's step 4). Options: it
+  adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
   aria_cli.agents.adapt), and blends the world model's P(frame changes) (`wm_change_k`) and P(new
   state) (`wm_novelty_k`) into the explorer's, each weighted by how well it has predicted this game so far.
 
