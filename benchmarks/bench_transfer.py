@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_transfer.py fold --recordings CORPUS --out bench-transfer/fold
     .venv/bin/python benchmarks/bench_transfer.py preview --recordings CORPUS --out bench-transfer/preview
     .venv/bin/python benchmarks/bench_transfer.py fold --smoke --out /tmp/transfer-smoke   # minutes
+    .venv/bin/python benchmarks/bench_transfer.py demos --out bench-transfer/demos
 
 `fold`: a fixed fold of `--fold-size` (40) games drawn with `--fold-seed` from the games folder
 (`--environments-dir`, default ../shared/realgames/environment_files) is held out; everything — frame
@@ -12,7 +13,10 @@ then played by `world-model`, `world-model` with learning inside the game (`--ad
 `--adapt-steps`, `--wm-change`, `--wm-novelty`), `world-model+novelty` (the world model's P(new state)
 alone), `explore` and `random` at `--actions` (2,000) actions, seeds `--seeds`
 (0 1). `preview`: held out are the three preview games (ls20, vc33, ft09), trained on every other dev game,
-played at 4,000 actions.
+played at 4,000 actions. `demos`: the opposite, trained on the preview games' own demos only and played
+on them at 4,000 actions (`--agents` default: world-model, explore); without `--recordings` the demos are
+made by ../shared/realgames/make_demos.py (`--demo-variants` per game: the winning playthrough, then
+variants with a few random moves and a level RESET before each level).
 
 CORPUS is a folder of toolkit recordings of the dev games (e.g. `aria bench --record` exploration runs).
 The tokenizer and world model learn from the training games' recordings; the policy heads, by default,
@@ -53,7 +57,8 @@ from aria_cli.data.splits import draw_fold, leave_games_out, link_recordings  # 
 from aria_cli.play.compare import compare  # noqa: E402
 
 PREVIEW = ("ls20", "vc33", "ft09")
-DEFAULT_ENVS = ROOT.parent / "shared" / "realgames" / "environment_files"
+REALGAMES = ROOT.parent / "shared" / "realgames"
+DEFAULT_ENVS = REALGAMES / "environment_files"
 
 
 def dev_games(env_dir: Path) -> list[str]:
@@ -64,6 +69,18 @@ def record_corpus(games: list[str], env_dir: Path, out: Path, actions: int) -> P
     """One explore run per game, recorded by the toolkit (when no corpus is given)."""
     compare(games, ["explore"], max_actions=actions, seeds=[0], environments_dir=env_dir, record_dir=out,
             show_progress=False)  # fmt: skip
+    return out
+
+
+def make_demos(games: list[str], env_dir: Path, out: Path, variants: int) -> Path:
+    """The preview games' demos, from their winning playthroughs (../shared/realgames/make_demos.py)."""
+    import subprocess
+
+    for game in games:
+        if not (out / game).exists():
+            subprocess.run([sys.executable, str(REALGAMES / "make_demos.py"), str(env_dir),
+                            str(REALGAMES / "solutions" / f"{game}.jsonl"), game, str(out / game), str(variants)],
+                           check=True)  # fmt: skip
     return out
 
 
@@ -154,7 +171,7 @@ def earlier_runs(path: Path, args, held: list[str], times: dict, runs: list[dict
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["fold", "preview"])
+    ap.add_argument("mode", choices=["fold", "preview", "demos"])
     ap.add_argument("--recordings", type=Path, help="corpus of recordings of the dev games (default: record one)")
     ap.add_argument("--environments-dir", type=Path, default=DEFAULT_ENVS)
     ap.add_argument("--out", type=Path, required=True)
@@ -162,7 +179,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fold-seed", type=int, default=28)
     ap.add_argument("--actions", type=int, help="actions per run (fold: 2000, preview: 4000)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--agents", nargs="+", default=["world-model", "world-model+online", "explore", "random"])
+    ap.add_argument("--agents", nargs="+", help="default: world-model, world-model+online, explore, random "
+                    "(demos: world-model, explore)")
+    ap.add_argument("--demo-variants", type=int, default=5, help="demos: variants per preview game")
     ap.add_argument("--record-actions", type=int, default=1000, help="actions per recorded run without --recordings")
     ap.add_argument("--max-train-games", type=int, help="record at most this many training games")
     ap.add_argument("--wm-minutes", type=float, default=4.5)
@@ -184,14 +203,20 @@ def main(argv=None) -> int:
         args.max_train_games = args.max_train_games or 6
         args.wm_minutes, args.policy_epochs, args.vqvae_epochs = 1.0, 10, 4
     args.actions = args.actions or (2000 if args.mode == "fold" else 4000)
+    demos = args.mode == "demos"
+    args.agents = args.agents or (["world-model", "explore"] if demos else
+                                  ["world-model", "world-model+online", "explore", "random"])
 
     games = dev_games(args.environments_dir)
-    held = draw_fold(games, args.fold_size, args.fold_seed) if args.mode == "fold" else list(PREVIEW)
+    held = draw_fold(games, args.fold_size, args.fold_seed) if args.mode == "fold" else [] if demos else list(PREVIEW)
+    played = list(PREVIEW) if demos else held
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     corpus = args.recordings
     if args.reuse:
         corpus = corpus or out / "corpus"
+    elif corpus is None and demos:
+        corpus = make_demos(played, args.environments_dir, out / "corpus", args.demo_variants)
     elif corpus is None:
         others = [g for g in games if g not in held]
         if args.max_train_games:
@@ -216,7 +241,7 @@ def main(argv=None) -> int:
                            args.vqvae_epochs, policy_data)
     t = time.time()
     chosen = {k: f for k, f in agents(out / "checkpoints", args).items() if k in args.agents}
-    result = compare(held, chosen, max_actions=args.actions, seeds=args.seeds,
+    result = compare(played, chosen, max_actions=args.actions, seeds=args.seeds,
                      environments_dir=args.environments_dir, show_progress=False)  # fmt: skip
     times["play"] = time.time() - t
     runs = [vars(r) for r in result.runs]
@@ -224,7 +249,7 @@ def main(argv=None) -> int:
         times, runs = earlier_runs(out / "summary.json", args, held, times, runs)
         if (out / "summary.json").exists():  # what the checkpoints were trained on, not this run's option
             args.policy_data = json.loads((out / "summary.json").read_text()).get("policy_data", "corpus")
-    summary = {"mode": args.mode, "smoke": args.smoke, "held_out": held, "actions": args.actions,
+    summary = {"mode": args.mode, "smoke": args.smoke, "held_out": held, "played": played, "actions": args.actions,
                "seeds": args.seeds, "train_recordings": len(train_files), "policy_data": args.policy_data,
                "seconds": times,
                "agents": summarise([SimpleNamespace(**r) for r in runs]), "runs": runs}  # fmt: skip
