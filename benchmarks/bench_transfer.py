@@ -74,13 +74,18 @@ def record_corpus(games: list[str], env_dir: Path, out: Path, actions: int) -> P
 
 def make_demos(games: list[str], env_dir: Path, out: Path, variants: int) -> Path:
     """The preview games' demos, from their winning playthroughs (../shared/realgames/make_demos.py)."""
+    import shutil
     import subprocess
 
     for game in games:
-        if not (out / game).exists():
-            subprocess.run([sys.executable, str(REALGAMES / "make_demos.py"), str(env_dir),
-                            str(REALGAMES / "solutions" / f"{game}.jsonl"), game, str(out / game), str(variants)],
-                           check=True)  # fmt: skip
+        if (out / game).exists():  # complete: an interrupted one is never renamed into place
+            continue
+        partial = out / f".{game}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        subprocess.run([sys.executable, str(REALGAMES / "make_demos.py"), str(env_dir),
+                        str(REALGAMES / "solutions" / f"{game}.jsonl"), game, str(partial), str(variants)],
+                       check=True)  # fmt: skip
+        partial.rename(out / game)
     return out
 
 
