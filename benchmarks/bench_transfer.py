@@ -182,7 +182,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--fold-size", type=int, default=40)
     ap.add_argument("--fold-seed", type=int, default=28)
-    ap.add_argument("--actions", type=int, help="actions per run (fold: 2000, preview: 4000)")
+    ap.add_argument("--actions", type=int, help="actions per run (fold: 2000, preview and demos: 4000)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--agents", nargs="+", help="default: world-model, world-model+online, explore, random "
                     "(demos: world-model, explore)")
