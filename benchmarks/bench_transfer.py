@@ -214,7 +214,10 @@ def main(argv=None) -> int:
                                   ["world-model", "world-model+online", "explore", "random"])
 
     games = dev_games(args.environments_dir)
-    held = draw_fold(games, args.fold_size, args.fold_seed) if args.mode == "fold" else [] if demos else list(PREVIEW)
+    if args.mode == "fold":
+        held = draw_fold(games, args.fold_size, args.fold_seed)
+    else:  # preview: the three games are held out; demos: trained on them, nothing is held out
+        held = [] if demos else list(PREVIEW)
     played = list(PREVIEW) if demos else held
     out = args.out
     out.mkdir(parents=True, exist_ok=True)

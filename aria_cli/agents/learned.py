@@ -258,13 +258,13 @@ class WorldModelAgent(ExploreAgent):
         best = int(np.argmax(p))
         if p[best] < c.lead_p:
             return []
+        sure = [x for x in candidates if self._pair(x) == pairs[best]]
         t, loc = pairs[best]
         if t != CLICK:
-            return [x for x in candidates if not x.is_click and x.action == t]
+            return sure
         cx, cy = cell_to_pixel(loc)
-        inside = sorted((x for x in candidates if x.is_click and pixel_to_cell(x.x, x.y) == loc),
-                        key=lambda x: abs(x.x - cx) + abs(x.y - cy))
-        return inside + [Candidate(action=CLICK, x=cx, y=cy)] * all((x.x, x.y) != (cx, cy) for x in inside)
+        sure.sort(key=lambda x: abs(x.x - cx) + abs(x.y - cy))
+        return sure + [Candidate(action=CLICK, x=cx, y=cy)] * all((x.x, x.y) != (cx, cy) for x in sure)
 
     def _outcomes(self, obs: Observation, candidates, p_change: np.ndarray, p_new: np.ndarray | None):
         """P(change) and P(new state) of the likeliest candidates blended with the world model's (the module

@@ -392,8 +392,7 @@ class Explorer:
             return
         level = int(obs.levels_completed)
         if p.cand is None:  # RESET: the level (or the game) starts again
-            self._since_reset = 0
-            self._attempt.clear()
+            self._new_attempt()
             if obs.state != "GAME_OVER" and obs.frame is not None:
                 self._graph(level).add_start(self.store.add(obs.frame))
             return
@@ -408,12 +407,10 @@ class Explorer:
             graph.record(Transition(p.frame, action, None, level_up=True, step=p.step))
             self.last_changed = self.last_new = True
             self._add_sample(p, changed=True, after=None, new=True)
-            self._since_reset = 0
-            self._attempt.clear()
+            self._new_attempt()
             self._plan = None
         elif level < p.level:  # the game restarted by itself
-            self._since_reset = 0
-            self._attempt.clear()
+            self._new_attempt()
             self._plan = None
         elif obs.state == "GAME_OVER":
             # Game overs after the same number of actions from several states: a step budget, unless the
@@ -441,6 +438,11 @@ class Explorer:
             if grew:
                 self._mask_grew()
         self.scorer.train()
+
+    def _new_attempt(self) -> None:
+        """A level (re)starts: actions and states are counted from here."""
+        self._since_reset = 0
+        self._attempt.clear()
 
     def _mask_grew(self) -> None:
         """States were re-keyed: plans are stale and so are the predictor's labels."""
