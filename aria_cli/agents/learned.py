@@ -13,7 +13,8 @@ actions by the learned prior (aria_cli.agents.prior):
   trust in the world model here: the share of changed cells whose new code the world model predicted,
   read from the frames as they are fed (ModelContexts.change_accuracy), against `trusted_change_acc`.
   Where the unmixed prior puts at least `lead_p` on one action type or one click cell, it leads: the
-  explorer takes that action before exploring (within its own limits: Explorer's step 4). Options: it
+  explorer takes that action before exploring (within its own limits: Explorer's step 4); a sure cell
+  offers a click on every object in it, also one that only reaches into it from the next cell. Options: it
   adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
   aria_cli.agents.adapt), and blends the world model's P(frame changes) (`wm_change_k`) and P(new
   state) (`wm_novelty_k`) into the explorer's, each weighted by how well it has predicted this game so far.
@@ -39,7 +40,8 @@ from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration,
 from aria_cli.agents.base import Decision, ExploreAgent, GameStart
 from aria_cli.agents.contexts import LearnedModels, ModelContexts
 from aria_cli.agents.prior import PriorEvidence, prior_scores
-from aria_cli.explore import Candidate, ExploreConfig
+from aria_cli.explore import Candidate, ExploreConfig, Segmentation
+from aria_cli.explore.objects import salience
 from aria_cli.vocab import (
     CELL_PIXELS,
     CLICK,
@@ -243,9 +245,9 @@ class WorldModelAgent(ExploreAgent):
         return prior_scores(self.ctx, pairs, self.trust() * c.level_weight, c.top_k, c.wm_type_weight,
                             self.evidence.shares(), c.level_floor, c.wm_cell_weight)
 
-    def _lead(self, obs: Observation, candidates: list[Candidate]) -> list[Candidate]:
+    def _lead(self, obs: Observation, candidates: list[Candidate], seg: Segmentation | None) -> list[Candidate]:
         """The actions the prior is sure of (AgentConfig.lead_p): an action type, or the clicks in one cell
-        (the candidates there, nearest its centre first, then its centre)."""
+        (the candidates there, nearest its centre first, then the other objects of the cell, `_reaching_in`)."""
         c = self.config
         types = [t for t in np.flatnonzero(np.isfinite(self.ctx.type_logp)) if t != RESET]
         pairs = [(int(t), LOC_NULL) for t in types if t != CLICK]
@@ -264,7 +266,32 @@ class WorldModelAgent(ExploreAgent):
             return sure
         cx, cy = cell_to_pixel(loc)
         sure.sort(key=lambda x: abs(x.x - cx) + abs(x.y - cy))
-        return sure + [Candidate(action=CLICK, x=cx, y=cy)] * all((x.x, x.y) != (cx, cy) for x in sure)
+        return sure + self._reaching_in(seg, loc, {(x.x, x.y) for x in sure})
+
+    def _reaching_in(self, seg: Segmentation | None, loc: int, taken: set) -> list[Candidate]:
+        """A click on each object with pixels in the cell `loc` whose own click point is not in `taken`:
+        a LOC token names a cell, and the object the demos clicked there may reach in from the next cell (a
+        tile whose centre lies below). Each at its pixel in the cell nearest the cell's centre (the
+        background too, so the centre itself is offered); object-like ones first; volatile pixels left out."""
+        if seg is None or seg.labels is None:
+            return []
+        cx, cy = cell_to_pixel(loc)
+        row, col = divmod(loc, GRID)
+        ys, xs = np.mgrid[row * CELL_PIXELS : (row + 1) * CELL_PIXELS, col * CELL_PIXELS : (col + 1) * CELL_PIXELS]
+        ys, xs = ys.ravel(), xs.ravel()
+        keep = ~self.explorer.store.mask.mask[ys, xs]
+        ys, xs = ys[keep], xs[keep]
+        objects = seg.part_of[seg.labels[ys, xs]]
+        sal = salience(seg)
+        out = []
+        for o in np.unique(objects):
+            if (int(seg.click_x[o]), int(seg.click_y[o])) in taken:
+                continue
+            here = np.flatnonzero(objects == o)
+            i = here[np.argmin((xs[here] - cx) ** 2 + (ys[here] - cy) ** 2)]
+            out.append(Candidate(action=CLICK, x=int(xs[i]), y=int(ys[i]), region=int(o), colour=int(seg.colour[o]),
+                                 size=int(seg.size[o]), salience=float(sal[o])))  # fmt: skip
+        return sorted(out, key=lambda x: -x.salience)
 
     def _outcomes(self, obs: Observation, candidates, p_change: np.ndarray, p_new: np.ndarray | None):
         """P(change) and P(new state) of the likeliest candidates blended with the world model's (the module

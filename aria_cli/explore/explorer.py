@@ -39,9 +39,10 @@ Scores come from `scoring.ActionScorer`. A learned agent plugs in through `prior
 candidates) -> log-probabilities`, one per candidate, called when choosing among the untried actions of
 the current state (step 5); `outcome_model(obs, candidates, p_change, p_new)` may revise P(change) and
 P(new state) there (`p_new` is None while the online novelty predictor has not trained); `lead(obs,
-candidates) -> [candidates]` names what the prior is sure of (step 4). `obs` is the game adapter's
-`Observation`; the explorer reads only its frame, state, levels_completed, win_levels and
-available_actions. After `observe`, `last_changed` and `last_new` tell what the last action did.
+candidates, seg) -> [candidates]` names what the prior is sure of (step 4), with the state's
+Segmentation (None where clicks are not available) for clicks on objects that are not candidates. `obs`
+is the game adapter's `Observation`; the explorer reads only its frame, state, levels_completed,
+win_levels and available_actions. After `observe`, `last_changed` and `last_new` tell what the last action did.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ import numpy as np
 
 from aria_cli.explore.change_predictor import PredictorConfig
 from aria_cli.explore.frame_hash import FrameStore, VolatileConfig, VolatileMask
-from aria_cli.explore.objects import Candidate, click_candidates, grid_clicks, segment
+from aria_cli.explore.objects import Candidate, Segmentation, click_candidates, grid_clicks, segment
 from aria_cli.explore.scoring import ActionScorer
 from aria_cli.explore.state_graph import UNREACHED, Node, StateGraph, Transition
 from aria_cli.vocab import CLICK, RESET
@@ -76,9 +77,9 @@ Prior = Callable[["Observation", list[Candidate]], np.ndarray]
 # before its predictor has trained) -> the two revised (P(new state) may stay None)
 OutcomeModel = Callable[["Observation", list[Candidate], np.ndarray, "np.ndarray | None"],
                         tuple[np.ndarray, "np.ndarray | None"]]
-# (obs, candidates of the current state) -> the actions the prior is sure of (one choice: an action type,
-# or clicks in one place), best first; they need not be among the candidates
-Lead = Callable[["Observation", list[Candidate]], list[Candidate]]
+# (obs, candidates of the current state, its segmentation) -> the actions the prior is sure of (one
+# choice: an action type, or clicks in one place), best first; they need not be among the candidates
+Lead = Callable[["Observation", list[Candidate], Segmentation | None], list[Candidate]]
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,7 @@ class Explorer:
         cands = [Candidate(action=a) for a in sorted(set(self._available)) if 0 < a != CLICK]
         if CLICK not in self._available:
             return cands, None
-        seg = self._seg_cache.pop(fid, None) or segment(self.store.frame(fid))
-        self._seg_cache[fid] = seg  # recent ones only: a rebuild after the mask grew re-segments the rest
-        if len(self._seg_cache) > 256:
-            del self._seg_cache[next(iter(self._seg_cache))]
+        seg = self._segmentation(fid)
         cands += click_candidates(seg, self.store.mask.mask, self.config.max_clicks)
         if detail:
             cands += grid_clicks(seg, detail, self.store.mask.mask, {c.key for c in cands})
@@ -185,6 +183,14 @@ class Explorer:
         # one shared Candidate per distinct object keeps the state graphs' memory a fraction as large.
         cands = [self._interned.setdefault(c, c) for c in cands]
         return cands, seg.without_labels()
+
+    def _segmentation(self, fid: int) -> Segmentation:
+        """The objects of a state's representative frame, with their pixel labels (cached per frame)."""
+        seg = self._seg_cache.pop(fid, None) or segment(self.store.frame(fid))
+        self._seg_cache[fid] = seg  # recent ones only: a rebuild after the mask grew re-segments the rest
+        if len(self._seg_cache) > 256:
+            del self._seg_cache[next(iter(self._seg_cache))]
+        return seg
 
     def _graph(self, level: int) -> StateGraph:
         g = self.graphs.get(level)
@@ -328,7 +334,8 @@ class Explorer:
         if self.lead is None:
             return None
         best, fewest = None, self.config.lead_tries
-        for cand in self.lead(obs, node.candidates):
+        seg = self._segmentation(node.frame_id) if CLICK in self._available else None
+        for cand in self.lead(obs, node.candidates, seg):
             e = node.edges.get(cand.key)
             if e is not None and (e.deaths or e.next in self._attempt):  # this state is in it: no-ops too
                 continue

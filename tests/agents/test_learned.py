@@ -9,10 +9,10 @@ from aria_cli.agents.base import GameStart
 from aria_cli.agents.contexts import LearnedModels
 from aria_cli.agents.learned import AgentConfig, PolicyAgent, WorldModelAgent
 from aria_cli.data.recordings import read_recording
-from aria_cli.explore import Candidate
+from aria_cli.explore import Candidate, segment
 from aria_cli.games.session import GameSession
 from aria_cli.play.compare import play_one
-from aria_cli.vocab import CLICK, N_CELLS, N_TYPES, cell_to_pixel
+from aria_cli.vocab import CLICK, N_CELLS, N_TYPES, cell_to_pixel, pixel_to_cell
 
 
 @pytest.mark.parametrize("agent_cls", [WorldModelAgent, PolicyAgent])
@@ -103,24 +103,37 @@ def test_the_world_model_agent_leads_where_its_prior_is_sure_and_clicks_inside_t
     with GameSession("qtgl", seed=0) as s:
         agent.act(s.reset())  # the contexts are live; the test sets the distributions they hold
     ctx, cell = agent.ctx, 27
-    cx, cy = cell_to_pixel(cell)
-    far, near, elsewhere = Candidate(CLICK, cx - 4, cy + 3), Candidate(CLICK, cx + 1, cy), Candidate(CLICK, 3, 3)
+    cx, cy = cell_to_pixel(cell)  # (28, 28): the cell spans x and y 24-31
+    # The state: background 0, a 2x2 object of colour 3 inside the cell, a tile of colour 5 whose centre
+    # lies in the cell below but whose top two rows reach into this one, and an object far away.
+    frame = np.zeros((64, 64), dtype=np.uint8)
+    frame[25:27, 25:27] = 3
+    frame[30:38, 27:31] = 5
+    frame[2:5, 2:5] = 7
+    seg = segment(frame)
+    far, near, elsewhere = Candidate(CLICK, 25, 25), Candidate(CLICK, cx + 1, cy), Candidate(CLICK, 3, 3)
     cands = [Candidate(1), far, elsewhere, near]
 
     def lead(type_p: dict[int, float], cell_p: dict[int, float]):
         ctx.type_logp = ctx.wm_type_logp = _distribution(N_TYPES, type_p, possible=[1, CLICK])
         ctx.cell_logp = ctx.wm_cell_logp = _distribution(N_CELLS, cell_p)
-        return agent._lead(None, cands)
+        return agent._lead(None, cands, seg)
 
-    # Sure of a click in one cell: the candidates inside it, nearest its centre first, then the centre.
-    assert lead({CLICK: 0.98}, {cell: 0.99}) == [near, far, Candidate(CLICK, cx, cy)]
+    # Sure of a click in one cell: the candidates inside it, nearest its centre first; then the cell's
+    # other objects, each at its pixel in the cell nearest the centre: the tile reaching in from below
+    # (its own click point is in the next cell), then the background at the centre. The object whose
+    # click point is a candidate's is not offered twice; the object elsewhere is not offered.
+    sure = lead({CLICK: 0.98}, {cell: 0.99})
+    assert [(c.x, c.y) for c in sure] == [(near.x, near.y), (far.x, far.y), (28, 30), (cx, cy)]
+    tile = sure[2]
+    assert seg.colour[tile.region] == 5 and pixel_to_cell(seg.click_x[tile.region], seg.click_y[tile.region]) == cell + 8
     assert lead({1: 0.99}, {cell: 0.99}) == [cands[0]]  # sure of a type: that action
     assert lead({CLICK: 0.6}, {cell: 0.99}) == []  # the type is in doubt: the pair is too
     assert lead({CLICK: 0.98}, {cell: 0.6, 3: 0.3}) == []  # two cells in doubt (0.6 · 0.6^0.5 against 0.3 · 0.3^0.5)
     # With the world model's guesses weighed in (wm_type_weight 1, wm_cell_weight 0.5): the product decides.
     ctx.type_logp = _distribution(N_TYPES, {CLICK: 0.98}, possible=[1, CLICK])
     ctx.wm_type_logp = _distribution(N_TYPES, {1: 0.98}, possible=[1, CLICK])
-    assert agent._lead(None, cands) == []
+    assert agent._lead(None, cands, seg) == []
 
 
 @pytest.mark.parametrize("cls", [PolicyAgent, WorldModelAgent])

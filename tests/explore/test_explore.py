@@ -657,7 +657,7 @@ def _maze_distances(game: CounterMaze) -> dict[tuple[int, int], int]:
 def _lead_by(game: CounterMaze, move):
     """A lead hook that is sure of `move(game)` (an action) wherever it is asked; a teacher reading the
     test's own game, in place of a model trained on its demos."""
-    return lambda obs, cands: [c for c in cands if c.action == move(game)]
+    return lambda obs, cands, seg: [c for c in cands if c.action == move(game)]
 
 
 def _play_led(game: CounterMaze, lead, max_actions: int):
