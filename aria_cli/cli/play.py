@@ -24,6 +24,7 @@ from aria_cli.common.ui import print_error
 # The learned agents' options that `aria play` and `aria bench` share.
 TemperatureOpt = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature over the candidates' scores (0: always the best).")]
 LevelWeightOpt = Annotated[float, typer.Option("--level-weight", help="Weight of log P(level) in the score.")]
+LeadOpt = Annotated[float, typer.Option("--lead-p", min=0.0, max=1.0, help="world-model: take the action the models give at least this probability before exploring (0: off).")]
 
 
 # --------------------------------------------------------------------------- playing
@@ -48,6 +49,7 @@ def play(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
     temperature: TemperatureOpt = 0.5,
     level_weight: LevelWeightOpt = 1.0,
+    lead_p: LeadOpt = 0.9,
     adapt_every: Annotated[int, typer.Option("--adapt-every", min=0, help="world-model: adapt an in-memory copy of the world model to the game every N actions (0: off).")] = 0,
     adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
     wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: ask the world model P(frame changes) for the top N candidates, blended with the explorer's by online calibration (0: off).")] = 0,
@@ -63,8 +65,8 @@ def play(
         games=games, agents=agent or ["world-model"], seeds=seed or [0], checkpoints=checkpoints,
         environments_dir=environments_dir, online=online, max_actions=max_actions, render=render, record=record,
         record_dir=record_dir, gif=gif, json_out=json_out, device=device, temperature=temperature,
-        level_weight=level_weight, adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change,
-        wm_novelty=wm_novelty, force=force,
+        level_weight=level_weight, lead_p=lead_p, adapt_every=adapt_every, adapt_steps=adapt_steps,
+        wm_change=wm_change, wm_novelty=wm_novelty, force=force,
     ))  # fmt: skip
 
 
@@ -96,6 +98,7 @@ def bench(
     device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto, for the learned agents.")] = "cpu",
     temperature: TemperatureOpt = 0.5,
     level_weight: LevelWeightOpt = 1.0,
+    lead_p: LeadOpt = 0.9,
     adapt_every: Annotated[int, typer.Option("--adapt-every", min=0, help="world-model: adapt an in-memory copy of the world model to the game every N actions (0: off).")] = 0,
     adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
     wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: the world model's P(frame changes) for the top N candidates, blended with the explorer's (0: off).")] = 0,
@@ -112,7 +115,7 @@ def bench(
             env_dir=env_dir, games=game or [], games_file=games_file, agents=agent or ["explore"],
             seeds=seed_list or [0], max_actions=max_actions, jobs=jobs, out=out, resume=resume, shard=shard,
             run_timeout=run_timeout, record=record, checkpoints=checkpoints, device=device,
-            temperature=temperature, level_weight=level_weight, adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change, wm_novelty=wm_novelty,
+            temperature=temperature, level_weight=level_weight, lead_p=lead_p, adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change, wm_novelty=wm_novelty,
         ))  # fmt: skip
     console.print(result.table(show_errors=True))
     console.print(f"results: {folder}/ (summary.json, table.txt, bench.png, runs.jsonl)")

@@ -60,6 +60,7 @@ class BenchConfig:
     # --merge refuse runs played with other ones
     temperature: float = 0.5
     level_weight: float = 1.0
+    lead_p: float = 0.9  # world-model: AgentConfig.lead_p (0: off)
     # world-model: learning inside the game (AgentConfig.adapt_every, adapt_steps, wm_change_k, wm_novelty_k; 0: off)
     adapt_every: int = 0
     adapt_steps: int = 2
@@ -70,8 +71,13 @@ class BenchConfig:
         return {k: getattr(self, k) for k in AGENT_OPTIONS}
 
 
-AGENT_OPTIONS = ("temperature", "level_weight", "adapt_every", "adapt_steps", "wm_change", "wm_novelty")
+AGENT_OPTIONS = ("temperature", "level_weight", "lead_p", "adapt_every", "adapt_steps", "wm_change", "wm_novelty")
 DEFAULT_AGENT_OPTIONS = BenchConfig().agent_options()
+
+
+def _with_defaults(options: dict | None) -> dict:
+    """A bench.json's agent options, the defaults filling in those recorded before they existed."""
+    return {**DEFAULT_AGENT_OPTIONS, **(options or {})}
 
 
 def run_key(game: str, agent: str, seed: int) -> str:
@@ -332,7 +338,7 @@ def _prepare_folder(cfg: BenchConfig, meta: dict) -> Path:
         if not cfg.resume:
             raise AriaError(f"--out {out}: already holds a bench; add --resume to finish it, or choose another --out")
         before = json.loads(old.read_text())
-        before.setdefault("agent_options", DEFAULT_AGENT_OPTIONS)  # a bench.json from before they were recorded
+        before["agent_options"] = _with_defaults(before.get("agent_options"))
         diff = [k for k in ("env_dir", "games", "agents", "seeds", "max_actions", "shard", "agent_options")
                 if before.get(k) != meta[k]]
         if diff:
@@ -428,7 +434,7 @@ def merge(dirs: list[Path], out: Path | None):
             raise AriaError(f"--merge {d}: not a bench results folder (no bench.json)")
         metas.append(json.loads(f.read_text()))
     for d, m in zip(dirs, metas, strict=True):
-        m.setdefault("agent_options", DEFAULT_AGENT_OPTIONS)
+        m["agent_options"] = _with_defaults(m.get("agent_options"))
         if m["max_actions"] != metas[0]["max_actions"]:
             raise AriaError(f"--merge {d}: ran at --max-actions {m['max_actions']}, not {metas[0]['max_actions']}")
         if m["agent_options"] != metas[0]["agent_options"]:

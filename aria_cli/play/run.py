@@ -63,6 +63,7 @@ class PlayConfig:
     device: str = "auto"
     temperature: float = 0.5
     level_weight: float = 1.0
+    lead_p: float = 0.9  # world-model: AgentConfig.lead_p (0: off)
     adapt_every: int = 0  # world-model: learning inside the game (AgentConfig.adapt_every; 0: off)
     adapt_steps: int = 2
     wm_change: int = 0  # world-model: AgentConfig.wm_change_k
@@ -88,8 +89,9 @@ def agent_factories(cfg: PlayConfig) -> dict:
     from aria_cli.common.devices import resolve_device
 
     device = resolve_device(cfg.device)
-    config = AgentConfig(temperature=cfg.temperature, level_weight=cfg.level_weight, adapt_every=cfg.adapt_every,
-                         adapt_steps=cfg.adapt_steps, wm_change_k=cfg.wm_change, wm_novelty_k=cfg.wm_novelty)
+    config = AgentConfig(temperature=cfg.temperature, level_weight=cfg.level_weight, lead_p=cfg.lead_p or None,
+                         adapt_every=cfg.adapt_every, adapt_steps=cfg.adapt_steps, wm_change_k=cfg.wm_change,
+                         wm_novelty_k=cfg.wm_novelty)
     return learned_agent_factories(cfg.checkpoints, device, config, force=cfg.force)
 
 

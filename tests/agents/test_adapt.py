@@ -162,3 +162,8 @@ def test_aria_play_options_reach_the_agent(pipeline):
     assert (agent.config.wm_change_k, agent.config.wm_novelty_k) == (5, 4)
     plain = agent_factories(PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu"))["world-model"](0)
     assert plain.adapter is None and plain.explorer.scorer.outcome_model is None
+    assert plain.config.lead_p == 0.9 and plain.explorer.lead is not None
+    sure = agent_factories(PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu", lead_p=0.99))
+    assert sure["world-model"](0).config.lead_p == 0.99
+    unled = agent_factories(PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu", lead_p=0.0))
+    assert unled["world-model"](0).explorer.lead is None  # --lead-p 0: off

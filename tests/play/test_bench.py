@@ -231,6 +231,12 @@ def test_runs_played_with_other_agent_options_are_never_mixed_into_one_result(tm
             "--resume"]  # fmt: skip
     r = runner.invoke(app, [*args, "--temperature", "0.25"])
     assert r.exit_code == 1 and "other agent_options" in r.stderr
+    r = runner.invoke(app, [*args, "--lead-p", "0"])
+    assert r.exit_code == 1 and "other agent_options" in r.stderr
+    meta = json.loads((out / "bench.json").read_text())
+    del meta["agent_options"]["lead_p"]  # recorded before --lead-p existed: the default
+    (out / "bench.json").write_text(json.dumps(meta))
+    assert runner.invoke(app, args).exit_code == 0
     meta = json.loads((out / "bench.json").read_text())
     del meta["agent_options"]
     (out / "bench.json").write_text(json.dumps(meta))
