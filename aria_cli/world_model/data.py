@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from aria_cli.vocab import N_CELLS
+
 
 @dataclass
 class Windows:
@@ -190,8 +192,6 @@ def mask_some_windows(tokens: torch.Tensor, share: float, rng: np.random.Generat
 
 def cell_code_counts(cache, episode_ids) -> np.ndarray:
     """(64, code slots): how often each VQ code appears at each cell over the given episodes' frames."""
-    from aria_cli.vocab import N_CELLS
-
     counts = np.zeros((N_CELLS, cache.vocab.n_codes), dtype=np.int64)
     for i in episode_ids:
         entry = cache.episodes[i]
