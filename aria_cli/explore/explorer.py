@@ -10,7 +10,8 @@ Per step (`act`), in order:
    the game never went on past), RESET instead: the outcome of that action would be lost anyway.
 4. With a `lead` hook, the action the learned prior is sure of here (models trained on this game's
    demos are, on most moves): taken at most `lead_tries` times from one state, and never when it is
-   known to change nothing, end the game or lead back to a state of this attempt at the level.
+   known to change nothing, end the game or lead back to a state of this attempt at the level, nor a
+   click on a point that changed nothing in `lead_tries` clicks anywhere in this level.
 5. Try an untried action in the current state: the best-scoring one among those predicted to change
    the frame (P(change) >= `p_min`). Score = log P(change) + novelty_weight · log P(new state)
    + prior_weight · prior log-prob (when a prior is plugged in) + salience_weight · object salience.
@@ -111,7 +112,8 @@ class ExploreConfig:
     refollow_cost: float | None = 2.0
     # With a `lead` hook (a prior that can be sure of one action, e.g. trained on this game's demos): its
     # sure choice is taken before anything is explored, at most this many times from one state, unless it
-    # is known to end the game or to lead back to a state of this attempt at the level (or to change nothing).
+    # is known to end the game or to lead back to a state of this attempt at the level (or to change nothing);
+    # nor a click on a point that changed nothing in this many clicks, from any state of the level.
     lead_tries: int = 3
     volatile: VolatileConfig = field(default_factory=VolatileConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
@@ -161,6 +163,7 @@ class Explorer:
         self._plan: _Plan | None = None
         self._since_reset = 0
         self._attempt: set[bytes] = set()  # states seen since the level (re)started
+        self._clicks: dict[int, dict[tuple[int, int], list[int]]] = {}  # level -> click point -> [tries, changes]
         self._first_action = None  # the first action since the level (re)started (the timer rule needs it)
         self._deaths: dict[int, dict[int, set]] = {}  # level -> step -> {states} an action there ended the game from
         self._survived: dict[int, int] = {}  # level -> the most actions since its (re)start the game went on after
@@ -335,10 +338,14 @@ class Explorer:
             return None
         best, fewest = None, self.config.lead_tries
         seg = self._segmentation(node.frame_id) if CLICK in self._available else None
+        clicks = self._clicks.get(int(obs.levels_completed), {})
         for cand in self.lead(obs, node.candidates, seg):
             e = node.edges.get(cand.key)
             if e is not None and (e.deaths or e.next in self._attempt):  # this state is in it: no-ops too
                 continue
+            point = clicks.get((cand.x, cand.y)) if cand.is_click else None
+            if point is not None and point[0] >= self.config.lead_tries and not point[1]:
+                continue  # a point that changed nothing wherever it was clicked in this level
             tries = 0 if e is None else e.tries
             if tries < fewest:
                 best, fewest = cand, tries
@@ -437,6 +444,10 @@ class Explorer:
             graph.record(Transition(p.frame, action, after, step=p.step))
             changed = self.last_changed = not self.store.same_state(p.frame, after)
             self.scorer.history.add(p.cand, changed)
+            if p.cand.is_click:
+                point = self._clicks.setdefault(p.level, {}).setdefault((p.cand.x, p.cand.y), [0, 0])
+                point[0] += 1
+                point[1] += changed
             if changed and not p.cand.is_click:
                 self.scorer.history.add_motion(
                     self.store.frame(p.frame), self.store.frame(after), self.store.mask.mask

@@ -24,6 +24,7 @@ from aria_cli.explore import (
 )
 from aria_cli.explore.change_predictor import candidate_features
 from aria_cli.explore.objects import click_candidates, grid_clicks
+from aria_cli.vocab import CLICK
 
 # ---------------------------------------------------------------------------------------------- objects
 
@@ -716,3 +717,36 @@ def test_a_lead_that_changes_nothing_or_walks_back_is_dropped_and_exploration_go
                 assert went is None or (went != before and (level, went) not in seen)
             known[(level, before, action)] = after
         assert led, "the lead was never taken: the test checks nothing"
+
+
+def test_a_lead_to_a_click_point_that_never_changed_anything_is_dropped_in_every_state():
+    # The lead names, in every state, a distractor square first (its clicks do nothing) and then the next
+    # red square. Each red click makes a new state, where the distractor's edge is not known yet; once
+    # the point has changed nothing in `lead_tries` tries anywhere in the game, it is not led to again.
+    class Quiet(ColourClicks):  # without the step counter, so a click on a distractor changes nothing
+        def render(self):
+            f = super().render()
+            f[0] = 0
+            return f
+
+    game = Quiet(seed=0)
+
+    def lead(obs, cands, seg):
+        dead = next(sq for sq in game.squares if sq[2] not in (2, 4))  # a distractor, never red or green
+        red = [sq for sq in game.squares if sq[2] == 2]
+        return [Candidate(CLICK, dead[0] + 2, dead[1] + 2)] + [Candidate(CLICK, x + 2, y + 2) for x, y, _c in red[:1]]
+
+    explorer, obs, log = Explorer(seed=0, lead=lead), game.reset(), []
+    for _ in range(200):
+        level, dead = obs.levels_completed, next(sq for sq in game.squares if sq[2] not in (2, 4))
+        d = explorer.act(obs)
+        log.append((level, d.info["mode"], (d.x, d.y) == (dead[0] + 2, dead[1] + 2)))
+        obs = game.step(d.action, d.x, d.y)
+        explorer.observe(obs)
+        if obs.state == "WIN":
+            break
+    assert obs.state == "WIN"
+    for level in (0, 1):  # each level's distractor is another point: three tries each, then never again
+        led_dead = [i for i, (lv, mode, dead) in enumerate(log) if lv == level and mode == "lead" and dead]
+        assert len(led_dead) == explorer.config.lead_tries
+    assert [mode for _lv, mode, _dead in log if mode != "lead"] == []  # every move was the lead's
