@@ -43,7 +43,8 @@ P(new state) there (`p_new` is None while the online novelty predictor has not t
 candidates, seg) -> [candidates]` names what the prior is sure of (step 4), with the state's
 Segmentation (None where clicks are not available) for clicks on objects that are not candidates. `obs`
 is the game adapter's `Observation`; the explorer reads only its frame, state, levels_completed,
-win_levels and available_actions. After `observe`, `last_changed` and `last_new` tell what the last action did.
+win_levels and available_actions. After `observe`, `last_changed` and `last_new` tell what the last
+action did.
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ class ExploreConfig:
     refollow_cost: float | None = 2.0
     # With a `lead` hook (a prior that can be sure of one action, e.g. trained on this game's demos): its
     # sure choice is taken before anything is explored, at most this many times from one state, unless it
-    # is known to end the game or to lead back to a state of this attempt at the level (or to change nothing);
-    # nor a click on a point that changed nothing in this many clicks, from any state of the level.
+    # is known to end the game or to lead back to a state of this attempt at the level (or to change nothing),
+    # and never a click on a point that changed nothing in this many clicks from any state of the level.
     lead_tries: int = 3
     volatile: VolatileConfig = field(default_factory=VolatileConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
