@@ -110,14 +110,13 @@ def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, po
     """Tokenizer, token cache and world model on `data`, policy heads on `policy_data`; seconds per stage."""
     from aria_cli.data.token_cache import build_token_cache
     from aria_cli.policy.train import PolicyTrainConfig, train_policy
-    from aria_cli.tokenizer.model import SIZES, tokenizer_exists
+    from aria_cli.tokenizer.model import tokenizer_exists
     from aria_cli.tokenizer.train import TokenizerTrainConfig, train_vqvae
     from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
 
     times, t = {}, time.time()
     if not tokenizer_exists(ck):  # a tokenizer trained on the same files before (an interrupted run) is kept
-        # The size `aria train-vqvae` trains by default (the config's own defaults are the small one).
-        train_vqvae(data, ck, TokenizerTrainConfig(**SIZES["large"], epochs=vqvae_epochs), device="cpu", quiet=True)
+        train_vqvae(data, ck, TokenizerTrainConfig(epochs=vqvae_epochs), device="cpu", quiet=True)  # the large size
     times["train-vqvae"], t = time.time() - t, time.time()
     build_token_cache(data, ck, device="cpu")
     times["tokenize"], t = time.time() - t, time.time()
