@@ -43,6 +43,7 @@ N_LOCS = 65
 GRID = 8  # 8x8 cells of 8x8 pixels
 FRAME_SIZE = 64
 CELL_PIXELS = FRAME_SIZE // GRID
+N_POINTS = CELL_PIXELS * CELL_PIXELS  # the pixels of a cell: where in its cell a click lands (not a token)
 FRAME_TOKENS = 1 + N_CELLS  # [FRAME] + 64 codes
 ACTION_TOKENS = 3  # [ACT] <TYPE> <LOC>
 STEP_TOKENS = FRAME_TOKENS + ACTION_TOKENS  # 69
@@ -83,6 +84,16 @@ def pixel_to_cell(x: int, y: int) -> int:
 def cell_to_pixel(cell: int) -> tuple[int, int]:
     """Pixel (x, y) at the centre of a cell; where the agent clicks for that cell."""
     return (cell % GRID) * CELL_PIXELS + CELL_PIXELS // 2, (cell // GRID) * CELL_PIXELS + CELL_PIXELS // 2
+
+
+def click_point(x: int, y: int) -> int:
+    """Where pixel (x, y) lies inside its cell: 0..63, row-major (the policy's click-point target)."""
+    return (y % CELL_PIXELS) * CELL_PIXELS + x % CELL_PIXELS
+
+
+def point_pixel(cell: int, point: int) -> tuple[int, int]:
+    """Pixel (x, y) of `point` (click_point) inside `cell`."""
+    return (cell % GRID) * CELL_PIXELS + point % CELL_PIXELS, (cell // GRID) * CELL_PIXELS + point // CELL_PIXELS
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,12 @@ Layout under `checkpoints/world_model/cache/`:
     index.json                         fingerprint, inputs and one entry per episode (file, game, split,
                                        token span, steps, levels, action types, click cells)
     cache-<fp>.tokens.npy              tokens (int32, episodes concatenated), memory-mapped when read
-    cache-<fp>.npz                     frame_offsets and each episode's span of them
-    entries/<tokenizer>-v<vocab>-c<code slots>-e<episode format>/<sha256 of file>.npz   one file's encoded episode
+    cache-<fp>.npz                     frame_offsets, click_points and each episode's span of them
+    entries/<tokenizer>-v<vocab>-c<code slots>-e<episode format>-f<entry format>/<sha256 of file>.npz
+                                       one file's encoded episode
+
+A LOC token names a click's 8x8 cell; where inside the cell the click landed (`vocab.click_point`, -1
+for other actions) is kept beside the tokens, one per action, for the policy's click-point head.
 
 The tokens are opened with `np.load(mmap_mode="r")`: a cache of tens of millions of tokens costs no
 memory until windows read it, and is built by appending one file's episode at a time (never all of
@@ -42,10 +46,11 @@ from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.data.recordings import EPISODE_FORMAT, Recording, find_recordings, read_recording
 from aria_cli.data.splits import assign_split
 from aria_cli.training.checkpoints import file_sha256, token_cache_dir
-from aria_cli.vocab import CLICK, DEFAULT_CODES, VOCAB_VERSION, Vocab, episode_tokens
+from aria_cli.vocab import CLICK, DEFAULT_CODES, VOCAB_VERSION, Vocab, click_point, episode_tokens
 
 INDEX_FILE = "index.json"
-INDEX_FORMAT = 2  # 2: tokens in their own memory-mapped .npy
+INDEX_FORMAT = 3  # 2: tokens in their own memory-mapped .npy; 3: click points
+ENTRY_FORMAT = 2  # 2: click points
 ENCODE_FRAMES = 4096  # frames read before they are encoded together (bounds memory)
 
 
@@ -91,6 +96,7 @@ class EpisodeEntry:
     start: int  # tokens[start:end] is the episode
     end: int
     frame_offsets: np.ndarray  # positions of its [FRAME] tokens, relative to start
+    click_points: np.ndarray  # (n_actions,) int8: each click's pixel inside its cell (vocab.click_point), else -1
     n_actions: int
     levels_completed: int  # LEVEL_COMPLETE markers in the episode
     action_types: list[int]  # action types used (0 = RESET, 1..7)
@@ -109,7 +115,7 @@ class EpisodeEntry:
 
     def meta(self) -> dict:
         d = asdict(self)
-        del d["frame_offsets"]
+        del d["frame_offsets"], d["click_points"]
         return d
 
 
@@ -153,6 +159,7 @@ class TokenCache:
 class _Encoded:
     tokens: np.ndarray
     frame_offsets: np.ndarray
+    click_points: np.ndarray
     meta: dict  # game, game_id, n_actions, levels_completed, action_types, click_cells, bad_lines, first_bad
 
 
@@ -175,14 +182,21 @@ def _encode_recordings(recs: list[Recording], tokenizer) -> list[_Encoded]:
             "click_cells": clicks,
             "bad_lines": len(rec.bad_lines),
         }
-        out.append(_Encoded(tokens.astype(np.int32), offsets.astype(np.int64), meta))
+        out.append(_Encoded(tokens.astype(np.int32), offsets.astype(np.int64), _click_points(ep.action_xy), meta))
     return out
+
+
+def _click_points(action_xy: np.ndarray) -> np.ndarray:
+    """(T,) int8: each action's pixel inside its cell (vocab.click_point), -1 where it has no coordinates."""
+    xy = np.asarray(action_xy, dtype=np.int64).reshape(-1, 2)
+    return np.where(xy[:, 0] >= 0, click_point(xy[:, 0], xy[:, 1]), -1).astype(np.int8)
 
 
 def _save_entry(path: Path, enc: _Encoded) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, tokens=enc.tokens, frame_offsets=enc.frame_offsets, meta=np.array(json.dumps(enc.meta)))
+            np.savez(f, tokens=enc.tokens, frame_offsets=enc.frame_offsets, click_points=enc.click_points,
+                     meta=np.array(json.dumps(enc.meta)))
 
     atomic.write_with(path, write)
 
@@ -193,7 +207,7 @@ def _load_entry(path: Path) -> _Encoded | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
-            return _Encoded(z["tokens"], z["frame_offsets"], json.loads(str(z["meta"])))
+            return _Encoded(z["tokens"], z["frame_offsets"], z["click_points"], json.loads(str(z["meta"])))
     except Exception:  # a damaged entry is re-encoded, never trusted
         return None
 
@@ -212,12 +226,13 @@ def _load_cache(d: Path, fingerprint: str) -> TokenCache | None:
             return None
         with np.load(d / index["arrays"], allow_pickle=False) as z:
             offsets, offset_spans = z["frame_offsets"], z["offset_spans"]
+            points, point_spans = z["click_points"], z["point_spans"]
         tokens = np.load(d / index["tokens"], mmap_mode="r", allow_pickle=False)
         if tokens.dtype != np.int32 or tokens.shape != (index["n_tokens"],):
             return None
         episodes = [
-            EpisodeEntry(**{**m, "frame_offsets": offsets[a:b]})
-            for m, (a, b) in zip(index["episodes"], offset_spans.tolist(), strict=True)
+            EpisodeEntry(**{**m, "frame_offsets": offsets[a:b], "click_points": points[c:d]})
+            for m, (a, b), (c, d) in zip(index["episodes"], offset_spans.tolist(), point_spans.tolist(), strict=True)
         ]
         return TokenCache(tokens, episodes, fingerprint, d, reused=True, skipped=index.get("skipped", []),
                           n_codes=int(index["n_codes"]))
@@ -234,11 +249,12 @@ class _Part:
     entry_path: Path
     n_tokens: int
     frame_offsets: np.ndarray
+    click_points: np.ndarray
     meta: dict
 
 
 def _part(key: str, sha: str, entry_path: Path, enc: _Encoded) -> _Part:
-    return _Part(key, sha, entry_path, len(enc.tokens), enc.frame_offsets, enc.meta)
+    return _Part(key, sha, entry_path, len(enc.tokens), enc.frame_offsets, enc.click_points, enc.meta)
 
 
 def _write_tokens(path: Path, parts: list[_Part]) -> None:
@@ -259,19 +275,28 @@ def _write_tokens(path: Path, parts: list[_Part]) -> None:
     atomic.write_with(path, write)
 
 
+def _joined(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
+
+
+def _spans(arrays: list[np.ndarray]) -> np.ndarray:
+    """(n, 2) int64: where each array lies in their concatenation."""
+    bounds = np.cumsum([0] + [len(a) for a in arrays])
+    return np.stack([bounds[:-1], bounds[1:]], axis=1).astype(np.int64)
+
+
 def _write_cache(cache: TokenCache, parts: list[_Part]) -> Path:
     """Write the arrays, then the index that names them (the commit point); the tokens' path."""
     d = cache.path
     stem = f"cache-{cache.fingerprint[:16]}"
     arrays, tokens = f"{stem}.npz", f"{stem}.tokens.npy"
     offsets = [e.frame_offsets for e in cache.episodes]
-    bounds = np.cumsum([0] + [len(o) for o in offsets])
-    spans = np.stack([bounds[:-1], bounds[1:]], axis=1) if offsets else np.zeros((0, 2), np.int64)
+    points = [e.click_points for e in cache.episodes]
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, frame_offsets=np.concatenate(offsets) if offsets else np.zeros(0, np.int64),
-                     offset_spans=spans.astype(np.int64))
+            np.savez(f, frame_offsets=_joined(offsets, np.int64), offset_spans=_spans(offsets),
+                     click_points=_joined(points, np.int8), point_spans=_spans(points))
 
     _write_tokens(d / tokens, parts)
     atomic.write_with(d / arrays, write)
@@ -320,7 +345,7 @@ def build_token_cache(
         cached.seconds = time.perf_counter() - t0
         return cached
 
-    entry_dir = d / "entries" / f"{tok_fp[:16]}-v{VOCAB_VERSION}-c{n_codes}-e{EPISODE_FORMAT}"
+    entry_dir = d / "entries" / f"{tok_fp[:16]}-v{VOCAB_VERSION}-c{n_codes}-e{EPISODE_FORMAT}-f{ENTRY_FORMAT}"
     enc = _Encoder(checkpoints, tok_fp, device)
     parts: dict[str, _Part] = {}
     skipped: list[str] = []
@@ -409,7 +434,7 @@ def _assemble(parts: list[_Part], fingerprint: str, d: Path, encoded_files: list
         episodes.append(
             EpisodeEntry(
                 file=p.key, game=m["game"], split=split[p.key], start=start, end=start + p.n_tokens,
-                frame_offsets=p.frame_offsets, n_actions=m["n_actions"], levels_completed=m["levels_completed"],
+                frame_offsets=p.frame_offsets, click_points=p.click_points, n_actions=m["n_actions"], levels_completed=m["levels_completed"],
                 action_types=list(m["action_types"]), click_cells=list(m["click_cells"]), game_id=m["game_id"],
                 content_hash=p.sha, bad_lines=m["bad_lines"],
             )

@@ -20,7 +20,7 @@ from aria_cli.data.recordings import read_recording
 from aria_cli.data.splits import assign_split
 from aria_cli.data.token_cache import build_token_cache
 from aria_cli.tokenizer import model as vqvae
-from aria_cli.vocab import FRAME_TOKENS, Vocab
+from aria_cli.vocab import FRAME_TOKENS, Vocab, click_point, point_pixel
 
 runner = CliRunner()
 
@@ -50,6 +50,22 @@ def test_each_recording_becomes_one_episode_in_the_token_layout(recording_dir, c
     codes = vqvae.load_tokenizer(ck).encode(np.stack([s.frame for s in rec.steps]))
     assert np.array_equal(tokens[e.frame_offsets[:, None] + 1 + np.arange(64)], codes)
     assert tokens[e.frame_offsets[0] + FRAME_TOKENS] == v.act
+
+
+def test_each_click_keeps_its_pixel_inside_the_cell_beside_the_tokens(recording_dir, ck):
+    cache = build_token_cache(recording_dir, ck)
+    again = build_token_cache(recording_dir, ck)  # read back from the files
+    assert again.reused
+    for e, back in zip(cache.episodes, again.episodes, strict=True):
+        rec = read_recording(recording_dir / e.file)
+        actions = rec.steps[1:]  # the step after each frame carries the action taken from it
+        want = [click_point(s.x, s.y) if s.x is not None else -1 for s in actions]
+        assert e.click_points.tolist() == back.click_points.tolist() == want
+        assert any(p >= 0 for p in want) and len(want) == e.n_actions
+        locs = cache.episode_tokens(cache.episodes.index(e))[np.asarray(e.frame_offsets[:-1]) + FRAME_TOKENS + 2]
+        for s, loc, p in zip(actions, locs - Vocab().loc0, want, strict=True):
+            if p >= 0:  # the point and the LOC token together give the pixel back
+                assert point_pixel(int(loc), p) == (s.x, s.y)
 
 
 def test_episode_index_describes_each_recording(recording_dir, ck):

@@ -16,7 +16,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from aria_cli.data.splits import assign_split
 from aria_cli.data.token_cache import EpisodeEntry, TokenCache
-from aria_cli.vocab import CLICK, LOC_NULL, Vocab, episode_tokens
+from aria_cli.vocab import CLICK, LOC_NULL, N_POINTS, Vocab, episode_tokens
 
 BG, SPRITE, PAINT = 1, 7, 9
 MOVES = {1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}
@@ -56,6 +56,11 @@ def rule_episode(n_actions: int, seed: int, clicks: bool = True):
     return np.stack(frames), np.array(types), np.array(locs), np.array(level, dtype=bool)
 
 
+def rule_points(types: np.ndarray) -> np.ndarray:
+    """Where in its cell each click of a rule-world episode lands: the step's index mod 64 (-1: no click)."""
+    return np.where(types == CLICK, np.arange(len(types)) % N_POINTS, -1).astype(np.int8)
+
+
 def rule_cache(
     path: Path,
     games: dict[str, int] | None = None,
@@ -76,7 +81,8 @@ def rule_cache(
         episodes.append(
             EpisodeEntry(
                 file=key, game=game, split=split[key], start=start, end=start + len(tokens),
-                frame_offsets=offsets, n_actions=len(types), levels_completed=int(level.sum()),
+                frame_offsets=offsets, click_points=rule_points(types),
+                n_actions=len(types), levels_completed=int(level.sum()),
                 action_types=sorted(set(types.tolist())), click_cells=sorted(set(locs[types == CLICK].tolist())),
             )
         )  # fmt: skip
