@@ -200,6 +200,7 @@ class ModelContexts:
         self._codes: np.ndarray | None = None  # the previous frame's codes, while it is in the context
         self._recent: deque[np.ndarray] = deque(maxlen=4 * self.recent)  # recent_frames()
         self._policy_states: tuple = (None, None)  # the previous step's (summary, cells) for the heads
+        self._head_inputs: tuple = ()  # what the heads read in the current frame
         self.changed_cells = 0  # cells whose code changed from one frame to the next, this game
         self.changed_right = 0  # ... of which the world model predicted the new code
 
@@ -230,7 +231,8 @@ class ModelContexts:
             self._score_foresight(previous, codes, hidden[FULL])
         hidden = hidden[MASKED]  # (66, hidden): FRAME, 64 codes, then the masked [ACT] slot
         states = (hidden[-1:], hidden[None, 1 : 1 + N_CELLS])
-        type_logits, loc_logits = self.m.heads(*states, *self._policy_states)
+        self._head_inputs = (*states, *self._policy_states)
+        type_logits, loc_logits = self.m.heads(*self._head_inputs)
         self._policy_states = states
         self.type_logp = _type_logp(type_logits[0], available)
         self.wm_type_logp = _type_logp(self.context.state.logits[FULL, self.v.type0 : self.v.type0 + N_TYPES], available)
@@ -251,6 +253,14 @@ class ModelContexts:
             return
         kept = [c for c in self._recent if not (np.array_equal(c, codes) or np.array_equal(c, previous))]
         self._recent = deque([previous, *kept], maxlen=self._recent.maxlen)
+
+    @_on_play_threads
+    @torch.no_grad()
+    def point_logp(self, cell: int) -> np.ndarray | None:
+        """log P(pixel inside `cell` | a click there), 64 values row-major, from the policy's click-point
+        head in the current frame; None for heads without one."""
+        logits = self.m.heads.point_logits(torch.tensor([cell], device=self.m.wm.device), *self._head_inputs)
+        return None if logits is None else _log_softmax(logits[0])
 
     def p_type(self, action: int) -> float:
         """The policy's probability of this action type in the current frame (0 if not available)."""

@@ -5,7 +5,8 @@ actions by the learned prior (aria_cli.agents.prior):
 
 - `PolicyAgent` ("policy", the prior alone, docs/DESIGN.md §10): score − tried_penalty · (tries of
   this action from this exact frame that left it unchanged; a memory keyed by frame hash, cleared on a
-  new level), sampled with `temperature` over the top-k. Clicks go to the cell centre.
+  new level), sampled with `temperature` over the top-k. Clicks go to the pixel of the cell the policy's
+  click-point head names (the cell centre for heads without one).
 - `WorldModelAgent` ("world-model"): the online explorer (aria_cli.explore) with this prior ranking
   its untried actions, and object-centred click candidates instead of cell centres. Each distribution of
   the prior is mixed with the uniform one by a weight learned online from how well it tells the actions
@@ -14,7 +15,8 @@ actions by the learned prior (aria_cli.agents.prior):
   read from the frames as they are fed (ModelContexts.change_accuracy), against `trusted_change_acc`.
   Where the unmixed prior puts at least `lead_p` on one action type or one click cell, it leads: the
   explorer takes that action before exploring (within its own limits: Explorer's step 4); a sure cell
-  offers a click on every object in it, also one that only reaches into it from the next cell. Options: it
+  offers a click on every object in it, also one that only reaches into it from the next cell, those
+  the policy's click-point head puts most of its mass on first. Options: it
   adapts its own in-memory copy of the world model to the game as it plays (`adapt_every`,
   aria_cli.agents.adapt), and blends the world model's P(frame changes) (`wm_change_k`) and P(new
   state) (`wm_novelty_k`) into the explorer's, each weighted by how well it has predicted this game so far.
@@ -48,10 +50,12 @@ from aria_cli.vocab import (
     GRID,
     LOC_NULL,
     N_CELLS,
+    N_POINTS,
     N_TYPES,
     RESET,
     cell_to_pixel,
     pixel_to_cell,
+    point_pixel,
 )
 
 if TYPE_CHECKING:
@@ -169,7 +173,8 @@ class PolicyAgent:
         self._last = (frame_key(obs.frame), t, loc, int(obs.levels_completed))
         info["p_type"] = self.ctx.p_type(t)
         if t == CLICK:
-            x, y = cell_to_pixel(loc)
+            point = self.ctx.point_logp(loc)
+            x, y = cell_to_pixel(loc) if point is None else point_pixel(loc, int(np.argmax(point)))
             return Decision(t, x, y, info)
         return Decision(t, None, None, info)
 
@@ -266,29 +271,36 @@ class WorldModelAgent(ExploreAgent):
             return sure
         cx, cy = cell_to_pixel(loc)
         sure.sort(key=lambda x: abs(x.x - cx) + abs(x.y - cy))
-        return sure + self._reaching_in(seg, loc, {(x.x, x.y) for x in sure})
+        if seg is None or seg.labels is None:
+            return sure
+        point_logp = self.ctx.point_logp(loc)
+        point_p = None if point_logp is None else np.exp(point_logp)
+        clicks = sure + self._reaching_in(seg, loc, {(x.x, x.y) for x in sure}, point_p)
+        if point_p is None:
+            return clicks
+        # The policy's click point: the objects holding most of its mass inside the cell first.
+        objects = _cell_pixels(seg, loc)
+        mass = np.bincount(objects, weights=point_p, minlength=seg.n)
+        return sorted(clicks, key=lambda x: -mass[seg.part_of[seg.labels[x.y, x.x]]])
 
-    def _reaching_in(self, seg: Segmentation | None, loc: int, taken: set) -> list[Candidate]:
+    def _reaching_in(self, seg: Segmentation, loc: int, taken: set, point_p: np.ndarray | None) -> list[Candidate]:
         """A click on each object with pixels in the cell `loc` whose own click point is not in `taken`:
         a LOC token names a cell, and the object the demos clicked there may reach in from the next cell (a
-        tile whose centre lies below). Each at its pixel in the cell nearest the cell's centre (the
-        background too, so the centre itself is offered); object-like ones first; volatile pixels left out."""
-        if seg is None or seg.labels is None:
-            return []
+        tile whose centre lies below). Each at its pixel in the cell the policy's click point likes best
+        (`point_p`, 64 values), or without one nearest the cell's centre (the background too, so the centre
+        itself is offered); object-like ones first; volatile pixels left out."""
         cx, cy = cell_to_pixel(loc)
-        row, col = divmod(loc, GRID)
-        ys, xs = np.mgrid[row * CELL_PIXELS : (row + 1) * CELL_PIXELS, col * CELL_PIXELS : (col + 1) * CELL_PIXELS]
-        ys, xs = ys.ravel(), xs.ravel()
+        xs, ys = point_pixel(loc, np.arange(N_POINTS))
+        objects = _cell_pixels(seg, loc)
+        rank = ((xs - cx) ** 2 + (ys - cy) ** 2) * 1e-6 - (0.0 if point_p is None else point_p)  # ties: nearest
         keep = ~self.explorer.store.mask.mask[ys, xs]
-        ys, xs = ys[keep], xs[keep]
-        objects = seg.part_of[seg.labels[ys, xs]]
         sal = salience(seg)
         out = []
-        for o in np.unique(objects):
+        for o in np.unique(objects[keep]):
             if (int(seg.click_x[o]), int(seg.click_y[o])) in taken:
                 continue
-            here = np.flatnonzero(objects == o)
-            i = here[np.argmin((xs[here] - cx) ** 2 + (ys[here] - cy) ** 2)]
+            here = np.flatnonzero(keep & (objects == o))
+            i = here[np.argmin(rank[here])]
             out.append(Candidate(action=CLICK, x=int(xs[i]), y=int(ys[i]), region=int(o), colour=int(seg.colour[o]),
                                  size=int(seg.size[o]), salience=float(sal[o])))  # fmt: skip
         return sorted(out, key=lambda x: -x.salience)
@@ -388,6 +400,12 @@ class WorldModelAgent(ExploreAgent):
                 self._since_round += 1
                 if self._since_round >= self.adapt.every and self.adapter.submit(list(self._steps)):
                     self._since_round = 0
+
+
+def _cell_pixels(seg: Segmentation, cell: int) -> np.ndarray:
+    """(64,) the object (Segmentation.part_of) under each pixel of `cell`, in click-point order."""
+    xs, ys = point_pixel(cell, np.arange(N_POINTS))
+    return seg.part_of[seg.labels[ys, xs]]
 
 
 def learned_agent_factories(checkpoints: Path, device: str = "cpu", config: AgentConfig | None = None,

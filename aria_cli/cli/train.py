@@ -221,6 +221,10 @@ def train_policy(
         "--previous-frame/--no-previous-frame",
         help="Let the heads also read the previous step's states (how the frame changed), not only step t's.",
     )] = True,
+    click_points: Annotated[bool, typer.Option(
+        "--click-points/--no-click-points",
+        help="Also learn where inside its 8x8 cell each click lands (which of a cell's objects to click).",
+    )] = True,
     force: ForceOpt = False,
     report_to: ReportToOpt = "none",
 ) -> None:
@@ -233,7 +237,8 @@ def train_policy(
     core(PolicyTrainConfig(
         data=data, checkpoints=checkpoints, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
         resume=resume, seed=seed, skip_bad=skip_bad, type_attention_heads=type_attention_heads,
-        previous_frame=previous_frame, lr_schedule=lr_schedule, report_to=report_to, force=force,
+        previous_frame=previous_frame, click_points=click_points, lr_schedule=lr_schedule, report_to=report_to,
+        force=force,
     ))  # fmt: skip
 
 

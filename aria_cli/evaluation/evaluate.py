@@ -214,15 +214,16 @@ def _policy_scores(heads, feats, cache, ep_ids: list[int], action_sets: dict, de
     if not len(sel):
         return {}
     pf = feats.take(sel)
-    tl, ll = predict(heads, pf, device)
+    tl, ll, points = predict(heads, pf, device)
     sel_games = list(ep_games[sel])
-    return policy_metrics(tl, ll, pf, most_frequent, sel_games, allowed_mask(sel_games, action_sets))
+    return policy_metrics(tl, ll, points, pf, most_frequent, sel_games, allowed_mask(sel_games, action_sets))
 
 
 _WM_KEYS = ("frame_acc", "copy_frame_acc", "changed_acc", "action_type_acc", "action_loc_acc",
             "level_precision", "level_recall", "perplexity")
 _POLICY_KEYS = {"policy_type_acc": "type_acc", "policy_loc_acc": "loc_acc", "policy_type_top3": "type_top3",
-                "policy_loc_top3": "loc_top3", "baseline_most_frequent_type": "baseline_most_frequent_type",
+                "policy_loc_top3": "loc_top3", "policy_point_acc": "point_acc",
+                "baseline_most_frequent_type": "baseline_most_frequent_type",
                 "baseline_repeat_type": "baseline_repeat_type", "baseline_repeat_loc": "baseline_repeat_loc"}
 
 

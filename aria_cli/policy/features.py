@@ -29,7 +29,7 @@ from aria_cli.common.errors import CheckpointError
 from aria_cli.training import checkpoints as ck
 from aria_cli.vocab import FRAME_TOKENS, N_CELLS, Vocab, mask_actions
 
-FEATURES_VERSION = 3  # 3: cells in their own memory-mapped .npy
+FEATURES_VERSION = 4  # 3: cells in their own memory-mapped .npy; 4: click points
 
 
 def checkpoint_fingerprint(folder: Path) -> str:
@@ -68,6 +68,7 @@ class StepFeatures:
     cells: np.ndarray | Rows  # (N, 64, H) float16: hidden states at the 64 code positions (often memory-mapped)
     types: np.ndarray  # (N,) action type taken
     locs: np.ndarray  # (N,) location (cell, or 64 = NULL)
+    points: np.ndarray  # (N,) where in its cell a click landed (vocab.click_point), -1 for other actions
     prev_types: np.ndarray  # (N,) previous action in the episode, -1 at its start
     prev_locs: np.ndarray
     episode: np.ndarray  # (N,) index into the token cache's episodes
@@ -101,7 +102,7 @@ def previous_rows(episode: np.ndarray) -> np.ndarray:
     return np.where(same, rows - 1, rows)
 
 
-_ARRAYS = ("summary", "cells", "types", "locs", "prev_types", "prev_locs", "episode")
+_ARRAYS = ("summary", "cells", "types", "locs", "points", "prev_types", "prev_locs", "episode")
 
 
 def window_steps(tokens: np.ndarray, v: Vocab = Vocab()) -> np.ndarray:
@@ -157,6 +158,9 @@ def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=Non
             at += len(pos)
             out["types"].append(row[act + 1] - wm.v0.type0)
             out["locs"].append(row[act + 2] - wm.v0.loc0)
+            entry = cache.episodes[windows.episode[w0 + r]]
+            step = np.searchsorted(entry.frame_offsets, windows.start[w0 + r] - entry.start + pos)
+            out["points"].append(np.asarray(entry.click_points, dtype=np.int64)[step])
             out["episode"].append(np.full(len(pos), windows.episode[w0 + r]))
         if task is not None:
             progress.advance(task, len(tok))
@@ -178,6 +182,7 @@ def extract(wm, cache, episode_ids: list[int], batch_size: int = 8, progress=Non
         cells=cells,
         types=feats["types"].astype(np.int64),
         locs=feats["locs"].astype(np.int64),
+        points=feats["points"].astype(np.int64),
         prev_types=prev_t,
         prev_locs=prev_l,
         episode=feats["episode"].astype(np.int64),

@@ -12,8 +12,13 @@ the heads read the backbone's last hidden states:
                       [summary, pooled] → Linear(·, 256) → GELU → Dropout(0.1) → Linear(256, 8)
   ActionLocationHead: query = W_q · summary, keys = W_k · cells ++ learned NULL key,
                       scaled dot product → 65 logits (64 cells + NULL)
+  ClickPointHead:     [summary, the clicked cell's state] → Linear(·, 256) → GELU → Dropout(0.1)
+                      → Linear(256, 64): where inside that cell the click lands (a pixel of its 8x8)
 
-Loss = CE(type) + has_location · CE(location).
+Loss = CE(type) + has_location · (CE(location) + CE(point | the true cell)).
+
+A LOC token names an 8x8 cell, and one cell can hold two objects that do different things (two
+buttons side by side, a tile reaching in from the next cell); the point head tells them apart.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from torch import nn
 from aria_cli.common import atomic
 from aria_cli.common.errors import CheckpointError
 from aria_cli.training.checkpoints import CONFIG_FILE, MODEL_FILE
-from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_LOCS, N_TYPES
+from aria_cli.vocab import CLICK, LOC_NULL, N_CELLS, N_LOCS, N_POINTS, N_TYPES
 
 
 @dataclass
@@ -54,6 +59,9 @@ class PolicyConfig:
     # accuracy from 43-48% to 57-61% and qpsh's from ~31% to ~35% (all games 57% -> 64%). False for heads
     # saved before this existed; train-policy sets it.
     previous_frame: bool = False
+    # The click-point head (ClickPointHead). False for heads saved before it existed: the agent then
+    # clicks a cell's objects in its own order.
+    click_points: bool = False
 
     @property
     def input_size(self) -> int:
@@ -152,6 +160,24 @@ class ActionLocationHead(nn.Module):
         return torch.cat([cell_scores, null_score[:, None]], dim=1) * self.scale
 
 
+class ClickPointHead(nn.Module):
+    """Where inside the clicked cell: 64 logits over its pixels, from the summary and that cell's state
+    (its code and what the backbone read around it)."""
+
+    def __init__(self, hidden: int, inner: int = 256, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2 * hidden, inner), nn.GELU(), nn.Dropout(dropout), nn.Linear(inner, N_POINTS))
+
+    def forward(self, summary: torch.Tensor, cells: torch.Tensor | CellStates, cell: torch.Tensor) -> torch.Tensor:
+        """(B, h or 2h) summary, the cells, (B,) cell index → (B, 64) point logits."""
+        cells = _cell_states(cells)
+        rows = torch.arange(len(cell), device=cell.device)
+        state = cells.now[rows, cell]
+        if cells.prev is not None:
+            state = torch.cat([state, state - cells.prev[rows, cell]], dim=-1)
+        return self.net(torch.cat([summary, state], dim=-1))
+
+
 @dataclass
 class PolicyBatch:
     """Steps to train on: the heads' inputs (`policy.metrics.step_inputs`), the actions taken, and which
@@ -161,6 +187,7 @@ class PolicyBatch:
     types: torch.Tensor  # (B,)
     locs: torch.Tensor  # (B,)
     allowed: torch.Tensor | None = None  # (B, 8) bool
+    points: torch.Tensor | None = None  # (B,) the click's pixel inside its cell, -1 where none
 
 
 class PolicyHeads(nn.Module):
@@ -170,6 +197,17 @@ class PolicyHeads(nn.Module):
         self.type_head = ActionTypeHead(config.input_size, config.head_dim, config.dropout,
                                         config.type_attention_heads)
         self.loc_head = ActionLocationHead(config.input_size, config.head_dim)
+        self.point_head = (ClickPointHead(config.input_size, config.head_dim, config.dropout)
+                           if config.click_points else None)  # fmt: skip
+
+    def _read(self, summary, cells, prev_summary=None, prev_cells=None) -> tuple[torch.Tensor, CellStates]:
+        """The heads' view of step t: [x_t, x_t - x_{t-1}] where they read the previous step."""
+        summary, states = summary.float(), CellStates(cells.float())
+        if self.config.previous_frame:
+            ps = summary if prev_summary is None else prev_summary.float()
+            summary = torch.cat([summary, summary - ps], -1)
+            states.prev = states.now if prev_cells is None else prev_cells.float()
+        return summary, states
 
     def forward(
         self,
@@ -180,17 +218,28 @@ class PolicyHeads(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, h) summary and (B, 64, h) cells of step t, and of step t-1 where the heads read it (None at
         a game's first step: no change) → type logits (B, 8), location logits (B, 65)."""
-        summary, states = summary.float(), CellStates(cells.float())
-        if self.config.previous_frame:
-            ps = summary if prev_summary is None else prev_summary.float()
-            summary = torch.cat([summary, summary - ps], -1)
-            states.prev = states.now if prev_cells is None else prev_cells.float()
+        summary, states = self._read(summary, cells, prev_summary, prev_cells)
         return self.type_head(summary, states), self.loc_head(summary, states)
+
+    def point_logits(self, cell: torch.Tensor, summary: torch.Tensor, cells: torch.Tensor,
+                     prev_summary: torch.Tensor | None = None, prev_cells: torch.Tensor | None = None
+                     ) -> torch.Tensor | None:  # fmt: skip
+        """(B, 64) logits of where inside `cell` (B,) the click lands; None for heads without the point head."""
+        if self.point_head is None:
+            return None
+        return self.point_head(*self._read(summary, cells, prev_summary, prev_cells), cell)
 
     def compute_loss(self, batch: PolicyBatch) -> tuple[torch.Tensor, dict]:
         """(loss, {"loss", "steps"}) of a batch of steps: see `policy_loss`."""
-        type_logits, loc_logits = self(*batch.inputs)
+        summary, states = self._read(*batch.inputs)
+        type_logits, loc_logits = self.type_head(summary, states), self.loc_head(summary, states)
         loss = policy_loss(type_logits, loc_logits, batch.types, batch.locs, batch.allowed)
+        if self.point_head is not None and batch.points is not None:
+            has = batch.points >= 0
+            if has.any():
+                logits = self.point_head(summary[has], CellStates(states.now[has], None if states.prev is None
+                                                                  else states.prev[has]), batch.locs[has])  # fmt: skip
+                loss = loss + F.cross_entropy(logits, batch.points[has], reduction="sum") / len(batch.types)
         return loss, {"loss": loss.item(), "steps": len(batch.types)}
 
     def save(self, directory: Path) -> None:

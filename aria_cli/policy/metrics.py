@@ -19,17 +19,25 @@ ALL = "all"
 
 
 @torch.no_grad()
-def predict(heads: PolicyHeads, feats: StepFeatures, device: str, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Type logits (N, 8) and location logits (N, 65) for every step."""
+def predict(heads: PolicyHeads, feats: StepFeatures, device: str, batch: int = 1024
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Type logits (N, 8), location logits (N, 65) and the click point predicted inside each click's true
+    cell (N,) for every step (-1 where the step has no click point, or the heads no point head)."""
     heads.eval()
-    tl, ll = [], []
+    tl, ll, pl = [], [], []
     for i in range(0, len(feats), batch):
-        t, loc = heads(*step_inputs(feats, np.arange(i, min(i + batch, len(feats))), device))
+        rows = np.arange(i, min(i + batch, len(feats)))
+        inputs = step_inputs(feats, rows, device)
+        t, loc = heads(*inputs)
         tl.append(t.float().cpu().numpy())
         ll.append(loc.float().cpu().numpy())
+        cell = torch.from_numpy(np.where(feats.points[rows] >= 0, feats.locs[rows], 0)).to(device)
+        points = heads.point_logits(cell, *inputs)
+        pl.append(np.full(len(rows), -1) if points is None else
+                  np.where(feats.points[rows] >= 0, points.argmax(-1).cpu().numpy(), -1))  # fmt: skip
     if not tl:
-        return np.zeros((0, N_TYPES)), np.zeros((0, 65))
-    return np.concatenate(tl), np.concatenate(ll)
+        return np.zeros((0, N_TYPES)), np.zeros((0, 65)), np.zeros(0, np.int64)
+    return np.concatenate(tl), np.concatenate(ll), np.concatenate(pl)
 
 
 def step_inputs(feats: StepFeatures, rows: np.ndarray, device: str) -> tuple[torch.Tensor, ...]:
@@ -51,13 +59,16 @@ def _mean(x: np.ndarray) -> float | None:
 def policy_metrics(
     type_logits: np.ndarray,
     loc_logits: np.ndarray,
+    points: np.ndarray,
     feats: StepFeatures,
     most_frequent: dict[str, int],
     games: list[str],
     allowed: np.ndarray | None = None,
 ) -> dict:
     """Per game (and all): accuracy, top-3, and the two baselines. `games[i]` is step i's game; with
-    `allowed` (N, 8) the type prediction is restricted to the game's actions, as the agent's is."""
+    `allowed` (N, 8) the type prediction is restricted to the game's actions, as the agent's is.
+    `points` (N,): the click point predicted in each click's true cell (-1: none); `point_acc` is the
+    share of clicks with a recorded point whose exact pixel it names (None without a point head)."""
     games_arr = np.asarray(games)
     if allowed is not None:
         type_logits = np.where(allowed, type_logits, -np.inf)
@@ -67,6 +78,7 @@ def policy_metrics(
         t, pt = feats.types[sel], feats.prev_types[sel]
         click = t == CLICK
         loc, ploc = feats.locs[sel][click], feats.prev_locs[sel][click]
+        point_known = (feats.points[sel] >= 0) & (points[sel] >= 0)
         mf = most_frequent.get(g, most_frequent.get(ALL, 0))
         out[g] = {
             "steps": int(sel.sum()),
@@ -75,6 +87,7 @@ def policy_metrics(
             "type_top3": _mean(_topk_hit(type_logits[sel], t, 3)),
             "loc_acc": _mean(loc_logits[sel][click].argmax(1) == loc),
             "loc_top3": _mean(_topk_hit(loc_logits[sel][click], loc, 3)),
+            "point_acc": _mean(points[sel][point_known] == feats.points[sel][point_known]),
             "baseline_most_frequent_type": _mean(t == mf) if g != ALL else None,
             "baseline_repeat_type": _mean(pt == t),
             "baseline_repeat_loc": _mean((pt[click] == CLICK) & (ploc == loc)),
@@ -96,7 +109,7 @@ def most_frequent_types(feats: StepFeatures, games: list[str]) -> dict[str, int]
 
 def metrics_table(result: dict, title: str = "policy (val)") -> Table:
     t = Table(title=title, title_justify="left")
-    for col in ("game", "steps", "type", "type top3", "most freq", "repeat", "loc", "loc top3", "repeat loc"):
+    for col in ("game", "steps", "type", "type top3", "most freq", "repeat", "loc", "loc top3", "repeat loc", "point"):
         t.add_column(col, justify="left" if col == "game" else "right")
     for g, m in result.items():
         beat_t = m["type_acc"] is not None and m["type_acc"] > max(
@@ -113,6 +126,7 @@ def metrics_table(result: dict, title: str = "policy (val)") -> Table:
             ("[green]" if beat_l else "") + ui.pct(m["loc_acc"]),
             ui.pct(m["loc_top3"]),
             ui.pct(m["baseline_repeat_loc"]),
+            ui.pct(m["point_acc"]),
         )
     return t
 

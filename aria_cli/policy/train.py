@@ -42,7 +42,9 @@ from aria_cli.training.tracking import check_report_to
 
 LR_SCHEDULES = ("constant", "cosine")
 # What a resumed run must share with the interrupted one (besides the features).
-_FIXED = ("batch_size", "type_attention_heads", "previous_frame", "lr_schedule")
+# A run saved before a setting existed ran with these.
+_FIXED_BEFORE = {"lr_schedule": "constant", "click_points": False}
+_FIXED = ("batch_size", "type_attention_heads", "previous_frame", "lr_schedule", "click_points")
 
 
 @dataclass
@@ -63,6 +65,7 @@ class PolicyTrainConfig:
     skip_bad: bool = False
     type_attention_heads: int = TYPE_ATTENTION_HEADS  # 0: summary-only type head (docs/DESIGN.md §13)
     previous_frame: bool = True  # False: the heads read step t's states only (see PolicyConfig)
+    click_points: bool = True  # False: no click-point head (PolicyConfig.click_points)
     report_to: str = "none"  # none | tensorboard | wandb | mlflow (aria_cli.training.tracking)
     force: bool = False  # use a world model trained with another tokenizer (aria_cli.stack), with a warning
 
@@ -122,7 +125,7 @@ def train_policy(cfg: PolicyTrainConfig, on_epoch: Callable[[int], None] | None 
     heads = PolicyHeads(PolicyConfig(hidden_size=train.feats.summary.shape[1], world_model_fingerprint=feats.key,
                                      world_model_checkpoint=world_model_fingerprint(world_model_folder(cfg.checkpoints)),
                                      type_attention_heads=cfg.type_attention_heads,
-                                     previous_frame=cfg.previous_frame)).to(device)  # fmt: skip
+                                     previous_frame=cfg.previous_frame, click_points=cfg.click_points)).to(device)  # fmt: skip
     opt = torch.optim.AdamW(heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, len(train.feats)))
     run = _Run(cfg, out_dir, heads, opt, sched, feats.key, device)
@@ -167,10 +170,10 @@ class _Run:
 
     def restore(self, st: dict) -> None:
         last = ck.last_dir(self.out_dir)
-        saved = {k: st.get("config", {}).get(k, "constant" if k == "lr_schedule" else None) for k in _FIXED}
+        saved = {k: st.get("config", {}).get(k, _FIXED_BEFORE.get(k)) for k in _FIXED}
         if st.get("features_key") != self.features_key or saved != _fixed(self.cfg):
             raise CheckpointError(f"--resume: {last} is from another world model, data, batch size, "
-                                  "--type-attention-heads, --previous-frame or --lr-schedule setting")
+                                  "--type-attention-heads, --previous-frame, --lr-schedule or --click-points setting")
         self.heads.load_state_dict(PolicyHeads.load(last).state_dict())
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
@@ -188,13 +191,13 @@ class _Run:
     def train_epoch(self, train: _Split, gen: torch.Generator, view: LiveView, stop) -> float:
         cfg, feats = self.cfg, train.feats
         self.heads.train()
-        t, loc, allowed = (torch.from_numpy(a) for a in (feats.types, feats.locs, train.allowed))
+        t, loc, points, allowed = (torch.from_numpy(a) for a in (feats.types, feats.locs, feats.points, train.allowed))
         perm = torch.randperm(len(feats), generator=gen)
         total = 0.0
         for i in range(0, len(perm), cfg.batch_size):
             b = perm[i : i + cfg.batch_size]
             batch = PolicyBatch(step_inputs(feats, b.numpy(), self.device), t[b].to(self.device),
-                                loc[b].to(self.device), allowed[b].to(self.device))  # fmt: skip
+                                loc[b].to(self.device), allowed[b].to(self.device), points[b].to(self.device))  # fmt: skip
             loss, m = self.heads.compute_loss(batch)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()

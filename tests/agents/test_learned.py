@@ -12,7 +12,7 @@ from aria_cli.data.recordings import read_recording
 from aria_cli.explore import Candidate, segment
 from aria_cli.games.session import GameSession
 from aria_cli.play.compare import play_one
-from aria_cli.vocab import CLICK, N_CELLS, N_TYPES, cell_to_pixel, pixel_to_cell
+from aria_cli.vocab import CLICK, N_CELLS, N_POINTS, N_TYPES, cell_to_pixel, click_point, pixel_to_cell
 
 
 @pytest.mark.parametrize("agent_cls", [WorldModelAgent, PolicyAgent])
@@ -96,7 +96,7 @@ def _distribution(n: int, sure: dict[int, float], possible=None) -> np.ndarray:
         return np.where(np.isin(np.arange(n), possible), np.log(p), -np.inf)
 
 
-def test_the_world_model_agent_leads_where_its_prior_is_sure_and_clicks_inside_the_sure_cell(learned_models):
+def test_the_world_model_agent_leads_where_its_prior_is_sure_and_clicks_inside_the_sure_cell(learned_models, monkeypatch):
     agent = WorldModelAgent(learned_models, seed=0)
     assert WorldModelAgent(learned_models, AgentConfig(lead_p=None), seed=0).explorer.lead is None
     agent.reset(GameStart(game="qtgl", seed=0))
@@ -119,14 +119,25 @@ def test_the_world_model_agent_leads_where_its_prior_is_sure_and_clicks_inside_t
         ctx.cell_logp = ctx.wm_cell_logp = _distribution(N_CELLS, cell_p)
         return agent._lead(None, cands, seg)
 
-    # Sure of a click in one cell: the candidates inside it, nearest its centre first; then the cell's
-    # other objects, each at its pixel in the cell nearest the centre: the tile reaching in from below
-    # (its own click point is in the next cell), then the background at the centre. The object whose
-    # click point is a candidate's is not offered twice; the object elsewhere is not offered.
+    # Sure of a click in one cell, with heads that have no click-point head: the candidates inside it,
+    # nearest its centre first; then the cell's other objects, each at its pixel in the cell nearest the
+    # centre: the tile reaching in from below (its own click point is in the next cell), then the
+    # background at the centre. The object whose click point is a candidate's is not offered twice; the
+    # object elsewhere is not offered.
+    monkeypatch.setattr(ctx, "point_logp", lambda c: None)  # the distributions are the test's, as above
     sure = lead({CLICK: 0.98}, {cell: 0.99})
     assert [(c.x, c.y) for c in sure] == [(near.x, near.y), (far.x, far.y), (28, 30), (cx, cy)]
     tile = sure[2]
     assert seg.colour[tile.region] == 5 and pixel_to_cell(seg.click_x[tile.region], seg.click_y[tile.region]) == cell + 8
+    # The click-point head puts 0.9 on (29, 31), a pixel of the tile: the tile comes first, clicked there;
+    # then the background (52 pixels of the spread mass: the candidate on it, then its reach-in click at
+    # the centre), then the small object (4 pixels).
+    point = np.full(N_POINTS, 0.1 / (N_POINTS - 1))
+    point[click_point(29, 31)] = 0.9
+    monkeypatch.setattr(ctx, "point_logp", lambda c: np.log(point) if c == cell else None)
+    sure = lead({CLICK: 0.98}, {cell: 0.99})
+    assert [(c.x, c.y) for c in sure] == [(29, 31), (near.x, near.y), (cx, cy), (far.x, far.y)]
+    assert sure[0].region == tile.region
     assert lead({1: 0.99}, {cell: 0.99}) == [cands[0]]  # sure of a type: that action
     assert lead({CLICK: 0.6}, {cell: 0.99}) == []  # the type is in doubt: the pair is too
     assert lead({CLICK: 0.98}, {cell: 0.6, 3: 0.3}) == []  # two cells in doubt (0.6 · 0.6^0.5 against 0.3 · 0.3^0.5)

@@ -4,13 +4,21 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers.world_model import rule_cache
+from helpers.world_model import rule_cache, rule_points
 
 from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.evaluation.gates import DEFAULT_GATES, check_gates, load_gates
 from aria_cli.policy.features import extract, load_or_extract, window_steps
-from aria_cli.policy.heads import CellPooling, PolicyConfig, PolicyHeads, policy_loss, restrict_types
-from aria_cli.vocab import CLICK, LOC_NULL, Vocab
+from aria_cli.policy.heads import (
+    CellPooling,
+    PolicyBatch,
+    PolicyConfig,
+    PolicyHeads,
+    policy_loss,
+    restrict_types,
+)
+from aria_cli.policy.metrics import policy_metrics
+from aria_cli.vocab import CLICK, LOC_NULL, N_POINTS, Vocab
 from aria_cli.world_model.backbones import TinyArch, build_tiny
 from aria_cli.world_model.model import WorldModel
 
@@ -71,6 +79,43 @@ def test_loss_counts_location_only_for_clicks():
     assert torch.isclose(clicks, torch.log(torch.tensor(8.0)) + torch.log(torch.tensor(65.0)))
 
 
+def test_the_click_point_head_reads_the_clicked_cell_and_adds_its_loss_for_clicks_with_a_point():
+    torch.manual_seed(0)
+    heads = PolicyHeads(PolicyConfig(hidden_size=16, previous_frame=True, click_points=True)).eval()
+    s, c, ps, pc = torch.randn(4, 16), torch.randn(4, 64, 16), torch.randn(4, 16), torch.randn(4, 64, 16)
+    cell = torch.tensor([3, 3, 9, 60])
+    logits = heads.point_logits(cell, s, c, ps, pc)
+    assert logits.shape == (4, N_POINTS)
+    other = c.clone()
+    other[:, 10] += 1.0  # a cell none of them clicks: no change
+    assert torch.allclose(heads.point_logits(cell, s, other, ps, pc), logits)
+    other[0, 3] += 1.0  # the first one's clicked cell
+    changed = ~torch.isclose(heads.point_logits(cell, s, other, ps, pc), logits).all(-1)
+    assert changed.tolist() == [True, False, False, False]
+    # Loss: the type and location terms, plus CE(point) over the clicks that have one, per step of the batch.
+    types, locs, points = torch.tensor([CLICK, CLICK, CLICK, 1]), torch.tensor([3, 3, 9, LOC_NULL]), torch.tensor([5, -1, 63, -1])
+    loss, _ = heads.compute_loss(PolicyBatch((s, c, ps, pc), types, locs, None, points))
+    tl, ll = heads(s, c, ps, pc)
+    want = policy_loss(tl, ll, types, locs) + F.cross_entropy(logits[[0, 2]], points[[0, 2]], reduction="sum") / 4
+    assert torch.isclose(loss, want)
+    assert PolicyHeads(PolicyConfig(hidden_size=16)).point_logits(cell, s, c) is None  # heads without one
+
+
+def test_point_accuracy_counts_the_exact_pixel_of_clicks_with_a_point(tmp_path):
+    cache = rule_cache(tmp_path)
+    feats = extract(tiny_wm(), cache, [0])
+    n = len(feats)
+    truth = feats.points.copy()
+    guess = truth.copy()
+    clicks = np.flatnonzero(truth >= 0)
+    guess[clicks[:2]] = (truth[clicks[:2]] + 1) % N_POINTS  # two known errors
+    guess[truth < 0] = -1
+    tl, ll = np.zeros((n, 8)), np.zeros((n, 65))
+    m = policy_metrics(tl, ll, guess, feats, {"all": 1}, [cache.episodes[0].game] * n)
+    assert m["all"]["point_acc"] == pytest.approx(1 - 2 / len(clicks))
+    assert policy_metrics(tl, ll, np.full(n, -1), feats, {"all": 1}, ["g"] * n)["all"]["point_acc"] is None
+
+
 def test_unavailable_types_are_never_chosen():
     logits = restrict_types(torch.tensor([0.0, 9, 0, 0, 0, 0, 0, 0]), [2, 6])
     assert int(logits.argmax()) in (2, 6) and torch.isinf(logits[1])
@@ -99,6 +144,8 @@ def test_features_keep_the_true_labels_of_every_step(tmp_path):
     pos = window_steps(tok)
     assert np.array_equal(feats.types, tok[pos + 66] - V0.type0)
     assert np.array_equal(feats.locs, tok[pos + 67] - V0.loc0)
+    types = tok[window_steps(tok) + 66] - V0.type0  # every step's click point, across the windows' overlap
+    assert np.array_equal(feats.points, rule_points(types)) and (feats.points >= 0).sum() > 2
     assert feats.prev_types[0] == -1 and np.array_equal(feats.prev_types[1:], feats.types[:-1])
     assert feats.prev[0] == 0 and np.array_equal(feats.prev[1:], np.arange(len(feats) - 1))
 
@@ -161,14 +208,29 @@ def test_cached_cell_states_are_memory_mapped_and_a_split_reads_what_extraction_
     assert torch.equal(batch[1], torch.from_numpy(in_memory.cells[rows]))
 
 
-@pytest.mark.parametrize(("attention_heads", "previous_frame"), [(0, False), (4, False), (4, True)])
-def test_policy_checkpoint_round_trips(tmp_path, attention_heads, previous_frame):
+@pytest.mark.parametrize(("attention_heads", "previous_frame", "click_points"),
+                         [(0, False, False), (4, False, False), (4, True, False), (4, True, True)])
+def test_policy_checkpoint_round_trips(tmp_path, attention_heads, previous_frame, click_points):
     heads = PolicyHeads(PolicyConfig(hidden_size=16, type_attention_heads=attention_heads,
-                                     previous_frame=previous_frame)).eval()
+                                     previous_frame=previous_frame, click_points=click_points)).eval()
     heads.save(tmp_path / "p")
     back = PolicyHeads.load(tmp_path / "p")
     s, c, ps, pc = torch.randn(3, 16), torch.randn(3, 64, 16), torch.randn(3, 16), torch.randn(3, 64, 16)
     assert all(torch.allclose(a, b) for a, b in zip(heads(s, c, ps, pc), back(s, c, ps, pc), strict=True))
+    cell = torch.tensor([1, 2, 3])
+    point, point_back = heads.point_logits(cell, s, c, ps, pc), back.point_logits(cell, s, c, ps, pc)
+    assert (point is None) == (point_back is None) == (not click_points)
+    assert point is None or torch.allclose(point, point_back)
+
+
+def test_heads_saved_before_the_click_point_head_load_without_one(tmp_path):
+    import json
+
+    PolicyHeads(PolicyConfig(hidden_size=16, previous_frame=True)).save(tmp_path / "p")
+    config = json.loads((tmp_path / "p" / "config.json").read_text())
+    del config["click_points"]  # what heads saved before it existed have
+    (tmp_path / "p" / "config.json").write_text(json.dumps(config))
+    assert PolicyHeads.load(tmp_path / "p").point_head is None
 
 
 def test_missing_policy_names_the_command_to_run(tmp_path):
@@ -226,7 +288,11 @@ def test_train_policy_refuses_to_resume_other_heads(pipeline, tmp_path):
 
     ck = tmp_path / "ck"
     shutil.copytree(pipeline.checkpoints, ck, ignore=shutil.ignore_patterns("policy"))
-    train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=1, device="cpu"))
+    metrics = train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=1, device="cpu")).metrics
+    assert 0 <= metrics["games"]["qtgl"]["point_acc"] <= 1 and metrics["games"]["qmaz"]["point_acc"] is None
     with pytest.raises(CheckpointError, match="--type-attention-heads"):
         train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=2, device="cpu", resume=True,
                                        type_attention_heads=0))
+    with pytest.raises(CheckpointError, match="--click-points"):
+        train_policy(PolicyTrainConfig(data=pipeline.data, checkpoints=ck, epochs=2, device="cpu", resume=True,
+                                       click_points=False))
