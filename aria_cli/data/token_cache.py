@@ -434,8 +434,9 @@ def _assemble(parts: list[_Part], fingerprint: str, d: Path, encoded_files: list
         episodes.append(
             EpisodeEntry(
                 file=p.key, game=m["game"], split=split[p.key], start=start, end=start + p.n_tokens,
-                frame_offsets=p.frame_offsets, click_points=p.click_points, n_actions=m["n_actions"], levels_completed=m["levels_completed"],
-                action_types=list(m["action_types"]), click_cells=list(m["click_cells"]), game_id=m["game_id"],
+                frame_offsets=p.frame_offsets, click_points=p.click_points, n_actions=m["n_actions"],
+                levels_completed=m["levels_completed"], action_types=list(m["action_types"]),
+                click_cells=list(m["click_cells"]), game_id=m["game_id"],
                 content_hash=p.sha, bad_lines=m["bad_lines"],
             )
         )  # fmt: skip

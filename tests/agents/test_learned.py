@@ -12,7 +12,16 @@ from aria_cli.data.recordings import read_recording
 from aria_cli.explore import Candidate, segment
 from aria_cli.games.session import GameSession
 from aria_cli.play.compare import play_one
-from aria_cli.vocab import CLICK, N_CELLS, N_POINTS, N_TYPES, cell_to_pixel, click_point, pixel_to_cell
+from aria_cli.vocab import (
+    CLICK,
+    N_CELLS,
+    N_POINTS,
+    N_TYPES,
+    cell_to_pixel,
+    click_point,
+    pixel_to_cell,
+    point_pixel,
+)
 
 
 @pytest.mark.parametrize("agent_cls", [WorldModelAgent, PolicyAgent])
@@ -26,6 +35,24 @@ def test_the_agent_plays_a_click_game_for_hundreds_of_actions_and_is_recorded(le
         assert (x is not None) == (y is not None) == (action == CLICK)
     rec = read_recording(s.recording_path)
     assert len(rec.steps) == run.actions + 2  # the toolkit's initial frame, play_one's RESET, then each action
+
+
+def test_the_policy_agent_clicks_the_pixel_its_click_point_head_names(learned_models):
+    agent = PolicyAgent(learned_models, seed=0)
+    clicks = 0
+    with GameSession("qtgl", seed=1) as s:
+        obs = s.reset()
+        for _ in range(12):
+            d = agent.act(obs)
+            if d.action == CLICK:  # the contexts still hold the frame the decision read
+                cell = pixel_to_cell(d.x, d.y)
+                point = agent.ctx.point_logp(cell)
+                assert point.shape == (N_POINTS,) and np.isclose(np.exp(point).sum(), 1.0)
+                assert (d.x, d.y) == point_pixel(cell, int(np.argmax(point)))
+                clicks += 1
+            obs = s.step(d.action, d.x, d.y)
+            agent.observe(obs)
+    assert clicks
 
 
 def test_the_agent_resets_on_game_over(learned_models):

@@ -34,6 +34,7 @@ def test_eval_json_has_every_metric_per_game_as_fractions(pipeline, tmp_path):
     assert games["qmaz"]["action_loc_acc"] is None and games["qmaz"]["policy_loc_acc"] is None
     assert "action_loc_acc" not in games["qmaz"]["gates"]  # no clicks: the location gates do not apply
     assert games["qtgl"]["action_loc_acc"] is not None and "policy_loc_acc" in games["qtgl"]["gates"]
+    assert 0.0 <= games["qtgl"]["policy_point_acc"] <= 1.0 and games["qmaz"]["policy_point_acc"] is None
 
 
 def test_eval_shows_the_gate_table_and_writes_replay_pictures(pipeline, tmp_path):
