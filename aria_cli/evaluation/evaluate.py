@@ -260,7 +260,7 @@ def game_table(game: str, m: dict, gates: dict[str, float]) -> Table:
         ("policy_type_acc", "policy_type_acc", "baseline_most_frequent_type", "most frequent type"),
         ("policy_type_acc", None, "baseline_repeat_type", "repeat previous"),
         ("policy_loc_acc (clicks)", "policy_loc_acc", "baseline_repeat_loc", "repeat previous"),
-        ("policy_point_acc (pixel in the cell)", "policy_point_acc", None, ""),
+        ("policy_point_acc (clicks)", "policy_point_acc", None, ""),
         ("replay pixel acc", "replay_pixel_acc", "replay_copy_pixel_acc", "copy last frame"),
         ("replay pixel acc", None, "replay_true_codes_pixel_acc", "true codes decoded"),
     ]
