@@ -101,6 +101,40 @@ def test_the_click_point_head_reads_the_clicked_cell_and_adds_its_loss_for_click
     assert PolicyHeads(PolicyConfig(hidden_size=16)).point_logits(cell, s, c) is None  # heads without one
 
 
+def test_the_click_point_head_learns_a_point_that_the_clicked_cells_state_shows():
+    """Training through compute_loss: each click's point is written in its cell's state (two one-hots,
+    its row and its column); the other cells hold decoys. Learned, the head names it on new steps."""
+    gen = torch.Generator().manual_seed(0)
+
+    def batch(n):
+        cells = torch.zeros(n, 64, 16)
+        point = torch.randint(0, N_POINTS, (n,), generator=gen)
+        cell = torch.randint(0, 64, (n,), generator=gen)
+        decoys = torch.randint(0, 8, (n, 64, 2), generator=gen)
+        cells.scatter_(2, decoys[..., :1], 1.0)
+        cells.scatter_(2, 8 + decoys[..., 1:], 1.0)
+        rows = torch.arange(n)
+        cells[rows, cell] = 0.0
+        cells[rows, cell, point // 8] = 1.0
+        cells[rows, cell, 8 + point % 8] = 1.0
+        return torch.randn(n, 16, generator=gen), cells, cell, point
+
+    torch.manual_seed(0)
+    heads = PolicyHeads(PolicyConfig(hidden_size=16, click_points=True))
+    opt = torch.optim.AdamW(heads.parameters(), lr=3e-3)
+    for _ in range(300):
+        s, c, cell, point = batch(128)
+        loss, _ = heads.compute_loss(PolicyBatch((s, c), torch.full((128,), CLICK), cell, None, point))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    heads.eval()
+    s, c, cell, point = batch(512)
+    with torch.no_grad():
+        accuracy = (heads.point_logits(cell, s, c).argmax(-1) == point).float().mean().item()
+    assert accuracy > 0.9  # chance: 1/64
+
+
 def test_point_accuracy_counts_the_exact_pixel_of_clicks_with_a_point(tmp_path):
     cache = rule_cache(tmp_path)
     feats = extract(tiny_wm(), cache, [0])
