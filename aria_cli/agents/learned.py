@@ -275,23 +275,25 @@ class WorldModelAgent(ExploreAgent):
             return sure
         point_logp = self.ctx.point_logp(loc)
         point_p = None if point_logp is None else np.exp(point_logp)
-        clicks = sure + self._reaching_in(seg, loc, {(x.x, x.y) for x in sure}, point_p)
+        xs, ys = point_pixel(loc, np.arange(N_POINTS))
+        objects = seg.part_of[seg.labels[ys, xs]]  # the object under each pixel of the cell
+        clicks = sure + self._reaching_in(seg, loc, objects, {(x.x, x.y) for x in sure}, point_p)
         if point_p is None:
             return clicks
         # The policy's click point: the objects holding most of its mass inside the cell first.
-        objects = _cell_pixels(seg, loc)
         mass = np.bincount(objects, weights=point_p, minlength=seg.n)
         return sorted(clicks, key=lambda x: -mass[seg.part_of[seg.labels[x.y, x.x]]])
 
-    def _reaching_in(self, seg: Segmentation, loc: int, taken: set, point_p: np.ndarray | None) -> list[Candidate]:
-        """A click on each object with pixels in the cell `loc` whose own click point is not in `taken`:
+    def _reaching_in(self, seg: Segmentation, loc: int, objects: np.ndarray, taken: set, point_p: np.ndarray | None
+                     ) -> list[Candidate]:  # fmt: skip
+        """A click on each object with pixels in the cell `loc` (`objects`: the one under each of its pixels,
+        in click-point order) whose own click point is not in `taken`:
         a LOC token names a cell, and the object the demos clicked there may reach in from the next cell (a
         tile whose centre lies below). Each at its pixel in the cell the policy's click point likes best
         (`point_p`, 64 values), or without one nearest the cell's centre (the background too, so the centre
         itself is offered); object-like ones first; volatile pixels left out."""
         cx, cy = cell_to_pixel(loc)
         xs, ys = point_pixel(loc, np.arange(N_POINTS))
-        objects = _cell_pixels(seg, loc)
         rank = ((xs - cx) ** 2 + (ys - cy) ** 2) * 1e-6 - (0.0 if point_p is None else point_p)  # ties: nearest
         keep = ~self.explorer.store.mask.mask[ys, xs]
         sal = salience(seg)
@@ -400,12 +402,6 @@ class WorldModelAgent(ExploreAgent):
                 self._since_round += 1
                 if self._since_round >= self.adapt.every and self.adapter.submit(list(self._steps)):
                     self._since_round = 0
-
-
-def _cell_pixels(seg: Segmentation, cell: int) -> np.ndarray:
-    """(64,) the object (Segmentation.part_of) under each pixel of `cell`, in click-point order."""
-    xs, ys = point_pixel(cell, np.arange(N_POINTS))
-    return seg.part_of[seg.labels[ys, xs]]
 
 
 def learned_agent_factories(checkpoints: Path, device: str = "cpu", config: AgentConfig | None = None,

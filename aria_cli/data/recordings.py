@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from aria_cli.common.errors import AriaError, RecordingError
-from aria_cli.vocab import ACTION_NAMES, CLICK, FRAME_SIZE, LOC_NULL, pixel_to_cell
+from aria_cli.vocab import ACTION_NAMES, CLICK, FRAME_SIZE, LOC_NULL, click_point, pixel_to_cell
 
 # Bump when how a recording becomes an `Episode` changes: token caches keyed on it are then rebuilt.
 EPISODE_FORMAT = 2  # 2: a repeated opening RESET is dropped (without_repeated_opening)
@@ -103,6 +103,12 @@ class Episode:
     @property
     def n_actions(self) -> int:
         return len(self.action_types)
+
+    @property
+    def action_points(self) -> np.ndarray:
+        """(T,) int8: where inside its cell each click landed (vocab.click_point), -1 for other actions."""
+        x, y = self.action_xy[:, 0], self.action_xy[:, 1]
+        return np.where(x >= 0, click_point(x, y), -1).astype(np.int8)
 
 
 def without_repeated_opening(steps: list[Step]) -> list[Step]:

@@ -46,7 +46,7 @@ from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.data.recordings import EPISODE_FORMAT, Recording, find_recordings, read_recording
 from aria_cli.data.splits import assign_split
 from aria_cli.training.checkpoints import file_sha256, token_cache_dir
-from aria_cli.vocab import CLICK, DEFAULT_CODES, VOCAB_VERSION, Vocab, click_point, episode_tokens
+from aria_cli.vocab import CLICK, DEFAULT_CODES, VOCAB_VERSION, Vocab, episode_tokens
 
 INDEX_FILE = "index.json"
 INDEX_FORMAT = 3  # 2: tokens in their own memory-mapped .npy; 3: click points
@@ -182,14 +182,8 @@ def _encode_recordings(recs: list[Recording], tokenizer) -> list[_Encoded]:
             "click_cells": clicks,
             "bad_lines": len(rec.bad_lines),
         }
-        out.append(_Encoded(tokens.astype(np.int32), offsets.astype(np.int64), _click_points(ep.action_xy), meta))
+        out.append(_Encoded(tokens.astype(np.int32), offsets.astype(np.int64), ep.action_points, meta))
     return out
-
-
-def _click_points(action_xy: np.ndarray) -> np.ndarray:
-    """(T,) int8: each action's pixel inside its cell (vocab.click_point), -1 where it has no coordinates."""
-    xy = np.asarray(action_xy, dtype=np.int64).reshape(-1, 2)
-    return np.where(xy[:, 0] >= 0, click_point(xy[:, 0], xy[:, 1]), -1).astype(np.int8)
 
 
 def _save_entry(path: Path, enc: _Encoded) -> None:
