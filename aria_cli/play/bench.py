@@ -17,13 +17,16 @@ end `summary.json`, `table.txt` and `bench.png` (aria_cli.play.bench_report).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import queue
 import re
 import resource
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -204,6 +207,9 @@ def _worker(wid: int, inbox, outbox, opts: dict) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the bench's to handle: it stops the workers
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"  # before torch loads: N workers on N cores, not N x N threads
+    # The recorder stages each run's file in a temporary folder: in the results folder's own, which the
+    # bench removes once its workers are gone, because a worker killed mid-run (a timeout, a stop) cannot.
+    tempfile.tempdir = opts["staging_dir"]
     from aria_cli.play.run import LEARNED_AGENTS, PlayConfig, agent_factories
 
     if any(a in LEARNED_AGENTS for a in opts["agents"]):
@@ -397,14 +403,19 @@ def _execute(cfg: BenchConfig, out: Path, todo: list[tuple[str, str, int]], plan
     if bar:
         bar.start()
     previous = _stop_on_sigterm()
+    staging = out / ".staging"  # a bench killed outright leaves it here, emptied when the folder is resumed
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    opts["staging_dir"] = str(staging)
     try:
-        pool = _Pool(jobs, opts, cfg.run_timeout)
-        for line in pool.run(todo):
-            atomic.append_line(out / "runs.jsonl", json.dumps(line))
-            if bar:
-                status = "error" if line.get("error") else f"{line['levels_completed']}/{line['win_levels']} levels"
-                bar.update(task, advance=1, description=f"bench · {line['game']} · {line['agent']} · {status}")
+        with contextlib.closing(_Pool(jobs, opts, cfg.run_timeout).run(todo)) as lines:  # closing kills the workers
+            for line in lines:
+                atomic.append_line(out / "runs.jsonl", json.dumps(line))
+                if bar:
+                    status = "error" if line.get("error") else f"{line['levels_completed']}/{line['win_levels']} levels"
+                    bar.update(task, advance=1, description=f"bench · {line['game']} · {line['agent']} · {status}")
     finally:
+        shutil.rmtree(staging, ignore_errors=True)  # the pool has killed its workers by now
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if bar:

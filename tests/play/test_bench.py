@@ -76,11 +76,12 @@ def test_a_sigkilled_bench_resumes_to_the_same_summary_losing_only_runs_in_fligh
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = len(lines.read_text().splitlines())
-    assert 5 <= before < 16 and not (killed / "summary.json").exists()
+    assert 5 <= before < 16 and not (killed / "summary.json").exists() and (killed / ".staging").is_dir()
     r = runner.invoke(app, ["bench", *args, "--out", str(killed), "--resume"])
     assert r.exit_code == 0, r.output
     keys = [(d["game"], d["agent"], d["seed"]) for d in map(json.loads, lines.read_text().splitlines())]
     assert len(keys) == 16 == len(set(keys))  # every run finished before the kill was kept, none was run twice
+    assert not (killed / ".staging").exists()  # where the killed bench's runs in flight were recorded
     whole, _ = bench(quick(tmp_path / "whole", seeds=[0, 1], max_actions=150))
     assert comparable(killed) == comparable(whole)
 
@@ -101,9 +102,12 @@ def _live() -> dict[int, int]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads worker processes from /proc")
 def test_a_sigterm_stops_the_bench_and_its_workers_keeping_finished_runs(tmp_path):
     """A real `aria bench` process gets SIGTERM mid-run (a job manager's stop): it exits as on Ctrl-C and
-    its workers, each in the middle of a run of a few seconds, go with it instead of finishing as orphans."""
-    out = tmp_path / "b"
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    its workers, each in the middle of a run of a few seconds, go with it instead of finishing as orphans,
+    and nothing of the runs they were recording is left in the temporary folder."""
+    out, tmp = tmp_path / "b", tmp_path / "tmp"
+    tmp.mkdir()
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+                        "TMPDIR": str(tmp)}  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "aria_cli", "bench", "--agent", "explore", "--seeds", "0-3",
                              "--max-actions", "3000", "--jobs", "2", "--out", str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -123,6 +127,7 @@ def test_a_sigterm_stops_the_bench_and_its_workers_keeping_finished_runs(tmp_pat
     assert not set(children) & set(_live()), "a worker outlived the bench"
     done = len(lines.read_text().splitlines())
     assert 1 <= done < 16 and not (out / "summary.json").exists()  # finished runs kept for --resume
+    assert not list(tmp.iterdir()) and not (out / ".staging").exists(), "the runs in flight left their recordings"
 
 
 BROKEN = {  # real arcengine games, loaded by the real toolkit from a folder the test writes
