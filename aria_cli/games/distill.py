@@ -120,11 +120,13 @@ class _Replay:
     def __init__(self, game: str, environments_dir: Path | None, seed: int, record_dir: Path):
         self.game, self.environments_dir = game, environments_dir
         self.seed, self.record_dir = seed, record_dir
+        self.sessions: list[GameSession] = []
 
     def open(self, chosen: list[list[Act]]) -> GameSession | None:
         """A fresh session with the chosen levels won again; None if the game would not (hidden randomness)."""
         for _ in range(MAX_REOPENS):
             session = GameSession(self.game, self.environments_dir, seed=self.seed, record_dir=self.record_dir)
+            self.sessions.append(session)
             if all(_play_level(session, acts, level) == acts for level, acts in enumerate(chosen)):
                 return session
             session.close(keep_recording=False)
@@ -175,14 +177,16 @@ def distill_recording(path: Path, out_dir: Path, name: str, environments_dir: Pa
         result.message = "completed no level: nothing to distill"
         return result
     replay = _Replay(rec.steps[0].game_id, environments_dir, result.seed, out_dir / rec.game)
-    session, won = _replay_levels(graphs, replay, result)
-    if session is None or not won:
-        if session is not None:
-            session.close(keep_recording=False)
-        result.message = result.message or "no level replayed to a win"
-        return result
-    session.recording_name = name
-    session.close(keep_recording=True)
+    try:
+        session, won = _replay_levels(graphs, replay, result)
+        if session is None or not won:
+            result.message = result.message or "no level replayed to a win"
+            return result
+        session.recording_name = name
+        session.close(keep_recording=True)
+    finally:  # every other session, also on Ctrl-C or an error: no recording of a try is left behind
+        for s in replay.sessions:
+            s.close(keep_recording=False)
     result.output = session.recording_path
     _check_output(result, won)
     return result

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from aria_cli.cli import app
 from aria_cli.data.recordings import read_recording
+from aria_cli.games import distill as distill_module
 from aria_cli.games.distill import distill, seed_of
 from aria_cli.games.level_graphs import Attempt, LevelGraphs
 from aria_cli.games.planners import MOVES, plan_qmaz
@@ -75,6 +78,28 @@ def test_detours_distil_to_the_shortest_route_whose_replay_wins(tmp_path):
         for step in demo.steps[1:]:
             s.step(step.action, step.x, step.y)
         assert s.last.levels_completed == 2
+
+
+def test_a_distill_stopped_mid_replay_leaves_no_recording_anywhere(tmp_path, monkeypatch):
+    """Ctrl-C while the second level replays: neither the output folder nor the temporary folder keeps a
+    recording of the replay in progress. (The interrupt is raised from a wrapped `_play_level`: a real
+    signal could land anywhere, and the test needs it where replay sessions are open.)"""
+    run, _ = _record_detours(tmp_path / "runs", levels=2)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    real, calls = distill_module._play_level, []
+
+    def play_then_stop(session, acts, level):
+        calls.append(level)
+        if level == 1:
+            raise KeyboardInterrupt
+        return real(session, acts, level)
+
+    monkeypatch.setattr(distill_module, "_play_level", play_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        distill([run], tmp_path / "out")
+    assert 1 in calls and not list((tmp_path / "tmp").iterdir())
+    assert not list((tmp_path / "out").rglob("*.jsonl"))
 
 
 def test_cli_prints_a_table_per_recording(tmp_path):
