@@ -30,7 +30,8 @@ Games are played in this process through aria_cli.play.compare (the engine of `a
 bench`), so both world-model variants share one load of the models; `aria bench ... --agent world-model
 --adapt-every N --adapt-steps K --wm-change K` plays the same variants in worker processes, with resume
 and the official score, for the full-size runs. Output: OUT/summary.json (every run, and per agent: levels, wins, ms/action, the
-official score where the play result carries one) and a table.
+official score where the play result carries one; `compared`: each agent against those after it, the
+ratio of levels with its bootstrap interval, as `aria bench` prints it) and two tables.
 
 The full configuration takes hours on 2 CPU cores; `--smoke` (4 held-out games, 6 training games, 200
 actions, one seed, a minute of world-model training) only shows the machinery works: its figures are not a
@@ -46,6 +47,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from rich.console import Console
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -54,7 +57,7 @@ from aria_cli.agents.contexts import LearnedModels  # noqa: E402
 from aria_cli.agents.learned import AgentConfig, WorldModelAgent  # noqa: E402
 from aria_cli.common import atomic  # noqa: E402
 from aria_cli.data.splits import draw_fold, leave_games_out, link_recordings  # noqa: E402
-from aria_cli.play.compare import compare  # noqa: E402
+from aria_cli.play.compare import ComparisonResult, RunResult, compare  # noqa: E402
 
 PREVIEW = ("ls20", "vc33", "ft09")
 REALGAMES = ROOT.parent / "shared" / "realgames"
@@ -127,6 +130,9 @@ def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, po
     train_policy(PolicyTrainConfig(data=policy_data, checkpoints=ck, device="cpu", epochs=policy_epochs))
     times["train-policy"] = time.time() - t
     return times
+
+
+AGENT_ORDER = ["world-model", "world-model+novelty", "world-model+online", "explore", "random"]  # agents() below
 
 
 def agents(ck: Path, args) -> dict:
@@ -261,11 +267,17 @@ def main(argv=None) -> int:
                "seeds": args.seeds, "train_recordings": len(train_files), "policy_data": args.policy_data,
                "seconds": times,
                "agents": summarise([SimpleNamespace(**r) for r in runs]), "runs": runs}  # fmt: skip
+    order = [a for a in AGENT_ORDER if any(r["agent"] == a for r in runs)]
+    both = ComparisonResult(played, order, args.seeds, args.actions, [RunResult.from_dict(r) for r in runs])
+    summary["compared"] = both.compared()
     atomic.write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
     print(f"{'agent':20} {'levels':>8} {'wins':>5} {'ms/action':>10} {'score':>7}")
     for name, a in summary["agents"].items():
         score = "-" if a["mean_score"] is None else f"{a['mean_score']:.2f}"
         print(f"{name:20} {a['levels']:>4}/{a['win_levels']:<3} {a['wins']:>5} {a['ms_per_action']:>10.1f} {score:>7}")
+    compared = both.compared_table()
+    if compared is not None:
+        Console(width=160).print(compared)
     print(f"wrote {out / 'summary.json'}")
     return 0
 

@@ -117,7 +117,8 @@ def bench(
             run_timeout=run_timeout, record=record, checkpoints=checkpoints, device=device,
             temperature=temperature, level_weight=level_weight, lead_p=lead_p, adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change, wm_novelty=wm_novelty,
         ))  # fmt: skip
-    console.print(result.table(show_errors=True))
+    for table in result.tables(show_errors=True):
+        console.print(table)
     console.print(f"results: {folder}/ (summary.json, table.txt, bench.png, runs.jsonl)")
     failed = sum(1 for r in result.runs if r.error)
     if failed:

@@ -29,7 +29,7 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from aria_cli.common import atomic
@@ -39,7 +39,6 @@ from aria_cli.play.compare import ComparisonResult, RunResult
 BENCH_SCHEMA = 1
 DEFAULT_RUN_TIMEOUT = 600.0  # seconds: 2000 actions at 300 ms each; what a run played by then is kept
 KILL_GRACE = 30.0  # a run that ignores its alarm (stuck in C code) is killed with its worker this much later
-_RUN_FIELDS = {f.name for f in fields(RunResult)}
 
 
 @dataclass
@@ -332,7 +331,7 @@ def read_runs(folder: Path) -> dict[str, dict]:
 
 def comparison(runs: list[dict], games: list[str], agents: list[str], seeds: list[int],
                max_actions: int) -> ComparisonResult:  # fmt: skip
-    results = [RunResult(**{k: v for k, v in d.items() if k in _RUN_FIELDS}) for d in runs]
+    results = [RunResult.from_dict(d) for d in runs]
     results.sort(key=lambda r: (games.index(r.game), agents.index(r.agent), seeds.index(r.seed)))
     return ComparisonResult(games, agents, seeds, max_actions, results)
 

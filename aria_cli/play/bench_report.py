@@ -80,7 +80,8 @@ def draw_png(result: ComparisonResult, path: Path) -> Path:
 def table_text(result: ComparisonResult) -> str:
     """The bench table as plain text (table.txt), as wide as it needs to be."""
     console = Console(width=250, record=True, file=io.StringIO())
-    console.print(result.table(show_errors=True))
+    for table in result.tables(show_errors=True):
+        console.print(table)
     return console.export_text()
 
 

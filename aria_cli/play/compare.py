@@ -2,7 +2,8 @@
 
     from aria_cli.play.compare import compare
     result = compare(["qmaz", "qtgl"], ["explore", "random"], max_actions=1000, seeds=[0, 1, 2])
-    console.print(result.table())
+    for table in result.tables():
+        console.print(table)
     result.write_json("compare.json")
 
 Each run plays one game through the game adapter from its first frame until WIN or `max_actions`
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from aria_cli.common import atomic
 from aria_cli.common.ui import progress
 from aria_cli.play.score import best_score, fmt_score, official_score
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: "compared"
 SessionFactory = Callable[[str, int], Any]  # (game, seed) -> object with reset() / step(a, x, y)
 
 
@@ -56,6 +57,14 @@ class RunResult:
     baseline_actions: list[int] = field(default_factory=list)  # the game's, from its metadata
     score: float | None = None  # the official ARC-AGI-3 score (aria_cli.play.score); None: no baselines
     level_scores: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        """A run from its JSON (a runs.jsonl line, summary.json), ignoring keys that are not fields (timings)."""
+        return cls(**{k: v for k, v in d.items() if k in _FIELDS})
+
+
+_FIELDS = {f.name for f in fields(RunResult)}
 
 
 @dataclass
@@ -129,6 +138,73 @@ class ComparisonResult:
             return None
         return {str(s): sum(runs[g, s] for g in self.games) for s in self.seeds}
 
+    def compared(self, n_boot: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+        """Each agent against each one listed after it (`levels_compared`), where both are complete."""
+        pairs = [self.levels_compared(a, b, n_boot, seed) for i, a in enumerate(self.agents)
+                 for b in self.agents[i + 1 :]]  # fmt: skip
+        return [p for p in pairs if p is not None]
+
+    def levels_compared(self, agent: str, against: str, n_boot: int = 2000, seed: int = 0) -> dict[str, Any] | None:
+        """`agent`'s levels against `against`'s on the same games: the ratio and the difference of their
+        totals (each game's mean over seeds, summed), each with a 95% interval, and on how many games
+        each did better. None unless both played every game with every seed, on two games or more.
+
+        The interval is a percentile bootstrap that draws the games with replacement and then, for each
+        drawn game and agent, its seeds: how far the figure would move with other games of the same kind
+        and other seeds. (scipy's `bootstrap` resamples one level only, and aria does not depend on it.)"""
+        grid = {}
+        for r in self.runs:
+            if r.agent in (agent, against):
+                grid[r.agent, r.game, r.seed] = r.levels_completed
+        games, seeds = self.games, self.seeds
+        if len(games) < 2 or any((a, g, s) not in grid for a in (agent, against) for g in games for s in seeds):
+            return None
+        levels = np.array([[[grid[a, g, s] for s in seeds] for g in games] for a in (agent, against)], dtype=float)
+        per_game = levels.mean(-1)  # (2, games)
+        rng = np.random.default_rng(seed)
+        g = rng.integers(len(games), size=(n_boot, len(games)))
+        totals = np.stack([levels[i][g[..., None], rng.integers(len(seeds), size=(n_boot, len(games), len(seeds)))]
+                           .mean(-1).sum(-1) for i in range(2)])  # fmt: skip
+        a_total, b_total = per_game.sum(1)
+        diff = totals[0] - totals[1]
+        ratio = totals[0] / totals[1] if (totals[1] > 0).all() else None
+        return {
+            "agent": agent,
+            "against": against,
+            "levels": float(a_total),
+            "against_levels": float(b_total),
+            "ratio": float(a_total / b_total) if b_total > 0 else None,
+            "ratio_interval": [float(x) for x in np.percentile(ratio, [2.5, 97.5])] if ratio is not None else None,
+            "difference": float(a_total - b_total),
+            "difference_interval": [float(x) for x in np.percentile(diff, [2.5, 97.5])],
+            "games_more": int((per_game[0] > per_game[1]).sum()),
+            "games_fewer": int((per_game[0] < per_game[1]).sum()),
+            "games_equal": int((per_game[0] == per_game[1]).sum()),
+        }
+
+    def compared_table(self) -> Table | None:
+        """The agents against each other (`compared`); None with fewer than two complete agents."""
+        pairs = self.compared()
+        if not pairs:
+            return None
+        t = Table(title="levels, agent against agent (95% intervals, games and seeds bootstrapped)", title_justify="left")
+        for col in ("agent", "against", "ratio", "interval", "difference", "interval", "games +/−/="):
+            t.add_column(col, justify="left" if col in ("agent", "against") else "right")
+        for p in pairs:
+            ri = p["ratio_interval"]
+            di = p["difference_interval"]
+            t.add_row(p["agent"], p["against"],
+                      f"{p['ratio']:.2f}x" if p["ratio"] is not None else "—",
+                      f"{ri[0]:.2f}–{ri[1]:.2f}" if ri else "—",
+                      f"{p['difference']:+.1f}", f"{di[0]:+.1f} to {di[1]:+.1f}",
+                      f"{p['games_more']}/{p['games_fewer']}/{p['games_equal']}")  # fmt: skip
+        return t
+
+    def tables(self, show_errors: bool = False) -> list[Table]:
+        """What `aria play` and `aria bench` print: `table()`, then `compared_table()` where there is one."""
+        compared = self.compared_table()
+        return [self.table(show_errors)] + ([compared] if compared is not None else [])
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION,
@@ -139,6 +215,7 @@ class ComparisonResult:
             "runs": [asdict(r) for r in self.runs],
             "summary": self.summary(),
             "totals": self.totals(),
+            "compared": self.compared(),
         }
 
     def write_json(self, path: str | Path) -> None:

@@ -224,7 +224,8 @@ def play(cfg: PlayConfig):
     result = compare(cfg.games, cfg.agents, max_actions=cfg.max_actions, seeds=cfg.seeds,
                      environments_dir=cfg.environments_dir, online=cfg.online, extra_agents=factories,
                      record_dir=cfg.record_dir if cfg.record else None)  # fmt: skip
-    ui.console.print(result.table())
+    for table in result.tables():
+        ui.console.print(table)
     recorded = [r.recording for r in result.runs if r.recording]
     if recorded:
         ui.console.print(f"recordings: {len(recorded)} runs under {cfg.record_dir}/<game>/")

@@ -99,7 +99,7 @@ def test_comparison_json_has_one_run_per_game_agent_and_seed(toy_comparison, tmp
     path = tmp_path / "compare.json"
     toy_comparison.write_json(path)
     data = json.loads(path.read_text())
-    assert data["schema"] == 1
+    assert data["schema"] == 2
     assert data["max_actions"] == 300
     assert data["seeds"] == [0, 1]
     assert data["games"] == ["maze", "clicks"]

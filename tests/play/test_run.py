@@ -92,6 +92,9 @@ def test_several_agents_print_one_comparison_and_its_json_and_record_every_run(t
         (g, a) for g in ("qtgl", "qmaz") for a in ("explore", "random")}
     assert all(x["actions"] == 25 or x["won"] for x in data["runs"])
     assert len({x["recording"] for x in data["runs"]}) == 4  # one file per run, none overwritten
+    [c] = data["compared"]  # the two agents side by side, printed below the table
+    assert (c["agent"], c["against"]) == ("explore", "random") and "agent against agent" in r.output
+    assert c["levels"] == sum(x["levels_completed"] for x in data["runs"] if x["agent"] == "explore")
     for x in data["runs"]:
         rec = read_recording(x["recording"])
         assert Path(x["recording"]).parent == runs / x["game"]
