@@ -19,6 +19,7 @@ from aria_cli.cli.app import (
     command,
     console,
 )
+from aria_cli.common.errors import AriaError
 from aria_cli.common.ui import print_error
 
 # The learned agents' options that `aria play` and `aria bench` share.
@@ -108,6 +109,9 @@ def bench(
     from aria_cli.play import bench as core
 
     if merge:
+        if env_dir is not None:  # `--merge A B` reads B as ENV_DIR, which merging does not use: B would be left out
+            raise AriaError(f"--merge takes one results folder each: --merge {merge[-1]} --merge {env_dir} "
+                            "(ENV_DIR is not used when merging)")  # fmt: skip
         folder, result = core.merge(list(merge), out)
     else:
         seed_list = (seed or []) + (core.parse_seeds(seeds) if seeds else [])

@@ -2,7 +2,7 @@
 
     aria bench ../shared/realgames/environment_files --agent explore --agent random --max-actions 2000
     aria bench --game qmaz --game qtgl --seeds 0-2 --jobs 2 --out runs/bench-a
-    aria bench ENV_DIR --shard 0/4 --out runs/b0  ...  aria bench --merge runs/b0 runs/b1 runs/b2 runs/b3
+    aria bench ENV_DIR --shard 0/4 --out runs/b0  ...  aria bench --merge runs/b0 --merge runs/b1 --out runs/b
 
 Every (game, agent, seed) is one run (aria_cli.play.compare.play_one, scored by aria_cli.play.score).
 Runs are planned in a fixed order; `--shard I/N` keeps the runs whose index is I modulo N, so N
