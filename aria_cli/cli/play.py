@@ -112,6 +112,13 @@ def bench(
         if env_dir is not None:  # `--merge A B` reads B as ENV_DIR, which merging does not use: B would be left out
             raise AriaError(f"--merge takes one results folder each: --merge {merge[-1]} --merge {env_dir} "
                             "(ENV_DIR is not used when merging)")  # fmt: skip
+        planning = {"--game": game, "--games-file": games_file, "--agent": agent, "--seed": seed, "--seeds": seeds,
+                    "--shard": shard, "--resume": resume}  # fmt: skip
+        given = [name for name, value in planning.items() if value]
+        if given:
+            raise AriaError(f"--merge joins finished results folders as they are; {', '.join(given)} "
+                            f"{'does' if len(given) == 1 else 'do'} not apply to it (bench each folder with "
+                            f"{'it' if len(given) == 1 else 'them'}, then merge)")  # fmt: skip
         folder, result = core.merge(list(merge), out)
     else:
         seed_list = (seed or []) + (core.parse_seeds(seeds) if seeds else [])

@@ -210,6 +210,7 @@ def test_a_bench_where_every_run_failed_exits_non_zero(tmp_path):
     (["--agent", "wizard"], "--agent 'wizard'"),
     (["--agent", "policy", "--checkpoints", "no-such-dir"], "needs trained models"),
     (["--merge", "runs/b0", "runs/b1"], "--merge takes one results folder each: --merge runs/b0 --merge runs/b1"),
+    (["--merge", "runs/b0", "--agent", "explore"], "--agent does not apply to it"),
 ])  # fmt: skip
 def test_user_mistakes_are_one_line_and_exit_1(tmp_path, args, message):
     r = runner.invoke(app, ["bench", *args, "--out", str(tmp_path / "o")])
