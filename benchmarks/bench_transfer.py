@@ -267,7 +267,8 @@ def main(argv=None) -> int:
                "seeds": args.seeds, "train_recordings": len(train_files), "policy_data": args.policy_data,
                "seconds": times,
                "agents": summarise([SimpleNamespace(**r) for r in runs]), "runs": runs}  # fmt: skip
-    order = [a for a in AGENT_ORDER if any(r["agent"] == a for r in runs)]
+    played_agents = {r["agent"] for r in runs}
+    order = [a for a in AGENT_ORDER if a in played_agents] + sorted(played_agents - set(AGENT_ORDER))
     both = ComparisonResult(played, order, args.seeds, args.actions, [RunResult.from_dict(r) for r in runs])
     summary["compared"] = both.compared()
     atomic.write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
