@@ -391,21 +391,21 @@ def bench(cfg: BenchConfig):
 def _execute(cfg: BenchConfig, out: Path, todo: list[tuple[str, str, int]], planned: int) -> None:
     from aria_cli.common.ui import progress
 
+    staging = out / ".staging"  # a bench killed outright leaves it here, emptied when the folder is resumed
+    shutil.rmtree(staging, ignore_errors=True)
     if not todo:
         return
     jobs = max(1, min(cfg.jobs or os.cpu_count() or 1, len(todo)))
     opts = {"agents": cfg.agents, "checkpoints": cfg.checkpoints, "device": cfg.device,
             "max_actions": cfg.max_actions, "env_dir": cfg.env_dir, "run_timeout": cfg.run_timeout,
-            "record_dir": out / "recordings" if cfg.record else None, "agent_options": cfg.agent_options()}  # fmt: skip
+            "record_dir": out / "recordings" if cfg.record else None, "agent_options": cfg.agent_options(),
+            "staging_dir": str(staging)}  # fmt: skip
+    staging.mkdir()
     bar = progress() if cfg.show_progress else None
     task = bar.add_task(f"bench · {jobs} jobs", total=planned, completed=planned - len(todo)) if bar else None
     if bar:
         bar.start()
     previous = _stop_on_sigterm()
-    staging = out / ".staging"  # a bench killed outright leaves it here, emptied when the folder is resumed
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    opts["staging_dir"] = str(staging)
     try:
         with contextlib.closing(_Pool(jobs, opts, cfg.run_timeout).run(todo)) as lines:  # closing kills the workers
             for line in lines:

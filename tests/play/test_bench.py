@@ -82,6 +82,9 @@ def test_a_sigkilled_bench_resumes_to_the_same_summary_losing_only_runs_in_fligh
     keys = [(d["game"], d["agent"], d["seed"]) for d in map(json.loads, lines.read_text().splitlines())]
     assert len(keys) == 16 == len(set(keys))  # every run finished before the kill was kept, none was run twice
     assert not (killed / ".staging").exists()  # where the killed bench's runs in flight were recorded
+    (killed / ".staging").mkdir()  # killed again after its last run: a resume with nothing to run still empties it
+    assert runner.invoke(app, ["bench", *args, "--out", str(killed), "--resume"]).exit_code == 0
+    assert not (killed / ".staging").exists()
     whole, _ = bench(quick(tmp_path / "whole", seeds=[0, 1], max_actions=150))
     assert comparable(killed) == comparable(whole)
 
