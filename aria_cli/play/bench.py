@@ -400,7 +400,7 @@ def _execute(cfg: BenchConfig, out: Path, todo: list[tuple[str, str, int]], plan
             "max_actions": cfg.max_actions, "env_dir": cfg.env_dir, "run_timeout": cfg.run_timeout,
             "record_dir": out / "recordings" if cfg.record else None, "agent_options": cfg.agent_options(),
             "staging_dir": str(staging)}  # fmt: skip
-    staging.mkdir()
+    staging.mkdir(exist_ok=True)  # the workers of a bench killed just before may still be finishing a run in it
     bar = progress() if cfg.show_progress else None
     task = bar.add_task(f"bench · {jobs} jobs", total=planned, completed=planned - len(todo)) if bar else None
     if bar:
