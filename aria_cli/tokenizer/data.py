@@ -175,6 +175,7 @@ class CellBatch:
     """One training step's frames, each distinct cell of them once, and the decoder's context noise."""
 
     frames: torch.Tensor  # (B, 64, 64)
+    index: np.ndarray  # (B,) which distinct training frames they are
     cells: torch.Tensor  # (U, 8, 8) the distinct cells of these frames
     where: torch.Tensor  # (B, 64) index into `cells` of each position
     uses: torch.Tensor  # (U,) how often each distinct cell occurs in the batch
@@ -183,24 +184,45 @@ class CellBatch:
 
 
 class Batches:
-    """Training frames and their distinct cells on the device; draws the frames of each step."""
+    """Training frames and their distinct cells on the device; draws the frames of each step.
 
-    def __init__(self, fs: FrameSet, cells: CellSet, batch_size: int, sample_power: float, device: str):
+    A frame is drawn with probability ∝ count ** sample_power, times `exact_weight` while the last step
+    that drew it decoded it exactly (every pixel scored): a frame the model has learned gives its turn to
+    one it has not, so the steps go where the errors are (and a learned frame still comes back now and
+    then, to be caught if it is forgotten). `missed` (one bool per distinct frame) is what a resumed run
+    restores."""
+
+    def __init__(self, fs: FrameSet, cells: CellSet, batch_size: int, sample_power: float, device: str,
+                 exact_weight: float = 1.0):
         self.frames = torch.from_numpy(fs.frames).to(device)
         self.cells = torch.from_numpy(cells.cells).to(device)
         self.frame_cells = cells.frame_cells
-        self.probs = sampling_probs(fs.counts, sample_power)
+        self.base = sampling_probs(fs.counts, sample_power)
+        self.exact_weight = exact_weight
+        self.missed = np.ones(len(fs.frames), dtype=bool)  # not decoded exactly when last drawn (or never drawn)
         self.size = batch_size
         self.device = device
 
+    @property
+    def probs(self) -> np.ndarray:
+        if self.exact_weight == 1.0:
+            return self.base
+        p = self.base * np.where(self.missed, 1.0, self.exact_weight)
+        return p / p.sum()
+
+    def mark(self, batch: CellBatch, missed: np.ndarray) -> None:
+        """Note which frames of `batch` the step just taken got wrong (`missed`, one bool per frame)."""
+        self.missed[batch.index] = missed
+
     def draw(self, rng: np.random.Generator, noise: float = 0.0, codebook_size: int = 0, seed: int = 0) -> CellBatch:
-        """The frames of one step (∝ count ** sample_power), and with `noise` > 0 that share of cells shown
-        a random code: drawn from a generator seeded by `seed` alone, so a resumed run draws the same."""
-        idx = rng.choice(len(self.probs), size=self.size, p=self.probs)
+        """The frames of one step (see the class doc), and with `noise` > 0 that share of cells shown a random
+        code: drawn from a generator seeded by `seed` alone, so a resumed run draws the same."""
+        probs = self.probs
+        idx = rng.choice(len(probs), size=self.size, p=probs)
         uniq, inverse = np.unique(self.frame_cells[idx], return_inverse=True)
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
         frames = self.frames[t(idx)]
-        batch = CellBatch(frames, self.cells[t(uniq)], t(inverse.reshape(len(idx), N_CELLS)), t(np.bincount(inverse.ravel())))
+        batch = CellBatch(frames, idx, self.cells[t(uniq)], t(inverse.reshape(len(idx), N_CELLS)), t(np.bincount(inverse.ravel())))
         if noise > 0:
             gen = torch.Generator().manual_seed(seed)
             noisy = (torch.rand(len(frames), GRID, GRID, generator=gen) < noise).to(frames.device)

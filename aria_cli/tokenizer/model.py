@@ -235,8 +235,9 @@ class VQVAE(nn.Module):
         ce_mean = ce.mean() if keep is None else (ce * keep).sum() / keep.sum().clamp(min=1.0)
         loss = ce_mean + self.config.commitment * out.commit_loss.mean()
         with torch.no_grad():
-            acc = (out.logits.argmax(-1) == frames).float().mean()
-        return loss, {"loss": float(loss.detach()), "acc": float(acc), "z": z_cells.detach(), "pixel_ce": ce.detach()}
+            hit = out.logits.argmax(-1) == frames
+        return loss, {"loss": float(loss.detach()), "acc": float(hit.float().mean()), "z": z_cells.detach(),
+                      "pixel_ce": ce.detach(), "frame_missed": frames_missed(hit, batch.keep)}
 
     @torch.no_grad()
     def update_codebook(self, batch, metrics: dict, reset_dead: bool) -> None:
@@ -253,6 +254,13 @@ class VQVAE(nn.Module):
         worst = torch.zeros(len(batch.cells), device=z.device).scatter_reduce_(0, batch.where.reshape(-1), per_cell, "amax")
         order = torch.argsort(worst, descending=True)
         self.quantizer.reset_dead(self.config.dead_after, z[order[worst[order] > 1e-3]])
+
+
+def frames_missed(hit: torch.Tensor, keep: torch.Tensor | None) -> np.ndarray:
+    """(B,) True for each frame with a wrong pixel among those scored: `hit` (B, 64, 64) right pixels,
+    `keep` (B*64*64,) 1 where the pixel's cell kept its own code (None: all scored)."""
+    wrong = ~hit if keep is None else ~hit & keep.reshape(hit.shape).bool()
+    return wrong.reshape(len(hit), -1).any(dim=1).cpu().numpy()
 
 
 # --------------------------------------------------------------------------- checkpoint
