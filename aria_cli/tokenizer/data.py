@@ -187,7 +187,7 @@ class Batches:
     """Training frames and their distinct cells on the device; draws the frames of each step.
 
     A frame is drawn with probability ∝ count ** sample_power, times `exact_weight` while the last step
-    that drew it decoded it exactly (every pixel scored): a frame the model has learned gives its turn to
+    that drew it decoded it exactly (every scored pixel right): a frame the model has learned gives its turn to
     one it has not, so the steps go where the errors are (and a learned frame still comes back now and
     then, to be caught if it is forgotten). `missed` (one bool per distinct frame) is what a resumed run
     restores."""
