@@ -30,17 +30,16 @@ from aria_cli.world_model.backbones import TINY, TinyArch
 QUICK_EPISODES = {"qmaz": 24, "qtgl": 90, "qmix": 60, "qpsh": 30}
 FULL_EPISODES = {"qmaz": 40, "qtgl": 150, "qmix": 100, "qpsh": 50}
 # The bundled games' tokenizer: the small model with the shorter schedule it was measured with. Their
-# shortfall is cells never seen in training (docs/RESULTS.md §4), which more steps do not fix. Frames
-# drawn alike whether learned or not (exact_weight 1): the small model's codes cannot decode most of these
-# frames exactly, and drawing those more often took val frames exact from 24.9% to 17.4% (§4).
-QUICK_TOKENIZER = {"lr": 5e-3, "min_steps_per_epoch": 128, "max_steps_per_epoch": 200, "exact_weight": 1.0}
+# shortfall is cells never seen in training (docs/RESULTS.md §4), which more steps do not fix.
+QUICK_TOKENIZER = {"lr": 5e-3, "min_steps_per_epoch": 128, "max_steps_per_epoch": 200}
 
 
 def quick_tokenizer_config(seed: int = 0, **overrides) -> TokenizerTrainConfig:
     """The bundled games' tokenizer settings (the small model, QUICK_TOKENIZER), with `overrides`."""
     from aria_cli.tokenizer.model import SIZES
+    from aria_cli.tokenizer.train import SIZE_TRAINING
 
-    return TokenizerTrainConfig(seed=seed, **{**SIZES["small"], **QUICK_TOKENIZER, **overrides})
+    return TokenizerTrainConfig(seed=seed, **{**SIZES["small"], **SIZE_TRAINING["small"], **QUICK_TOKENIZER, **overrides})
 
 
 @dataclass
