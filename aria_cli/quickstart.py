@@ -36,10 +36,7 @@ QUICK_TOKENIZER = {"lr": 5e-3, "min_steps_per_epoch": 128, "max_steps_per_epoch"
 
 def quick_tokenizer_config(seed: int = 0, **overrides) -> TokenizerTrainConfig:
     """The bundled games' tokenizer settings (the small model, QUICK_TOKENIZER), with `overrides`."""
-    from aria_cli.tokenizer.model import SIZES
-    from aria_cli.tokenizer.train import SIZE_TRAINING
-
-    return TokenizerTrainConfig(seed=seed, **{**SIZES["small"], **SIZE_TRAINING["small"], **QUICK_TOKENIZER, **overrides})
+    return TokenizerTrainConfig.for_size("small", seed=seed, **{**QUICK_TOKENIZER, **overrides})
 
 
 @dataclass

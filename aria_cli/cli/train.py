@@ -57,15 +57,15 @@ def train_vqvae(
     from aria_cli.common.atomic import check_writable
     from aria_cli.common.devices import resolve_device
     from aria_cli.tokenizer.model import SIZES
-    from aria_cli.tokenizer.train import SIZE_TRAINING, TokenizerTrainConfig
+    from aria_cli.tokenizer.train import TokenizerTrainConfig
     from aria_cli.tokenizer.train import train_vqvae as core
 
     if size not in SIZES:
         raise AriaError(f"--size must be one of {', '.join(SIZES)}, not {size!r}")
     check_writable(checkpoints, "--checkpoints", folder=True)
-    config = TokenizerTrainConfig(**SIZES[size], **SIZE_TRAINING[size], epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size,
-                                  patience=patience, cooldown=cooldown, seed=seed, report_to=report_to,
-                                  foreground_weight=foreground_weight)
+    config = TokenizerTrainConfig.for_size(size, epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size,
+                                           patience=patience, cooldown=cooldown, seed=seed, report_to=report_to,
+                                           foreground_weight=foreground_weight)
     core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)
 
 

@@ -40,7 +40,7 @@ from aria_cli.common.devices import torch_threads
 from aria_cli.common.errors import AriaError, CheckpointError
 from aria_cli.tokenizer.data import Batches, CellSet, TrainingData, collect_frames, frame_sample
 from aria_cli.tokenizer.metrics import evaluate_tokenizer, final_metrics, frame_cells_seen
-from aria_cli.tokenizer.model import VQVAE, VQVAEConfig, load_model, save_model
+from aria_cli.tokenizer.model import SIZES, VQVAE, VQVAEConfig, load_model, save_model
 from aria_cli.tokenizer.scores import cell_pixel_acc
 from aria_cli.training import checkpoints as ck
 from aria_cli.training import state as resumable
@@ -87,6 +87,11 @@ class TokenizerTrainConfig:
     # Loss weight of pixels that are not their frame's most common colour (tokenizer.model.pixel_weights).
     foreground_weight: float = 1.0
     report_to: str = "none"  # none | tensorboard | wandb | mlflow (aria_cli.training.tracking)
+
+    @classmethod
+    def for_size(cls, size: str, **settings) -> TokenizerTrainConfig:
+        """A model size's config (`--size`: tokenizer.model.SIZES, with SIZE_TRAINING's settings), then `settings`."""
+        return cls(**{**SIZES[size], **SIZE_TRAINING[size], **settings})
 
 
 # Training settings that go with a model size (`--size`, tokenizer.model.SIZES), over TokenizerTrainConfig's:
