@@ -73,6 +73,7 @@ def play(
 
 @command("bench")
 def bench(
+    ctx: typer.Context,
     env_dir: Annotated[
         Path | None, typer.Argument(help="An environments folder (<game>/<version>/...) \\[default: the bundled games].")
     ] = None,
@@ -112,9 +113,8 @@ def bench(
         if env_dir is not None:  # `--merge A B` reads B as ENV_DIR, which merging does not use: B would be left out
             raise AriaError(f"--merge takes one results folder each: --merge {merge[-1]} --merge {env_dir} "
                             "(ENV_DIR is not used when merging)")  # fmt: skip
-        planning = {"--game": game, "--games-file": games_file, "--agent": agent, "--seed": seed, "--seeds": seeds,
-                    "--shard": shard, "--resume": resume}  # fmt: skip
-        given = [name for name, value in planning.items() if value]
+        given = [p.opts[0] for p in ctx.command.params if p.name not in ("merge", "out", "env_dir")
+                 and ctx.get_parameter_source(p.name).name == "COMMANDLINE"]  # typer may vendor its own click
         if given:
             raise AriaError(f"--merge joins finished results folders as they are; {', '.join(given)} "
                             f"{'does' if len(given) == 1 else 'do'} not apply to it (bench each folder with "

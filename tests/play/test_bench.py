@@ -214,6 +214,7 @@ def test_a_bench_where_every_run_failed_exits_non_zero(tmp_path):
     (["--agent", "policy", "--checkpoints", "no-such-dir"], "needs trained models"),
     (["--merge", "runs/b0", "runs/b1"], "--merge takes one results folder each: --merge runs/b0 --merge runs/b1"),
     (["--merge", "runs/b0", "--agent", "explore"], "--agent does not apply to it"),
+    (["--merge", "runs/b0", "--max-actions", "5", "--temperature", "0"], "--max-actions, --temperature do not apply"),
 ])  # fmt: skip
 def test_user_mistakes_are_one_line_and_exit_1(tmp_path, args, message):
     r = runner.invoke(app, ["bench", *args, "--out", str(tmp_path / "o")])
