@@ -29,9 +29,10 @@ real toolkit.
 Games are played in this process through aria_cli.play.compare (the engine of `aria play` and `aria
 bench`), so both world-model variants share one load of the models; `aria bench ... --agent world-model
 --adapt-every N --adapt-steps K --wm-change K` plays the same variants in worker processes, with resume
-and the official score, for the full-size runs. Output: OUT/summary.json (every run, and per agent: levels, wins, ms/action, the
-official score where the play result carries one; `compared`: each agent against those after it, the
-ratio of levels with its bootstrap interval, as `aria bench` prints it) and two tables.
+and the official score, for the full-size runs. Output: OUT/summary.json (every run; per agent `aria bench`'s totals: levels, each game's mean over
+seeds summed, and by seed, wins, ms/action, the official score, each game's best seed averaged over the
+games; `compared`: each agent against those after it, the ratio of levels with its bootstrap interval)
+and `aria bench`'s tables.
 
 The full configuration takes hours on 2 CPU cores; `--smoke` (4 held-out games, 6 training games, 200
 actions, one seed, a minute of world-model training) only shows the machinery works: its figures are not a
@@ -45,7 +46,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from rich.console import Console
 
@@ -149,24 +149,6 @@ def agents(ck: Path, args) -> dict:
     }
 
 
-def summarise(runs) -> dict:
-    by_agent: dict[str, dict] = {}
-    for r in runs:
-        a = by_agent.setdefault(r.agent, {"runs": 0, "levels": 0, "win_levels": 0, "wins": 0, "ms": [], "scores": []})
-        a["runs"] += 1
-        a["levels"] += r.levels_completed
-        a["win_levels"] += r.win_levels
-        a["wins"] += int(r.won)
-        a["ms"].append(r.ms_per_action)
-        if getattr(r, "score", None) is not None:
-            a["scores"].append(float(r.score))
-    for a in by_agent.values():
-        ms, scores = a.pop("ms"), a.pop("scores")
-        a["ms_per_action"] = sum(ms) / len(ms)
-        a["mean_score"] = sum(scores) / len(scores) if scores else None
-    return by_agent
-
-
 def earlier_runs(path: Path, args, held: list[str], times: dict, runs: list[dict]) -> tuple[dict, list[dict]]:
     """The runs of OUT/summary.json of the same games, actions and seeds by agents not played now, with
     these; the seconds of the earlier stages are kept."""
@@ -263,22 +245,14 @@ def main(argv=None) -> int:
         times, runs = earlier_runs(out / "summary.json", args, held, times, runs)
         if (out / "summary.json").exists():  # what the checkpoints were trained on, not this run's option
             args.policy_data = json.loads((out / "summary.json").read_text()).get("policy_data", "corpus")
-    summary = {"mode": args.mode, "smoke": args.smoke, "held_out": held, "played": played, "actions": args.actions,
-               "seeds": args.seeds, "train_recordings": len(train_files), "policy_data": args.policy_data,
-               "seconds": times,
-               "agents": summarise([SimpleNamespace(**r) for r in runs]), "runs": runs}  # fmt: skip
     played_agents = {r["agent"] for r in runs}
     order = [a for a in AGENT_ORDER if a in played_agents] + sorted(played_agents - set(AGENT_ORDER))
     both = ComparisonResult(played, order, args.seeds, args.actions, [RunResult.from_dict(r) for r in runs])
-    summary["compared"] = both.compared()
+    summary = {"mode": args.mode, "smoke": args.smoke, "held_out": held, "played": played, "actions": args.actions,
+               "seeds": args.seeds, "train_recordings": len(train_files), "policy_data": args.policy_data,
+               "seconds": times, "agents": both.totals(), "compared": both.compared(), "runs": runs}  # fmt: skip
     atomic.write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
-    print(f"{'agent':20} {'levels':>8} {'wins':>5} {'ms/action':>10} {'score':>7}")
-    for name, a in summary["agents"].items():
-        score = "-" if a["mean_score"] is None else f"{a['mean_score']:.2f}"
-        print(f"{name:20} {a['levels']:>4}/{a['win_levels']:<3} {a['wins']:>5} {a['ms_per_action']:>10.1f} {score:>7}")
-    compared = both.compared_table()
-    if compared is not None:
-        Console(width=160).print(compared)
+    Console(width=160).print(*both.tables())  # what `aria bench` prints: per game, totals, agent against agent
     print(f"wrote {out / 'summary.json'}")
     return 0
 
