@@ -152,5 +152,6 @@ def allowed_mask(games: list[str], action_sets: dict[str, tuple[int, ...]]) -> n
 
 
 def score(m: dict) -> float:
-    """Model selection: type accuracy plus location accuracy where there are clicks."""
-    return (m["type_acc"] or 0.0) + (m["loc_acc"] or 0.0)
+    """Model selection: type accuracy, plus location accuracy where there are clicks, plus click-point
+    accuracy where the heads place clicks inside their cell (the lead clicks where that head says)."""
+    return (m["type_acc"] or 0.0) + (m["loc_acc"] or 0.0) + (m.get("point_acc") or 0.0)

@@ -238,7 +238,7 @@ class _Run:
 
     def end_epoch(self, loss: float, result: dict, log: EpochLog, view: LiveView) -> None:
         self.epoch += 1
-        record = {"epoch": self.epoch, "train_loss": loss, **{k: result[ALL][k] for k in ("type_acc", "loc_acc")}}
+        record = {"epoch": self.epoch, "train_loss": loss, **{k: result[ALL][k] for k in ("type_acc", "loc_acc", "point_acc")}}
         self.history.append(record)
         improved = score(result[ALL]) > self.best
         if improved:
@@ -249,4 +249,6 @@ class _Run:
         self.save_last()
         log.write(record, self.epoch)
         view.epoch_end(f"epoch {self.epoch}: loss {loss:.3f} · val type {ui.pct(result[ALL]['type_acc'])} · "
-                       f"loc {ui.pct(result[ALL]['loc_acc'])}" + (" [green]best[/]" if improved else ""))  # fmt: skip
+                       f"loc {ui.pct(result[ALL]['loc_acc'])}"
+                       + (f" · point {ui.pct(result[ALL]['point_acc'])}" if result[ALL]["point_acc"] is not None else "")
+                       + (" [green]best[/]" if improved else ""))  # fmt: skip

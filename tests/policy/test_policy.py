@@ -18,6 +18,7 @@ from aria_cli.policy.heads import (
     restrict_types,
 )
 from aria_cli.policy.metrics import policy_metrics
+from aria_cli.policy.metrics import score as selection_score
 from aria_cli.vocab import CLICK, LOC_NULL, N_POINTS, Vocab
 from aria_cli.world_model.backbones import TinyArch, build_tiny
 from aria_cli.world_model.model import WorldModel
@@ -147,7 +148,12 @@ def test_point_accuracy_counts_the_exact_pixel_of_clicks_with_a_point(tmp_path):
     tl, ll = np.zeros((n, 8)), np.zeros((n, 65))
     m = policy_metrics(tl, ll, guess, feats, {"all": 1}, [cache.episodes[0].game] * n)
     assert m["all"]["point_acc"] == pytest.approx(1 - 2 / len(clicks))
-    assert policy_metrics(tl, ll, np.full(n, -1), feats, {"all": 1}, ["g"] * n)["all"]["point_acc"] is None
+    no_points = policy_metrics(tl, ll, np.full(n, -1), feats, {"all": 1}, ["g"] * n)["all"]
+    assert no_points["point_acc"] is None
+    # train-policy keeps the epoch that places clicks better, other things equal (the lead clicks there)
+    better = policy_metrics(tl, ll, truth, feats, {"all": 1}, ["g"] * n)["all"]
+    assert selection_score(better) - selection_score(m["all"]) == pytest.approx(2 / len(clicks))
+    assert selection_score(no_points) == no_points["type_acc"] + no_points["loc_acc"]
 
 
 def test_unavailable_types_are_never_chosen():
