@@ -82,6 +82,14 @@ def _with_defaults(options: dict | None) -> dict:
     return {**DEFAULT_AGENT_OPTIONS, **(options or {})}
 
 
+def _options_in_play(meta: dict) -> dict | None:
+    """The learned agents' options a bench.json's runs were played with; None where it has no learned agent
+    (explore and random ignore them, so such a bench joins or resumes whatever options are given)."""
+    from aria_cli.play.run import LEARNED_AGENTS
+
+    return _with_defaults(meta.get("agent_options")) if set(meta["agents"]) & set(LEARNED_AGENTS) else None
+
+
 def run_key(game: str, agent: str, seed: int) -> str:
     return f"{game}|{agent}|{seed}"
 
@@ -343,9 +351,9 @@ def _prepare_folder(cfg: BenchConfig, meta: dict) -> Path:
         if not cfg.resume:
             raise AriaError(f"--out {out}: already holds a bench; add --resume to finish it, or choose another --out")
         before = json.loads(old.read_text())
-        before["agent_options"] = _with_defaults(before.get("agent_options"))
-        diff = [k for k in ("env_dir", "games", "agents", "seeds", "max_actions", "shard", "agent_options")
-                if before.get(k) != meta[k]]
+        diff = [k for k in ("env_dir", "games", "agents", "seeds", "max_actions", "shard") if before.get(k) != meta[k]]
+        if not diff and _options_in_play(before) != _options_in_play(meta):
+            diff = ["agent_options"]
         if diff:
             raise AriaError(f"--resume: {out} was a bench with other {', '.join(diff)}; rerun it with the same options")
     elif cfg.resume and (out / "runs.jsonl").exists():
@@ -443,12 +451,14 @@ def merge(dirs: list[Path], out: Path | None):
         if not f.is_file():
             raise AriaError(f"--merge {d}: not a bench results folder (no bench.json)")
         metas.append(json.loads(f.read_text()))
+    options = None  # the learned agents' options, the same in every folder that has one
     for d, m in zip(dirs, metas, strict=True):
-        m["agent_options"] = _with_defaults(m.get("agent_options"))
         if m["max_actions"] != metas[0]["max_actions"]:
             raise AriaError(f"--merge {d}: ran at --max-actions {m['max_actions']}, not {metas[0]['max_actions']}")
-        if m["agent_options"] != metas[0]["agent_options"]:
-            raise AriaError(f"--merge {d}: its agents had options {m['agent_options']}, not {metas[0]['agent_options']}")
+        these = _options_in_play(m)
+        if these is not None and options is not None and these != options:
+            raise AriaError(f"--merge {d}: its learned agents had options {these}, not {options}")
+        options = options or these
     union = lambda key: list(dict.fromkeys(x for m in metas for x in m[key]))  # noqa: E731
     games, agents, seeds = union("games"), union("agents"), union("seeds")
     runs: dict[str, dict] = {}
@@ -457,7 +467,7 @@ def merge(dirs: list[Path], out: Path | None):
     out = out or Path("runs") / time.strftime("bench-merged-%Y%m%d-%H%M%S", time.gmtime())
     meta = {"schema": BENCH_SCHEMA, "env_dir": metas[0]["env_dir"], "games": games, "agents": agents,
             "seeds": seeds, "max_actions": metas[0]["max_actions"], "shard": [0, 1],
-            "agent_options": metas[0]["agent_options"],
+            "agent_options": options or DEFAULT_AGENT_OPTIONS,
             "merged_from": [str(d) for d in dirs]}  # fmt: skip
     atomic.write_json(out / "bench.json", meta)
     atomic.write_text(out / "runs.jsonl", "".join(json.dumps(runs[k]) + "\n" for k in sorted(runs)))

@@ -232,14 +232,25 @@ def test_an_existing_results_folder_needs_resume_and_the_same_options(tmp_path):
         bench(quick(tmp_path / "p", games_file=tmp_path / "missing.txt"))
 
 
+def as_world_model(folder: Path) -> None:
+    """Relabel a random-agent bench folder as the world model's: merging and resuming read only these files,
+    and playing the learned agent needs trained models (`test_learned_agents_play_in_the_workers...`)."""
+    meta = json.loads((folder / "bench.json").read_text())
+    (folder / "bench.json").write_text(json.dumps({**meta, "agents": ["world-model"]}))
+    runs = [json.loads(x) | {"agent": "world-model"} for x in (folder / "runs.jsonl").read_text().splitlines()]
+    (folder / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+
+
 def test_runs_played_with_other_agent_options_are_never_mixed_into_one_result(tmp_path):
-    """bench.json records the learned agents' options: --resume and --merge refuse other ones, and a
-    bench.json written before they were recorded counts as the defaults."""
+    """bench.json records the learned agents' options: --resume and --merge refuse a learned agent's runs
+    played with other ones, and a bench.json written before they were recorded counts as the defaults.
+    Explore and random ignore them, so benches of those alone resume and join with any."""
     out = tmp_path / "o"
     bench(quick(out, agents=["random"], max_actions=5, jobs=1, shard="0/2"))
     assert json.loads((out / "bench.json").read_text())["agent_options"]["temperature"] == 0.5
-    args = ["bench", "--agent", "random", "--max-actions", "5", "--jobs", "1", "--shard", "0/2", "--out", str(out),
-            "--resume"]  # fmt: skip
+    as_world_model(out)
+    args = ["bench", "--agent", "world-model", "--checkpoints", str(tmp_path), "--max-actions", "5", "--jobs", "1",
+            "--shard", "0/2", "--out", str(out), "--resume"]  # fmt: skip
     r = runner.invoke(app, [*args, "--temperature", "0.25"])
     assert r.exit_code == 1 and "other agent_options" in r.stderr
     r = runner.invoke(app, [*args, "--lead-p", "0"])
@@ -247,14 +258,21 @@ def test_runs_played_with_other_agent_options_are_never_mixed_into_one_result(tm
     meta = json.loads((out / "bench.json").read_text())
     del meta["agent_options"]["lead_p"]  # recorded before --lead-p existed: the default
     (out / "bench.json").write_text(json.dumps(meta))
-    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 0  # every run of the shard is there: nothing to play
     meta = json.loads((out / "bench.json").read_text())
     del meta["agent_options"]
     (out / "bench.json").write_text(json.dumps(meta))
     assert runner.invoke(app, args).exit_code == 0
-    bench(quick(tmp_path / "s1", agents=["random"], max_actions=5, jobs=1, shard="1/2", adapt_every=8))
+    bench(quick(tmp_path / "s1", agents=["random"], max_actions=5, jobs=1, shard="1/2", adapt_every=4))
+    r = runner.invoke(app, ["bench", "--agent", "random", "--max-actions", "5", "--jobs", "1", "--shard", "1/2",
+                            "--out", str(tmp_path / "s1"), "--resume", "--adapt-every", "8"])  # fmt: skip
+    assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["bench", "--merge", str(out), "--merge", str(tmp_path / "s1"), "--out", str(tmp_path / "m")])
-    assert r.exit_code == 1 and "its agents had options" in r.stderr and not (tmp_path / "m").exists()
+    assert r.exit_code == 0, r.output  # random ignores adapt_every: the world model's options stand
+    assert json.loads((tmp_path / "m" / "bench.json").read_text())["agent_options"]["adapt_every"] == 0
+    as_world_model(tmp_path / "s1")
+    r = runner.invoke(app, ["bench", "--merge", str(out), "--merge", str(tmp_path / "s1"), "--out", str(tmp_path / "n")])
+    assert r.exit_code == 1 and "its learned agents had options" in r.stderr and not (tmp_path / "n").exists()
 
 
 def test_games_file_seeds_and_shards_plan_every_run_once(tmp_path):
