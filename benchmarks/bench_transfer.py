@@ -29,10 +29,10 @@ real toolkit.
 Games are played in this process through aria_cli.play.compare (the engine of `aria play` and `aria
 bench`), so both world-model variants share one load of the models; `aria bench ... --agent world-model
 --adapt-every N --adapt-steps K --wm-change K` plays the same variants in worker processes, with resume
-and the official score, for the full-size runs. Output: OUT/summary.json (every run; per agent `aria bench`'s totals: levels, each game's mean over
-seeds summed, and by seed, wins, ms/action, the official score, each game's best seed averaged over the
-games; `compared`: each agent against those after it, the ratio of levels with its bootstrap interval)
-and `aria bench`'s tables.
+and the official score, for the full-size runs. Output: OUT/summary.json (every run; per agent `aria
+bench`'s totals: levels, each game's mean over seeds summed, and by seed, wins, ms/action, the official
+score, each game's best seed averaged over the games; `compared`: each agent against those after it,
+the ratio of levels with its bootstrap interval) and `aria bench`'s tables.
 
 The full configuration takes hours on 2 CPU cores; `--smoke` (4 held-out games, 6 training games, 200
 actions, one seed, a minute of world-model training) only shows the machinery works: its figures are not a

@@ -238,7 +238,8 @@ class _Run:
 
     def end_epoch(self, loss: float, result: dict, log: EpochLog, view: LiveView) -> None:
         self.epoch += 1
-        record = {"epoch": self.epoch, "train_loss": loss, **{k: result[ALL][k] for k in ("type_acc", "loc_acc", "point_acc")}}
+        record = {"epoch": self.epoch, "train_loss": loss,
+                  **{k: result[ALL][k] for k in ("type_acc", "loc_acc", "point_acc")}}  # fmt: skip
         self.history.append(record)
         improved = score(result[ALL]) > self.best
         if improved:
