@@ -5,7 +5,8 @@ Every `every` actions the agent hands `OnlineAdapter.submit` its recent steps (t
 its token context: `[FRAME] codes [ACT] <TYPE> <LOC> [LEVEL_COMPLETE]?` per step); a single background
 thread takes `steps` gradient steps of the world model's own weighted next-token loss on windows of
 them, on a private copy of the model (its trainable parameters: the tiny model's weights, or the LoRA
-of a pretrained backbone). The agent never waits for it: `poll` returns the new weights once a round
+of a pretrained backbone). The loss is the world model's own without the action targets: what an action
+did (the next frame's codes, a level or not) is this game's to learn, which action the agent took is not. The agent never waits for it: `poll` returns the new weights once a round
 has finished, and the agent copies them into the model it plays with between two actions. A round
 still running when the next is due is simply not doubled (the agent plays on with the weights it has).
 
@@ -19,6 +20,7 @@ log-probability of a whole successor frame ranks actions well before it is calib
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,6 +55,9 @@ class OnlineAdapter:
         self.config = config
         self.model = copy.deepcopy(wm)
         self.model.train()
+        # What follows each action is learned, not the action: those tokens are the agent's own choices, and
+        # fitting them taught the world model's next-action guess to echo the agent (RESULTS.md §7).
+        self.model.loss_weights = dataclasses.replace(wm.loss_weights, act_type=0.0, act_loc=0.0)
         params = self.model.trainable_parameters()
         if not params:
             raise ValueError("the world model has no trainable parameters to adapt")

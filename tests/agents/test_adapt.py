@@ -15,6 +15,7 @@ from aria_cli.agents.contexts import LearnedModels
 from aria_cli.agents.learned import AgentConfig, WorldModelAgent
 from aria_cli.games.session import GameSession
 from aria_cli.play.compare import play_one
+from aria_cli.world_model.loss import LossWeights, weighted_loss
 
 
 def _hashes(folder):
@@ -52,6 +53,23 @@ def test_adaptation_changes_the_in_memory_model_and_its_loss_on_the_game_falls(l
     assert changed, "no weight moved"
     # The shared models (what every other agent plays with) are untouched.
     assert all(torch.equal(p, source[n]) for n, p in learned_models.wm.named_parameters())
+
+
+def test_adaptation_learns_what_the_actions_did_not_which_actions_the_agent_took(learned_models):
+    """The action tokens are the agent's own choices: fitted, they teach the world model's next-action guess
+    to echo the agent, so a round's loss is the world model's without them."""
+    agent = WorldModelAgent(learned_models, AgentConfig(adapt_every=1000), seed=0)
+    steps = _play_steps(agent, "qmaz", 3, 12)
+    adapter = OnlineAdapter(learned_models.wm, AdaptConfig(every=1, steps=1))
+    tokens = torch.as_tensor(np.concatenate(steps[-adapter.window :]))[None]
+    wm = learned_models.wm
+    with torch.no_grad():
+        out = wm(tokens)
+        dynamics, _ = weighted_loss(out.logits, tokens, None, LossWeights(act_type=0.0, act_loc=0.0), wm.v0)
+        adapted = adapter.model.eval()(tokens).loss  # eval: no dropout, to compare with the source model
+    adapter.close()
+    assert float(adapted) == pytest.approx(float(dynamics), rel=1e-5)
+    assert float(adapted) != pytest.approx(float(out.loss), rel=1e-3)  # the action targets did count
 
 
 def test_decide_returns_while_a_round_runs_and_the_agent_plays_with_the_adapted_weights_after(learned_models):
