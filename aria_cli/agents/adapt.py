@@ -6,9 +6,10 @@ its token context: `[FRAME] codes [ACT] <TYPE> <LOC> [LEVEL_COMPLETE]?` per step
 thread takes `steps` gradient steps of the world model's own weighted next-token loss on windows of
 them, on a private copy of the model (its trainable parameters: the tiny model's weights, or the LoRA
 of a pretrained backbone). The loss is the world model's own without the action targets: what an action
-did (the next frame's codes, a level or not) is this game's to learn, which action the agent took is not. The agent never waits for it: `poll` returns the new weights once a round
-has finished, and the agent copies them into the model it plays with between two actions. A round
-still running when the next is due is simply not doubled (the agent plays on with the weights it has).
+did (the next frame's codes, a level or not) is this game's to learn, which action the agent took is not.
+The agent never waits for it: `poll` returns the new weights once a round has finished, and the agent
+copies them into the model it plays with between two actions. A round still running when the next is
+due is simply not doubled (the agent plays on with the weights it has).
 
 `OnlineCalibration` weighs two predictors of the same binary outcome by how well each has predicted
 this game so far (a Bayesian mixture of the two: each one's weight ∝ its likelihood of the outcomes
