@@ -90,7 +90,10 @@ def bench(
     resume: Annotated[bool, typer.Option("--resume", help="Finish the bench in --out, skipping the runs it has.")] = False,
     shard: Annotated[str | None, typer.Option("--shard", help="I/N: run only share I (0-based) of N of the runs.")] = None,
     merge: Annotated[
-        list[Path] | None, typer.Option("--merge", help="Join these shard results folders into --out (repeatable).")
+        list[Path] | None,
+        typer.Option("--merge", help="Join results folders into --out (repeatable): the shards of one bench, or "
+                     "benches to compare; a learned agent played under other options is kept apart, e.g. "
+                     "world-model(wm-change=8)."),
     ] = None,
     run_timeout: Annotated[
         float, typer.Option("--run-timeout", help="Seconds before a run is stopped as hung (what it played is kept).")

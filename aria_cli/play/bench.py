@@ -3,10 +3,12 @@
     aria bench ../shared/realgames/environment_files --agent explore --agent random --max-actions 2000
     aria bench --game qmaz --game qtgl --seeds 0-2 --jobs 2 --out runs/bench-a
     aria bench ENV_DIR --shard 0/4 --out runs/b0  ...  aria bench --merge runs/b0 --merge runs/b1 --out runs/b
+    aria bench --merge runs/wm --merge runs/wm-change8 --out runs/both   # world-model against world-model(wm-change=8)
 
 Every (game, agent, seed) is one run (aria_cli.play.compare.play_one, scored by aria_cli.play.score).
 Runs are planned in a fixed order; `--shard I/N` keeps the runs whose index is I modulo N, so N
-cluster jobs with the same options split the work and `--merge` joins their folders. Runs go to
+cluster jobs with the same options split the work and `--merge` joins their folders (or whole
+benches, a learned agent's under other options kept apart by name: `merge`). Runs go to
 `--jobs` spawned worker processes (one torch thread each); a run that raises, cannot load its game,
 or passes `--run-timeout` (its worker is killed and replaced) is a result with its error.
 
@@ -441,9 +443,19 @@ def _stop_on_sigterm():
     return signal.signal(signal.SIGTERM, stop)
 
 
+def variant_name(agent: str, options: dict) -> str:
+    """A learned agent named by the options it played with that are not the defaults: world-model(wm-change=8)."""
+    diff = ",".join(f"{k.replace('_', '-')}={v}" for k, v in options.items() if v != DEFAULT_AGENT_OPTIONS.get(k))
+    return f"{agent}({diff})" if diff else agent  # not [...]: rich would read it as markup
+
+
 def merge(dirs: list[Path], out: Path | None):
-    """Join shard folders (the same bench split with --shard) into one summary in `out`."""
+    """Join results folders into one summary in `out`: the shards of one bench (split with --shard), or whole
+    benches to set side by side. A learned agent played under other options in benches of the same games and
+    seeds is kept apart under a name that says how (`variant_name`); shards played with other options are
+    refused."""
     from aria_cli.play.bench_report import write_report
+    from aria_cli.play.run import LEARNED_AGENTS
 
     metas = []
     for d in dirs:
@@ -451,24 +463,40 @@ def merge(dirs: list[Path], out: Path | None):
         if not f.is_file():
             raise AriaError(f"--merge {d}: not a bench results folder (no bench.json)")
         metas.append(json.loads(f.read_text()))
-    options = None  # the learned agents' options, the same in every folder that has one
-    for d, m in zip(dirs, metas, strict=True):
+    groups: dict[tuple, list[int]] = {}  # the learned agents' options -> the folders whose learned agents had them
+    for i, (d, m) in enumerate(zip(dirs, metas, strict=True)):
         if m["max_actions"] != metas[0]["max_actions"]:
             raise AriaError(f"--merge {d}: ran at --max-actions {m['max_actions']}, not {metas[0]['max_actions']}")
-        these = _options_in_play(m)
-        if these is not None and options is not None and these != options:
-            raise AriaError(f"--merge {d}: its learned agents had options {these}, not {options}")
-        options = options or these
-    union = lambda key: list(dict.fromkeys(x for m in metas for x in m[key]))  # noqa: E731
-    games, agents, seeds = union("games"), union("agents"), union("seeds")
+        if (these := _options_in_play(m)) is not None:
+            groups.setdefault(tuple(sorted(these.items())), []).append(i)
+    folder_runs = [read_runs(Path(d)) for d in dirs]
+    names = {i: {} for i in range(len(dirs))}  # folder -> {learned agent: its name in the merged result}
+    if len(groups) > 1:
+        played = {key: {(r["game"], r["agent"], r["seed"]) for i in idx for r in folder_runs[i].values()
+                        if r["agent"] in LEARNED_AGENTS} for key, idx in groups.items()}  # fmt: skip
+        first, *others = groups
+        for key in others:
+            if played[key] != played[first]:  # not two whole benches: shards of one, played with other options
+                d, options, these = dirs[groups[key][0]], dict(first), dict(key)
+                raise AriaError(f"--merge {d}: its learned agents had options {these}, not {options}, and they did "
+                                f"not play the same games and seeds, so they cannot be set side by side either")
+        for key, idx in groups.items():
+            for i in idx:
+                names[i] = {a: variant_name(a, dict(key)) for a in metas[i]["agents"] if a in LEARNED_AGENTS}
+    options = dict(next(iter(groups))) if len(groups) == 1 else DEFAULT_AGENT_OPTIONS  # those of the plain names
+    variants = {n: dict(key) for key, idx in groups.items() for i in idx for a, n in names[i].items() if n != a}
     runs: dict[str, dict] = {}
-    for d in dirs:
-        runs.update(read_runs(Path(d)))
+    for i, these_runs in enumerate(folder_runs):
+        for r in these_runs.values():
+            r = {**r, "agent": names[i].get(r["agent"], r["agent"])}
+            runs[run_key(r["game"], r["agent"], r["seed"])] = r
+    union = lambda key: list(dict.fromkeys(x for m in metas for x in m[key]))  # noqa: E731
+    games, seeds = union("games"), union("seeds")
+    agents = list(dict.fromkeys(names[i].get(a, a) for i, m in enumerate(metas) for a in m["agents"]))
     out = out or Path("runs") / time.strftime("bench-merged-%Y%m%d-%H%M%S", time.gmtime())
     meta = {"schema": BENCH_SCHEMA, "env_dir": metas[0]["env_dir"], "games": games, "agents": agents,
-            "seeds": seeds, "max_actions": metas[0]["max_actions"], "shard": [0, 1],
-            "agent_options": options or DEFAULT_AGENT_OPTIONS,
-            "merged_from": [str(d) for d in dirs]}  # fmt: skip
+            "seeds": seeds, "max_actions": metas[0]["max_actions"], "shard": [0, 1], "agent_options": options,
+            **({"variants": variants} if variants else {}), "merged_from": [str(d) for d in dirs]}  # fmt: skip
     atomic.write_json(out / "bench.json", meta)
     atomic.write_text(out / "runs.jsonl", "".join(json.dumps(runs[k]) + "\n" for k in sorted(runs)))
     result = comparison(list(runs.values()), games, agents, seeds, meta["max_actions"])

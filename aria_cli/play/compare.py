@@ -189,7 +189,10 @@ class ComparisonResult:
             return None
         t = Table(title="levels, agent against agent (95% intervals, games and seeds bootstrapped)", title_justify="left")
         for col in ("agent", "against", "ratio", "interval", "difference", "interval", "games +/−/="):
-            t.add_column(col, justify="left" if col in ("agent", "against") else "right")
+            if col in ("agent", "against"):  # named variants (`bench.variant_name`) are long: never cut them
+                t.add_column(col, min_width=max(map(len, self.agents)), overflow="fold")
+            else:
+                t.add_column(col, justify="right")
         for p in pairs:
             ri = p["ratio_interval"]
             di = p["difference_interval"]
@@ -234,7 +237,7 @@ class ComparisonResult:
             title_justify="left",
         )
         t.add_column("game")
-        t.add_column("agent")
+        t.add_column("agent", min_width=max(map(len, self.agents), default=5), overflow="fold")
         t.add_column("levels", justify="right")
         t.add_column("won", justify="right")
         t.add_column("score" if n_seeds == 1 else f"score (best of {n_seeds} seeds)", justify="right")

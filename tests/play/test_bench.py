@@ -19,7 +19,7 @@ from aria_cli.cli import app
 from aria_cli.common.errors import AriaError
 from aria_cli.data.recordings import read_recording
 from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS
-from aria_cli.play.bench import BenchConfig, bench, parse_seeds, plan
+from aria_cli.play.bench import BenchConfig, bench, merge, parse_seeds, plan
 from aria_cli.play.bench_report import png_size
 
 runner = CliRunner()
@@ -270,9 +270,35 @@ def test_runs_played_with_other_agent_options_are_never_mixed_into_one_result(tm
     r = runner.invoke(app, ["bench", "--merge", str(out), "--merge", str(tmp_path / "s1"), "--out", str(tmp_path / "m")])
     assert r.exit_code == 0, r.output  # random ignores adapt_every: the world model's options stand
     assert json.loads((tmp_path / "m" / "bench.json").read_text())["agent_options"]["adapt_every"] == 0
-    as_world_model(tmp_path / "s1")
+    as_world_model(tmp_path / "s1")  # shards of one bench, played with other options: refused
     r = runner.invoke(app, ["bench", "--merge", str(out), "--merge", str(tmp_path / "s1"), "--out", str(tmp_path / "n")])
     assert r.exit_code == 1 and "its learned agents had options" in r.stderr and not (tmp_path / "n").exists()
+
+
+def test_whole_benches_of_one_agent_under_other_options_merge_side_by_side(tmp_path):
+    """Two benches of the same games and seeds, the learned agent's options differing: merged, each keeps
+    its runs under a name that says how it was played, and the result sets one against the other."""
+    bench(quick(tmp_path / "a", agents=["random"], max_actions=5, jobs=1, seeds=[0, 1]))
+    bench(quick(tmp_path / "b", agents=["random"], max_actions=5, jobs=1, seeds=[0, 1], wm_change=8, lead_p=0.5))
+    bench(quick(tmp_path / "c", agents=["explore"], max_actions=5, jobs=1, seeds=[0, 1]))
+    as_world_model(tmp_path / "a")
+    as_world_model(tmp_path / "b")
+    out, result = merge([tmp_path / "a", tmp_path / "b", tmp_path / "c"], tmp_path / "m")
+    variant = "world-model(lead-p=0.5,wm-change=8)"
+    assert result.agents == ["world-model", variant, "explore"]
+    runs = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()]
+    b_runs = [json.loads(x) for x in (tmp_path / "b" / "runs.jsonl").read_text().splitlines()]
+    assert sorted((r["game"], r["seed"], r["actions"]) for r in runs if r["agent"] == variant) == sorted(
+        (r["game"], r["seed"], r["actions"]) for r in b_runs)
+    meta = json.loads((out / "bench.json").read_text())
+    assert meta["agent_options"]["wm_change"] == 0 and meta["variants"][variant]["wm_change"] == 8
+    assert [(c["agent"], c["against"]) for c in result.compared()][:2] == [("world-model", variant),
+                                                                           ("world-model", "explore")]
+    assert variant in (out / "table.txt").read_text()
+    bench(quick(tmp_path / "d", agents=["random"], max_actions=5, jobs=1, seeds=[0], wm_change=8))
+    as_world_model(tmp_path / "d")  # seed 0 alone: not the same runs as "a", so not set side by side
+    with pytest.raises(AriaError, match="did not play the same games and seeds"):
+        merge([tmp_path / "a", tmp_path / "d"], tmp_path / "n")
 
 
 def test_games_file_seeds_and_shards_plan_every_run_once(tmp_path):
