@@ -26,13 +26,13 @@ Without `--recordings`, the script makes its own: one `explore` run of `--record
 training game (at most `--max-train-games` of them, drawn with the fold seed), recorded through the
 real toolkit.
 
-Games are played in this process through aria_cli.play.compare (the engine of `aria play` and `aria
-bench`), so both world-model variants share one load of the models; `aria bench ... --agent world-model
---adapt-every N --adapt-steps K --wm-change K` plays the same variants in worker processes, with resume
-and the official score, for the full-size runs. Output: OUT/summary.json (every run; per agent `aria
-bench`'s totals: levels, each game's mean over seeds summed, and by seed, wins, ms/action, the official
-score, each game's best seed averaged over the games; `compared`: each agent against those after it,
-the ratio of levels with its bootstrap interval) and `aria bench`'s tables.
+Games are played by `aria bench` (`--jobs` worker processes, 2 by default), one results folder per agent
+in OUT/play (a killed run resumes where it stopped with `--reuse`; training again clears them), merged
+into OUT/play/all, where the learned variants are named by their options (`world-model+online` is
+`world-model(adapt-every=8,wm-change=8,wm-novelty=8)`). Output: OUT/summary.json (every run; per agent
+`aria bench`'s totals: levels, each game's mean over seeds summed, and by seed, wins, ms/action, the
+official score, each game's best seed averaged over the games; `compared`: each agent against those after
+it, the ratio of levels with its bootstrap interval) and `aria bench`'s tables.
 
 The full configuration takes hours on 2 CPU cores; `--smoke` (4 held-out games, 6 training games, 200
 actions, one seed, a minute of world-model training) only shows the machinery works: its figures are not a
@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -52,12 +53,11 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aria_cli.agents.base import make_agent  # noqa: E402
-from aria_cli.agents.contexts import LearnedModels  # noqa: E402
-from aria_cli.agents.learned import AgentConfig, WorldModelAgent  # noqa: E402
 from aria_cli.common import atomic  # noqa: E402
+from aria_cli.common.errors import AriaError  # noqa: E402
 from aria_cli.data.splits import draw_fold, leave_games_out, link_recordings  # noqa: E402
-from aria_cli.play.compare import ComparisonResult, RunResult, compare  # noqa: E402
+from aria_cli.play.bench import BenchConfig, bench, merge  # noqa: E402
+from aria_cli.play.compare import compare  # noqa: E402
 
 PREVIEW = ("ls20", "vc33", "ft09")
 REALGAMES = ROOT.parent / "shared" / "realgames"
@@ -132,34 +132,35 @@ def train_all(data: Path, ck: Path, wm_minutes: float, wm_epochs: int | None, po
     return times
 
 
-AGENT_ORDER = ["world-model", "world-model+novelty", "world-model+online", "explore", "random"]  # agents() below
+AGENTS = ["world-model", "world-model+novelty", "world-model+online", "explore", "random"]
 
 
-def agents(ck: Path, args) -> dict:
-    models = LearnedModels.load(ck, device="cpu")
-    adapt = AgentConfig(adapt_every=args.adapt_every, adapt_steps=args.adapt_steps, wm_change_k=args.wm_change,
-                        wm_novelty_k=args.wm_novelty)
-    novelty = AgentConfig(wm_novelty_k=args.wm_novelty)
-    return {
-        "world-model": lambda seed: WorldModelAgent(models, AgentConfig(), seed),
-        "world-model+novelty": lambda seed: WorldModelAgent(models, novelty, seed),
-        "world-model+online": lambda seed: WorldModelAgent(models, adapt, seed),
-        "explore": lambda seed: make_agent("explore", seed),
-        "random": lambda seed: make_agent("random", seed),
-    }
+def variant_options(agent: str, args) -> dict:
+    """The `aria bench` options that play one of AGENTS (the learned variants by their options)."""
+    return {"world-model+novelty": {"wm_novelty": args.wm_novelty},
+            "world-model+online": {"adapt_every": args.adapt_every, "adapt_steps": args.adapt_steps,
+                                   "wm_change": args.wm_change, "wm_novelty": args.wm_novelty}}.get(agent, {})
 
 
-def earlier_runs(path: Path, args, held: list[str], times: dict, runs: list[dict]) -> tuple[dict, list[dict]]:
-    """The runs of OUT/summary.json of the same games, actions and seeds by agents not played now, with
-    these; the seconds of the earlier stages are kept."""
-    if not path.exists():
-        return times, runs
-    before = json.loads(path.read_text())
-    if (before.get("held_out"), before.get("actions"), before.get("seeds")) != (held, args.actions, args.seeds):
-        return times, runs
-    again = {r["agent"] for r in runs}
-    kept = [r for r in before.get("runs", []) if r["agent"] not in again]
-    return {**before.get("seconds", {}), **times}, kept + runs
+def play(games: list[str], ck: Path, folder: Path, args):
+    """Each agent in its own `aria bench` folder (worker processes, resumable), then merged into
+    `folder/all` with the folders of agents played before on the same games, seeds and actions (`--reuse`):
+    the learned variants are named there by their options (aria_cli.play.bench.variant_name)."""
+    for agent in args.agents:
+        cfg = BenchConfig(env_dir=args.environments_dir, games=games, agents=[agent.split("+")[0]],
+                          seeds=args.seeds, max_actions=args.actions, jobs=args.jobs, out=folder / agent,
+                          resume=True, record=False, checkpoints=ck, **variant_options(agent, args))  # fmt: skip
+        bench(cfg)
+    folders = []
+    for agent in AGENTS:
+        meta = folder / agent / "bench.json"
+        if meta.exists():
+            m = json.loads(meta.read_text())
+            if (m["games"], m["seeds"], m["max_actions"]) == (games, args.seeds, args.actions):
+                folders.append(folder / agent)
+            else:
+                print(f"left out {folder / agent}: played on other games, seeds or actions", flush=True)
+    return merge(folders, folder / "all")[1]
 
 
 def main(argv=None) -> int:
@@ -187,7 +188,9 @@ def main(argv=None) -> int:
     ap.add_argument("--adapt-steps", type=int, default=2)
     ap.add_argument("--wm-change", type=int, default=8)
     ap.add_argument("--wm-novelty", type=int, default=8)
-    ap.add_argument("--reuse", action="store_true", help="play with OUT/checkpoints as they are (trained before); the runs join those in OUT/summary.json")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes for play (aria bench --jobs)")
+    ap.add_argument("--reuse", action="store_true", help="play with OUT/checkpoints as they are (trained before); "
+                    "the runs join those already in OUT/play, an interrupted play resumes")
     ap.add_argument("--smoke", action="store_true", help="4 games, 200 actions, 1 seed, tiny training (not a result)")
     args = ap.parse_args(argv)
     if args.smoke:
@@ -199,6 +202,9 @@ def main(argv=None) -> int:
     demos = args.mode == "demos"
     args.agents = args.agents or (["world-model", "explore"] if demos else
                                   ["world-model", "world-model+online", "explore", "random"])
+    unknown = [a for a in args.agents if a not in AGENTS]
+    if unknown:
+        raise SystemExit(f"--agents: unknown {', '.join(unknown)}; choose from {', '.join(AGENTS)}")
 
     games = dev_games(args.environments_dir)
     if args.mode == "fold":
@@ -235,19 +241,20 @@ def main(argv=None) -> int:
                 policy_data, args.policy_data = data, "corpus (nothing to distill)"
         times |= train_all(data, out / "checkpoints", args.wm_minutes, args.wm_epochs, args.policy_epochs,
                            args.vqvae_epochs, policy_data)
+    play_dir = out / "play"
+    if not args.reuse:  # runs of models trained before must not join these
+        shutil.rmtree(play_dir, ignore_errors=True)
     t = time.time()
-    chosen = {k: f for k, f in agents(out / "checkpoints", args).items() if k in args.agents}
-    result = compare(played, chosen, max_actions=args.actions, seeds=args.seeds,
-                     environments_dir=args.environments_dir, show_progress=False)  # fmt: skip
+    try:
+        both = play(played, out / "checkpoints", play_dir, args)
+    except AriaError as e:  # --reuse with other seeds or actions than OUT/play's: bench's own one-line refusal
+        raise SystemExit(f"{e} (bench_transfer.py: another --out, or the seeds and actions played there)") from None
     times["play"] = time.time() - t
-    runs = [vars(r) for r in result.runs]
-    if args.reuse:  # add to what earlier runs on these models measured, replacing the agents played again
-        times, runs = earlier_runs(out / "summary.json", args, held, times, runs)
-        if (out / "summary.json").exists():  # what the checkpoints were trained on, not this run's option
-            args.policy_data = json.loads((out / "summary.json").read_text()).get("policy_data", "corpus")
-    played_agents = {r["agent"] for r in runs}
-    order = [a for a in AGENT_ORDER if a in played_agents] + sorted(played_agents - set(AGENT_ORDER))
-    both = ComparisonResult(played, order, args.seeds, args.actions, [RunResult.from_dict(r) for r in runs])
+    if args.reuse:
+        before = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+        times = {**before.get("seconds", {}), **times}  # the earlier stages' seconds
+        args.policy_data = before.get("policy_data", "corpus")  # what the checkpoints were trained on
+    runs = [vars(r) for r in both.runs]
     summary = {"mode": args.mode, "smoke": args.smoke, "held_out": held, "played": played, "actions": args.actions,
                "seeds": args.seeds, "train_recordings": len(train_files), "policy_data": args.policy_data,
                "seconds": times, "agents": both.totals(), "compared": both.compared(), "runs": runs}  # fmt: skip
