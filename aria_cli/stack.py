@@ -33,6 +33,22 @@ def world_model_fingerprint(folder: Path) -> str:
     return checkpoint_fingerprint(folder)
 
 
+def models_fingerprint(checkpoints: Path) -> str:
+    """One content hash of the trained stack's configs and weights (tokenizer, world model, policy heads):
+    what `aria bench` records, so that runs of other models are never resumed into or merged as the same
+    agent's. Training metrics and caches are left out: they change without the models changing."""
+    from aria_cli.policy.features import world_model_folder
+    from aria_cli.tokenizer import model as vqvae
+    from aria_cli.training.checkpoints import files_fingerprint, policy_dir
+
+    checkpoints = Path(checkpoints)
+    folders = {"vqvae": vqvae.vqvae_dir(checkpoints), "world_model": world_model_folder(checkpoints),
+               "policy": policy_dir(checkpoints)}  # fmt: skip
+    return files_fingerprint([(f"{stage}/{f.name}", f) for stage, folder in folders.items()
+                              for f in sorted(Path(folder).glob("*"))
+                              if f.is_file() and (f.name == CONFIG_FILE or f.suffix == ".safetensors")])  # fmt: skip
+
+
 def stale_stages(checkpoints: Path, policy: bool = True) -> list[str]:
     """One message per stage trained on something other than what is now under `checkpoints` (empty: all fit).
 

@@ -92,8 +92,8 @@ def bench(
     merge: Annotated[
         list[Path] | None,
         typer.Option("--merge", help="Join results folders into --out (repeatable): the shards of one bench, or "
-                     "benches to compare; a learned agent played under other options is kept apart, e.g. "
-                     "world-model(wm-change=8)."),
+                     "benches to compare; a learned agent played under other options or models is kept apart, e.g. "
+                     "world-model(wm-change=8), world-model@ck210."),
     ] = None,
     run_timeout: Annotated[
         float, typer.Option("--run-timeout", help="Seconds before a run is stopped as hung (what it played is kept).")

@@ -8,7 +8,7 @@
 Every (game, agent, seed) is one run (aria_cli.play.compare.play_one, scored by aria_cli.play.score).
 Runs are planned in a fixed order; `--shard I/N` keeps the runs whose index is I modulo N, so N
 cluster jobs with the same options split the work and `--merge` joins their folders (or whole
-benches, a learned agent's under other options kept apart by name: `merge`). Runs go to
+benches, a learned agent's under other options or models kept apart by name: `merge`). Runs go to
 `--jobs` spawned worker processes (one torch thread each); a run that raises, cannot load its game,
 or passes `--run-timeout` (its worker is killed and replaced) is a result with its error.
 
@@ -356,6 +356,9 @@ def _prepare_folder(cfg: BenchConfig, meta: dict) -> Path:
         diff = [k for k in ("env_dir", "games", "agents", "seeds", "max_actions", "shard") if before.get(k) != meta[k]]
         if not diff and _options_in_play(before) != _options_in_play(meta):
             diff = ["agent_options"]
+        if not diff and None not in (before.get("models"), meta["models"]) and before["models"] != meta["models"]:
+            raise AriaError(f"--resume: {out} was played with other models than --checkpoints {meta['checkpoints']} "
+                            "holds now (retrained, or another folder); resume with those, or choose another --out")
         if diff:
             raise AriaError(f"--resume: {out} was a bench with other {', '.join(diff)}; rerun it with the same options")
     elif cfg.resume and (out / "runs.jsonl").exists():
@@ -368,6 +371,7 @@ def bench(cfg: BenchConfig):
     """Run the bench as configured; returns (results folder, ComparisonResult). See the module docstring."""
     from aria_cli.agents.base import AGENT_NAMES
     from aria_cli.play.run import LEARNED_AGENTS
+    from aria_cli.stack import models_fingerprint
 
     if cfg.max_actions < 1:
         raise AriaError(f"--max-actions must be at least 1, got {cfg.max_actions}")
@@ -381,9 +385,11 @@ def bench(cfg: BenchConfig):
     shard = parse_shard(cfg.shard)
     games = select_games(cfg)
     agents, seeds = list(dict.fromkeys(cfg.agents)), list(dict.fromkeys(cfg.seeds))
+    learned = any(a in LEARNED_AGENTS for a in agents)
     meta = {"schema": BENCH_SCHEMA, "env_dir": str(cfg.env_dir) if cfg.env_dir else None, "games": games,
             "agents": agents, "seeds": seeds, "max_actions": cfg.max_actions, "shard": list(shard),
-            "agent_options": cfg.agent_options()}  # fmt: skip
+            "agent_options": cfg.agent_options(), "checkpoints": str(cfg.checkpoints) if learned else None,
+            "models": models_fingerprint(cfg.checkpoints) if learned else None}  # fmt: skip
     out = _prepare_folder(cfg, meta)
     planned = plan(games, agents, seeds, shard)
     done = read_runs(out)
@@ -443,17 +449,28 @@ def _stop_on_sigterm():
     return signal.signal(signal.SIGTERM, stop)
 
 
-def variant_name(agent: str, options: dict) -> str:
-    """A learned agent named by the options it played with that are not the defaults: world-model(wm-change=8)."""
+def variant_name(agent: str, options: dict, models: str = "") -> str:
+    """A learned agent named by the options it played with that are not the defaults, and by its models where
+    merged benches played other ones: world-model(wm-change=8), world-model@ck210(lead-p=0)."""
     diff = ",".join(f"{k.replace('_', '-')}={v}" for k, v in options.items() if v != DEFAULT_AGENT_OPTIONS.get(k))
-    return f"{agent}({diff})" if diff else agent  # not [...]: rich would read it as markup
+    name = f"{agent}@{models}" if models else agent
+    return f"{name}({diff})" if diff else name  # not [...]: rich would read it as markup
+
+
+def _model_tags(metas: list[dict]) -> dict[str | None, str]:
+    """How merged benches that played other models name them: the checkpoints folder's name, or the
+    fingerprint's start where two folders share a name; benches that recorded none (older ones) 'unrecorded'."""
+    folders = {m.get("models"): Path(m.get("checkpoints") or "unrecorded").name for m in metas if m.get("checkpoints")}
+    folders[None] = "unrecorded"
+    names = list(folders.values())
+    return {fp: (name if names.count(name) == 1 or fp is None else fp[:8]) for fp, name in folders.items()}
 
 
 def merge(dirs: list[Path], out: Path | None):
     """Join results folders into one summary in `out`: the shards of one bench (split with --shard), or whole
-    benches to set side by side. A learned agent played under other options in benches of the same games and
-    seeds is kept apart under a name that says how (`variant_name`); shards played with other options are
-    refused."""
+    benches to set side by side. A learned agent played under other options or with other models, in benches
+    of the same games and seeds, is kept apart under a name that says how (`variant_name`); shards played
+    so are refused, and so is a run that two folders hold (one would silently replace the other)."""
     from aria_cli.play.bench_report import write_report
     from aria_cli.play.run import LEARNED_AGENTS
 
@@ -463,12 +480,12 @@ def merge(dirs: list[Path], out: Path | None):
         if not f.is_file():
             raise AriaError(f"--merge {d}: not a bench results folder (no bench.json)")
         metas.append(json.loads(f.read_text()))
-    groups: dict[tuple, list[int]] = {}  # the learned agents' options -> the folders whose learned agents had them
+    groups: dict[tuple, list[int]] = {}  # (learned agents' options, models) -> the folders whose learned agents had them
     for i, (d, m) in enumerate(zip(dirs, metas, strict=True)):
         if m["max_actions"] != metas[0]["max_actions"]:
             raise AriaError(f"--merge {d}: ran at --max-actions {m['max_actions']}, not {metas[0]['max_actions']}")
         if (these := _options_in_play(m)) is not None:
-            groups.setdefault(tuple(sorted(these.items())), []).append(i)
+            groups.setdefault((tuple(sorted(these.items())), m.get("models")), []).append(i)
     folder_runs = [read_runs(Path(d)) for d in dirs]
     names = {i: {} for i in range(len(dirs))}  # folder -> {learned agent: its name in the merged result}
     if len(groups) > 1:
@@ -477,26 +494,39 @@ def merge(dirs: list[Path], out: Path | None):
         first, *others = groups
         for key in others:
             if played[key] != played[first]:  # not two whole benches: shards of one, played with other options
-                d, options, these = dirs[groups[key][0]], dict(first), dict(key)
-                raise AriaError(f"--merge {d}: its learned agents had options {these}, not {options}, and they did "
-                                f"not play the same games and seeds, so they cannot be set side by side either")
-        for key, idx in groups.items():
+                d, what = dirs[groups[key][0]], "options" if key[0] != first[0] else "models"
+                raise AriaError(f"--merge {d}: its learned agents were played with other {what} than those of "
+                                f"{dirs[groups[first][0]]}, and not on the same games and seeds, so they cannot be "
+                                "set side by side either")  # fmt: skip
+        tags = _model_tags([metas[i] for idx in groups.values() for i in idx])
+        tagged = len({models for _, models in groups}) > 1
+        for (options, models), idx in groups.items():
             for i in idx:
-                names[i] = {a: variant_name(a, dict(key)) for a in metas[i]["agents"] if a in LEARNED_AGENTS}
-    options = dict(next(iter(groups))) if len(groups) == 1 else DEFAULT_AGENT_OPTIONS  # those of the plain names
-    variants = {n: dict(key) for key, idx in groups.items() for i in idx for a, n in names[i].items() if n != a}
+                names[i] = {a: variant_name(a, dict(options), tags[models] if tagged else "")
+                            for a in metas[i]["agents"] if a in LEARNED_AGENTS}  # fmt: skip
+    (options, models), *_ = groups or [((), None)]
+    plain = len(groups) == 1  # the learned agents keep their names: bench.json records their options and models
+    variants = {n: {"options": dict(key[0]), "models": key[1]}
+                for key, idx in groups.items() for i in idx for a, n in names[i].items() if n != a}  # fmt: skip
     runs: dict[str, dict] = {}
     for i, these_runs in enumerate(folder_runs):
         for r in these_runs.values():
             r = {**r, "agent": names[i].get(r["agent"], r["agent"])}
-            runs[run_key(r["game"], r["agent"], r["seed"])] = r
+            key = run_key(r["game"], r["agent"], r["seed"])
+            if key in runs:
+                raise AriaError(f"--merge {dirs[i]}: holds a run another folder holds too ({key}); merge the shards "
+                                "of one bench, or benches of other agents, options or models")  # fmt: skip
+            runs[key] = r
     union = lambda key: list(dict.fromkeys(x for m in metas for x in m[key]))  # noqa: E731
     games, seeds = union("games"), union("seeds")
     agents = list(dict.fromkeys(names[i].get(a, a) for i, m in enumerate(metas) for a in m["agents"]))
     out = out or Path("runs") / time.strftime("bench-merged-%Y%m%d-%H%M%S", time.gmtime())
     meta = {"schema": BENCH_SCHEMA, "env_dir": metas[0]["env_dir"], "games": games, "agents": agents,
-            "seeds": seeds, "max_actions": metas[0]["max_actions"], "shard": [0, 1], "agent_options": options,
-            **({"variants": variants} if variants else {}), "merged_from": [str(d) for d in dirs]}  # fmt: skip
+            "seeds": seeds, "max_actions": metas[0]["max_actions"], "shard": [0, 1],
+            "agent_options": dict(options) if plain else DEFAULT_AGENT_OPTIONS,
+            "checkpoints": metas[groups[next(iter(groups))][0]].get("checkpoints") if plain else None,
+            "models": models if plain else None, **({"variants": variants} if variants else {}),
+            "merged_from": [str(d) for d in dirs]}  # fmt: skip
     atomic.write_json(out / "bench.json", meta)
     atomic.write_text(out / "runs.jsonl", "".join(json.dumps(runs[k]) + "\n" for k in sorted(runs)))
     result = comparison(list(runs.values()), games, agents, seeds, meta["max_actions"])

@@ -21,6 +21,7 @@ from aria_cli.data.recordings import read_recording
 from aria_cli.games.adapter import BUNDLED_ENVIRONMENTS
 from aria_cli.play.bench import BenchConfig, bench, merge, parse_seeds, plan
 from aria_cli.play.bench_report import png_size
+from aria_cli.stack import models_fingerprint
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
@@ -232,25 +233,30 @@ def test_an_existing_results_folder_needs_resume_and_the_same_options(tmp_path):
         bench(quick(tmp_path / "p", games_file=tmp_path / "missing.txt"))
 
 
-def as_world_model(folder: Path) -> None:
-    """Relabel a random-agent bench folder as the world model's: merging and resuming read only these files,
-    and playing the learned agent needs trained models (`test_learned_agents_play_in_the_workers...`)."""
+def as_world_model(folder: Path, checkpoints: Path | None = None, models: str | None = None) -> None:
+    """Relabel a random-agent bench folder as the world model's, played with `models` (a fingerprint) from
+    `checkpoints`: merging and resuming read only these files, and playing the learned agent needs trained
+    models (`test_learned_agents_play_in_the_workers...`)."""
     meta = json.loads((folder / "bench.json").read_text())
-    (folder / "bench.json").write_text(json.dumps({**meta, "agents": ["world-model"]}))
+    meta |= {"agents": ["world-model"], "checkpoints": str(checkpoints) if checkpoints else None, "models": models}
+    (folder / "bench.json").write_text(json.dumps(meta))
     runs = [json.loads(x) | {"agent": "world-model"} for x in (folder / "runs.jsonl").read_text().splitlines()]
     (folder / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
 
 
-def test_runs_played_with_other_agent_options_are_never_mixed_into_one_result(tmp_path):
-    """bench.json records the learned agents' options: --resume and --merge refuse a learned agent's runs
-    played with other ones, and a bench.json written before they were recorded counts as the defaults.
-    Explore and random ignore them, so benches of those alone resume and join with any."""
-    out = tmp_path / "o"
+def test_runs_played_with_other_agent_options_are_never_mixed_into_one_result(tmp_path, pipeline):
+    """bench.json records the learned agents' options and models: --resume and --merge refuse a learned
+    agent's runs played with other ones, and a bench.json written before they were recorded counts as the
+    defaults. Explore and random ignore them, so benches of those alone resume and join with any."""
+    out, ck = tmp_path / "o", pipeline.checkpoints
     bench(quick(out, agents=["random"], max_actions=5, jobs=1, shard="0/2"))
     assert json.loads((out / "bench.json").read_text())["agent_options"]["temperature"] == 0.5
-    as_world_model(out)
-    args = ["bench", "--agent", "world-model", "--checkpoints", str(tmp_path), "--max-actions", "5", "--jobs", "1",
+    as_world_model(out, ck, "0" * 64)  # played with models that are not those under `ck` now
+    args = ["bench", "--agent", "world-model", "--checkpoints", str(ck), "--max-actions", "5", "--jobs", "1",
             "--shard", "0/2", "--out", str(out), "--resume"]  # fmt: skip
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1 and "other models than --checkpoints" in r.stderr and "Traceback" not in r.output
+    as_world_model(out, ck, models_fingerprint(ck))
     r = runner.invoke(app, [*args, "--temperature", "0.25"])
     assert r.exit_code == 1 and "other agent_options" in r.stderr
     r = runner.invoke(app, [*args, "--lead-p", "0"])
@@ -272,7 +278,7 @@ def test_runs_played_with_other_agent_options_are_never_mixed_into_one_result(tm
     assert json.loads((tmp_path / "m" / "bench.json").read_text())["agent_options"]["adapt_every"] == 0
     as_world_model(tmp_path / "s1")  # shards of one bench, played with other options: refused
     r = runner.invoke(app, ["bench", "--merge", str(out), "--merge", str(tmp_path / "s1"), "--out", str(tmp_path / "n")])
-    assert r.exit_code == 1 and "its learned agents had options" in r.stderr and not (tmp_path / "n").exists()
+    assert r.exit_code == 1 and "were played with other options" in r.stderr and not (tmp_path / "n").exists()
 
 
 def test_whole_benches_of_one_agent_under_other_options_merge_side_by_side(tmp_path):
@@ -281,8 +287,8 @@ def test_whole_benches_of_one_agent_under_other_options_merge_side_by_side(tmp_p
     bench(quick(tmp_path / "a", agents=["random"], max_actions=5, jobs=1, seeds=[0, 1]))
     bench(quick(tmp_path / "b", agents=["random"], max_actions=5, jobs=1, seeds=[0, 1], wm_change=8, lead_p=0.5))
     bench(quick(tmp_path / "c", agents=["explore"], max_actions=5, jobs=1, seeds=[0, 1]))
-    as_world_model(tmp_path / "a")
-    as_world_model(tmp_path / "b")
+    as_world_model(tmp_path / "a", tmp_path / "ck", "a" * 64)
+    as_world_model(tmp_path / "b", tmp_path / "ck", "a" * 64)
     out, result = merge([tmp_path / "a", tmp_path / "b", tmp_path / "c"], tmp_path / "m")
     variant = "world-model(lead-p=0.5,wm-change=8)"
     assert result.agents == ["world-model", variant, "explore"]
@@ -291,14 +297,28 @@ def test_whole_benches_of_one_agent_under_other_options_merge_side_by_side(tmp_p
     assert sorted((r["game"], r["seed"], r["actions"]) for r in runs if r["agent"] == variant) == sorted(
         (r["game"], r["seed"], r["actions"]) for r in b_runs)
     meta = json.loads((out / "bench.json").read_text())
-    assert meta["agent_options"]["wm_change"] == 0 and meta["variants"][variant]["wm_change"] == 8
+    assert meta["agent_options"]["wm_change"] == 0 and meta["variants"][variant]["options"]["wm_change"] == 8
     assert [(c["agent"], c["against"]) for c in result.compared()][:2] == [("world-model", variant),
                                                                            ("world-model", "explore")]
     assert variant in (out / "table.txt").read_text()
     bench(quick(tmp_path / "d", agents=["random"], max_actions=5, jobs=1, seeds=[0], wm_change=8))
-    as_world_model(tmp_path / "d")  # seed 0 alone: not the same runs as "a", so not set side by side
-    with pytest.raises(AriaError, match="did not play the same games and seeds"):
+    as_world_model(tmp_path / "d", tmp_path / "ck", "a" * 64)  # seed 0 alone: not "a"'s runs, not side by side
+    with pytest.raises(AriaError, match="not on the same games and seeds"):
         merge([tmp_path / "a", tmp_path / "d"], tmp_path / "n")
+    with pytest.raises(AriaError, match=r"holds a run another folder holds too \(qmaz\|explore\|0\)"):
+        merge([tmp_path / "a", tmp_path / "c", tmp_path / "c"], tmp_path / "n")
+    assert not (tmp_path / "n").exists()
+
+
+def test_benches_of_other_models_merge_under_their_checkpoints_names(tmp_path):
+    """The same agent and options, other models (retrained, or another checkpoints folder): never one agent."""
+    for name, fp in (("a", "a" * 64), ("b", "b" * 64), ("c", "c" * 64)):
+        bench(quick(tmp_path / name, agents=["random"], max_actions=5, jobs=1))
+        as_world_model(tmp_path / name, tmp_path / {"a": "ck210", "b": "ck50", "c": "ck50"}[name], fp)
+    _, result = merge([tmp_path / "a", tmp_path / "b"], tmp_path / "m")
+    assert result.agents == ["world-model@ck210", "world-model@ck50"]
+    _, result = merge([tmp_path / "b", tmp_path / "c"], tmp_path / "m2")  # one folder name, two models
+    assert result.agents == ["world-model@bbbbbbbb", "world-model@cccccccc"]
 
 
 def test_games_file_seeds_and_shards_plan_every_run_once(tmp_path):
