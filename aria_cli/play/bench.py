@@ -466,13 +466,43 @@ def _model_tags(metas: list[dict]) -> dict[str | None, str]:
     return {fp: (name if names.count(name) == 1 or fp is None else fp[:8]) for fp, name in folders.items()}
 
 
+def _learned_names(dirs: list[Path], metas: list[dict], folder_runs: list[dict]) -> tuple[dict, dict]:
+    """The folders grouped by their learned agents' (options, models), and each folder's learned agents'
+    names in the merged result: their own with one group, `variant_name`s with several, which must then be
+    whole benches of the same games and seeds (shards of one bench played otherwise are refused)."""
+    from aria_cli.play.run import LEARNED_AGENTS
+
+    groups: dict[tuple, list[int]] = {}
+    for i, m in enumerate(metas):
+        if (options := _options_in_play(m)) is not None:
+            groups.setdefault((tuple(sorted(options.items())), m.get("models")), []).append(i)
+    names: dict[int, dict[str, str]] = {i: {} for i in range(len(dirs))}
+    if len(groups) < 2:
+        return names, groups
+    played = {key: {(r["game"], r["agent"], r["seed"]) for i in idx for r in folder_runs[i].values()
+                    if r["agent"] in LEARNED_AGENTS} for key, idx in groups.items()}  # fmt: skip
+    first, *others = groups
+    for key in others:
+        if played[key] != played[first]:
+            d, what = dirs[groups[key][0]], "options" if key[0] != first[0] else "models"
+            raise AriaError(f"--merge {d}: its learned agents were played with other {what} than those of "
+                            f"{dirs[groups[first][0]]}, and not on the same games and seeds, so they cannot be "
+                            "set side by side either")  # fmt: skip
+    tags = _model_tags([metas[i] for idx in groups.values() for i in idx])
+    tagged = len({models for _, models in groups}) > 1
+    for (options, models), idx in groups.items():
+        for i in idx:
+            names[i] = {a: variant_name(a, dict(options), tags[models] if tagged else "")
+                        for a in metas[i]["agents"] if a in LEARNED_AGENTS}  # fmt: skip
+    return names, groups
+
+
 def merge(dirs: list[Path], out: Path | None):
     """Join results folders into one summary in `out`: the shards of one bench (split with --shard), or whole
     benches to set side by side. A learned agent played under other options or with other models, in benches
-    of the same games and seeds, is kept apart under a name that says how (`variant_name`); shards played
+    of the same games and seeds, is kept apart under a name that says how (`_learned_names`); shards played
     so are refused, and so is a run that two folders hold (one would silently replace the other)."""
     from aria_cli.play.bench_report import write_report
-    from aria_cli.play.run import LEARNED_AGENTS
 
     metas = []
     for d in dirs:
@@ -480,34 +510,10 @@ def merge(dirs: list[Path], out: Path | None):
         if not f.is_file():
             raise AriaError(f"--merge {d}: not a bench results folder (no bench.json)")
         metas.append(json.loads(f.read_text()))
-    groups: dict[tuple, list[int]] = {}  # (learned agents' options, models) -> the folders whose learned agents had them
-    for i, (d, m) in enumerate(zip(dirs, metas, strict=True)):
-        if m["max_actions"] != metas[0]["max_actions"]:
-            raise AriaError(f"--merge {d}: ran at --max-actions {m['max_actions']}, not {metas[0]['max_actions']}")
-        if (these := _options_in_play(m)) is not None:
-            groups.setdefault((tuple(sorted(these.items())), m.get("models")), []).append(i)
+        if metas[-1]["max_actions"] != metas[0]["max_actions"]:
+            raise AriaError(f"--merge {d}: ran at --max-actions {metas[-1]['max_actions']}, not {metas[0]['max_actions']}")
     folder_runs = [read_runs(Path(d)) for d in dirs]
-    names = {i: {} for i in range(len(dirs))}  # folder -> {learned agent: its name in the merged result}
-    if len(groups) > 1:
-        played = {key: {(r["game"], r["agent"], r["seed"]) for i in idx for r in folder_runs[i].values()
-                        if r["agent"] in LEARNED_AGENTS} for key, idx in groups.items()}  # fmt: skip
-        first, *others = groups
-        for key in others:
-            if played[key] != played[first]:  # not two whole benches: shards of one, played with other options
-                d, what = dirs[groups[key][0]], "options" if key[0] != first[0] else "models"
-                raise AriaError(f"--merge {d}: its learned agents were played with other {what} than those of "
-                                f"{dirs[groups[first][0]]}, and not on the same games and seeds, so they cannot be "
-                                "set side by side either")  # fmt: skip
-        tags = _model_tags([metas[i] for idx in groups.values() for i in idx])
-        tagged = len({models for _, models in groups}) > 1
-        for (options, models), idx in groups.items():
-            for i in idx:
-                names[i] = {a: variant_name(a, dict(options), tags[models] if tagged else "")
-                            for a in metas[i]["agents"] if a in LEARNED_AGENTS}  # fmt: skip
-    (options, models), *_ = groups or [((), None)]
-    plain = len(groups) == 1  # the learned agents keep their names: bench.json records their options and models
-    variants = {n: {"options": dict(key[0]), "models": key[1]}
-                for key, idx in groups.items() for i in idx for a, n in names[i].items() if n != a}  # fmt: skip
+    names, groups = _learned_names(dirs, metas, folder_runs)
     runs: dict[str, dict] = {}
     for i, these_runs in enumerate(folder_runs):
         for r in these_runs.values():
@@ -520,12 +526,15 @@ def merge(dirs: list[Path], out: Path | None):
     union = lambda key: list(dict.fromkeys(x for m in metas for x in m[key]))  # noqa: E731
     games, seeds = union("games"), union("seeds")
     agents = list(dict.fromkeys(names[i].get(a, a) for i, m in enumerate(metas) for a in m["agents"]))
+    plain = next(iter(groups)) if len(groups) == 1 else None  # the learned agents kept their names
+    variants = {n: {"options": dict(key[0]), "models": key[1]}
+                for key, idx in groups.items() for i in idx for a, n in names[i].items() if n != a}  # fmt: skip
     out = out or Path("runs") / time.strftime("bench-merged-%Y%m%d-%H%M%S", time.gmtime())
     meta = {"schema": BENCH_SCHEMA, "env_dir": metas[0]["env_dir"], "games": games, "agents": agents,
             "seeds": seeds, "max_actions": metas[0]["max_actions"], "shard": [0, 1],
-            "agent_options": dict(options) if plain else DEFAULT_AGENT_OPTIONS,
-            "checkpoints": metas[groups[next(iter(groups))][0]].get("checkpoints") if plain else None,
-            "models": models if plain else None, **({"variants": variants} if variants else {}),
+            "agent_options": dict(plain[0]) if plain else DEFAULT_AGENT_OPTIONS,
+            "checkpoints": metas[groups[plain][0]].get("checkpoints") if plain else None,
+            "models": plain[1] if plain else None, **({"variants": variants} if variants else {}),
             "merged_from": [str(d) for d in dirs]}  # fmt: skip
     atomic.write_json(out / "bench.json", meta)
     atomic.write_text(out / "runs.jsonl", "".join(json.dumps(runs[k]) + "\n" for k in sorted(runs)))
