@@ -460,7 +460,7 @@ def variant_name(agent: str, options: dict, models: str = "") -> str:
 def _model_tags(metas: list[dict]) -> dict[str | None, str]:
     """How merged benches that played other models name them: the checkpoints folder's name, or the
     fingerprint's start where two folders share a name; benches that recorded none (older ones) 'unrecorded'."""
-    folders = {m.get("models"): Path(m.get("checkpoints") or "unrecorded").name for m in metas if m.get("checkpoints")}
+    folders = {m.get("models"): Path(m["checkpoints"]).name for m in metas if m.get("checkpoints")}
     folders[None] = "unrecorded"
     names = list(folders.values())
     return {fp: (name if names.count(name) == 1 or fp is None else fp[:8]) for fp, name in folders.items()}
