@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from aria_cli.cli import app
 from aria_cli.common.errors import CheckpointError
 from aria_cli.policy.features import load_features
-from aria_cli.stack import stale_stages
+from aria_cli.stack import models_fingerprint, stale_stages
 from aria_cli.tokenizer.train import train_vqvae
 from aria_cli.world_model.model import WorldModel
 from aria_cli.world_model.train import WorldModelTrainConfig, train_world_model
@@ -49,6 +49,21 @@ def _one_line(r, *needles):
 
 def test_the_trained_pipeline_fits_together(pipeline):
     assert stale_stages(pipeline.checkpoints) == []
+
+
+def test_the_models_fingerprint_follows_the_weights_not_the_training_records(checkpoints):
+    """What `aria bench` records of the models it played: a copy is the same models, rewritten metrics are
+    too, and a change in any stage's weights is not."""
+    from aria_cli.training.checkpoints import policy_dir
+
+    before = models_fingerprint(checkpoints)
+    (policy_dir(checkpoints) / "metrics.json").write_text("{}")
+    assert models_fingerprint(checkpoints) == before
+    weights = policy_dir(checkpoints) / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[-1] ^= 1  # one bit of the last weight
+    weights.write_bytes(bytes(raw))
+    assert models_fingerprint(checkpoints) != before
 
 
 def test_a_retrained_tokenizer_is_refused_by_eval_play_and_train_policy_until_forced(pipeline, checkpoints, tmp_path):
