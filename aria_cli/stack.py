@@ -17,7 +17,14 @@ from pathlib import Path
 
 from aria_cli.common import ui
 from aria_cli.common.errors import CheckpointError
-from aria_cli.training.checkpoints import CONFIG_FILE, read_config
+from aria_cli.training.checkpoints import (
+    CONFIG_FILE,
+    files_fingerprint,
+    policy_dir,
+    read_config,
+    tokenizer_dir,
+    world_model_folder,
+)
 
 FORCE_HINT = "or pass --force to use them anyway"
 
@@ -37,12 +44,8 @@ def models_fingerprint(checkpoints: Path) -> str:
     """One content hash of the trained stack's configs and weights (tokenizer, world model, policy heads):
     what `aria bench` records, so that runs of other models are never resumed into or merged as the same
     agent's. Training metrics and caches are left out: they change without the models changing."""
-    from aria_cli.policy.features import world_model_folder
-    from aria_cli.tokenizer import model as vqvae
-    from aria_cli.training.checkpoints import files_fingerprint, policy_dir
-
-    checkpoints = Path(checkpoints)
-    folders = {"vqvae": vqvae.vqvae_dir(checkpoints), "world_model": world_model_folder(checkpoints),
+    checkpoints = Path(checkpoints)  # paths and files only: `aria bench`'s parent process never loads torch
+    folders = {"vqvae": tokenizer_dir(checkpoints), "world_model": world_model_folder(checkpoints),
                "policy": policy_dir(checkpoints)}  # fmt: skip
     return files_fingerprint([(f"{stage}/{f.name}", f) for stage, folder in folders.items()
                               for f in sorted(Path(folder).glob("*"))
@@ -54,7 +57,6 @@ def stale_stages(checkpoints: Path, policy: bool = True) -> list[str]:
 
     Stages that predate the fingerprints (nothing recorded) pass. Missing checkpoints raise the usual
     CheckpointError naming the command to run."""
-    from aria_cli.policy.features import world_model_folder
     from aria_cli.tokenizer import model as vqvae
     from aria_cli.training.checkpoints import policy_dir
     from aria_cli.world_model.model import WorldModel
@@ -90,7 +92,6 @@ def check_stack(checkpoints: Path, force: bool = False, policy: bool = True) -> 
 
 def check_layouts(checkpoints: Path) -> None:
     """The world model reads the token layout the tokenizer writes (aria_cli.vocab: it follows the codebook size)."""
-    from aria_cli.policy.features import world_model_folder
     from aria_cli.tokenizer import model as vqvae
     from aria_cli.vocab import check_layout
     from aria_cli.world_model.model import WorldModel

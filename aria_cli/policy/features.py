@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from aria_cli.common import atomic, ui
-from aria_cli.common.errors import CheckpointError
 from aria_cli.training import checkpoints as ck
 from aria_cli.vocab import FRAME_TOKENS, N_CELLS, Vocab, mask_actions
 
@@ -223,12 +222,7 @@ def load_or_extract(wm, wm_folder: Path, cache, folder: Path, progress=None) -> 
     return feats, False
 
 
-def world_model_folder(checkpoints: Path) -> Path:
-    """The world model the policy reads (`world_model/best`); names the command to run when it is missing."""
-    folder = ck.world_model_best(checkpoints)
-    if not (folder / ck.CONFIG_FILE).exists():
-        raise CheckpointError(f"no world model under {folder}: run `aria train-wm` first")
-    return folder
+world_model_folder = ck.world_model_folder  # where the policy's callers have always found it
 
 
 def load_features(data: Path, checkpoints: Path, device: str, skip_bad: bool = False):

@@ -68,6 +68,14 @@ def world_model_best(checkpoints: Path) -> Path:
     return world_model_dir(checkpoints) / BEST
 
 
+def world_model_folder(checkpoints: Path) -> Path:
+    """The world model the later stages read (`world_model/best`); names the command to run when it is missing."""
+    folder = world_model_best(checkpoints)
+    if not (folder / CONFIG_FILE).exists():
+        raise CheckpointError(f"no world model under {folder}: run `aria train-wm` first")
+    return folder
+
+
 def token_cache_dir(checkpoints: Path) -> Path:
     return world_model_dir(checkpoints) / TOKEN_CACHE
 
