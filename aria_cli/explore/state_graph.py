@@ -249,6 +249,27 @@ class StateGraph:
                 queue.append(nxt)
         return None
 
+    def shortest_win(self, sources: list[bytes]) -> list[tuple[bytes, ActionKey]] | None:
+        """Fewest actions from any of these states to the level's completion, over every outcome an action
+        had: [(state key, action key), ...], the last action the one that completed it; None if none is known."""
+        parent: dict[bytes, tuple[bytes, ActionKey] | None] = {s: None for s in sources if s in self.nodes}
+        queue = deque(parent)
+        while queue:
+            key = queue.popleft()
+            win = self.nodes[key].level_up_action()
+            if win is not None:
+                steps = [(key, win)]
+                while parent[key] is not None:
+                    key, action = parent[key]
+                    steps.append((key, action))
+                return steps[::-1]
+            for action, edge in self.nodes[key].edges.items():
+                for nxt in edge.outcomes:
+                    if nxt not in parent:
+                        parent[nxt] = (key, action)
+                        queue.append(nxt)
+        return None
+
     def __len__(self) -> int:
         self.sync()
         return len(self.nodes)

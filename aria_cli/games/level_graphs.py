@@ -17,7 +17,6 @@ exact frames, that attempt verbatim, and the run's whole stay in the level (RESE
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,28 +54,6 @@ class LevelRun:
     level: int
     run_actions: int  # from reaching the level to completing it, RESETs included
     stay: list[Act]  # those actions (a full restart of the game starts the count again)
-
-
-def _bfs(graph: StateGraph, sources: list[bytes]) -> list[Act] | None:
-    """Fewest actions from any source state to a level completion, over every outcome an action had."""
-    parent: dict[bytes, tuple[bytes, ActionKey] | None] = {s: None for s in sources if s in graph.nodes}
-    queue = deque(parent)
-    while queue:
-        key = queue.popleft()
-        node = graph.nodes[key]
-        win = node.level_up_action()
-        if win is not None:
-            path = [win]
-            while parent[key] is not None:
-                key, action = parent[key]
-                path.append(action)
-            return [act_of(a) for a in reversed(path)]
-        for action, edge in node.edges.items():
-            for nxt in edge.outcomes:
-                if nxt not in parent:
-                    parent[nxt] = (key, action)
-                    queue.append(nxt)
-    return None
 
 
 def _completes(prev: Step, step: Step) -> bool:
@@ -194,7 +171,8 @@ class LevelGraphs:
         sources = [here] if here in graph.nodes else []
         if any_start or not sources:
             sources += [store.key(f) for f in graph.start_frames]
-        return _bfs(graph, list(dict.fromkeys(sources)))
+        steps = graph.shortest_win(list(dict.fromkeys(sources)))
+        return None if steps is None else [act_of(a) for _, a in steps]
 
     def knows_start(self, level: int, start_frame: np.ndarray) -> bool:
         graph = self.graphs.get(level)
