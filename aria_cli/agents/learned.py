@@ -42,6 +42,7 @@ from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration,
 from aria_cli.agents.base import Decision, ExploreAgent, GameStart
 from aria_cli.agents.contexts import LearnedModels, ModelContexts
 from aria_cli.agents.prior import PriorEvidence, prior_scores
+from aria_cli.agents.win_tuning import WinTuneConfig, WinTuner
 from aria_cli.explore import Candidate, ExploreConfig, Segmentation
 from aria_cli.explore.objects import salience
 from aria_cli.vocab import (
@@ -112,6 +113,11 @@ class AgentConfig:
     # type, or one click cell (policy and world-model guesses, unmixed, without P(level)); None: it never
     # leads. On games the models were trained on (their demos) that is most moves; on others, few.
     lead_p: float | None = 0.9
+    # Learning from the levels it wins (aria_cli.agents.win_tuning): after each level completed, this many
+    # gradient steps of the policy heads (an in-memory copy) on the fewest actions that won this game's
+    # levels so far (0: off).
+    win_tune_steps: int = 0
+    win_tune_lr: float = 1e-3
 
 
 def _begin_frame(ctx: ModelContexts, obs: Observation) -> tuple[int, ...]:
@@ -208,8 +214,12 @@ class WorldModelAgent(ExploreAgent):
         self.source = models.wm
         if self.adapt.enabled:  # the agent plays with its own copy, which the adapted weights replace
             models = dataclasses.replace(models, wm=copy.deepcopy(models.wm).eval())
+        tune = WinTuneConfig(c.win_tune_steps, c.win_tune_lr)
+        if tune.enabled:  # ... and with its own heads, which the levels it wins tune
+            models = dataclasses.replace(models, heads=copy.deepcopy(models.heads).eval())
         self.ctx = ModelContexts(models, recent=c.wm_recent)
         self.adapter: OnlineAdapter | None = None
+        self.tuner = WinTuner(models, tune) if tune.enabled else None
         self.reset()
 
     def reset(self, game_info: GameStart | None = None) -> None:
@@ -219,6 +229,8 @@ class WorldModelAgent(ExploreAgent):
                 self.adapter.close()
             self.ctx.m.wm.load_state_dict(self.source.state_dict())
             self.adapter = OnlineAdapter(self.source, self.adapt, self.adapt_hook)
+        if self.tuner is not None:
+            self.tuner.reset()
         self._steps: deque[np.ndarray] = deque(maxlen=self.adapt.recent)
         self._since_round = 0  # actions since the last adaptation round started
         self.calibration = {"change": OnlineCalibration(), "new": OnlineCalibration()}
@@ -395,13 +407,22 @@ class WorldModelAgent(ExploreAgent):
         self._judged = {}
         if self._last is not None:
             t, loc, levels = self._last
-            self.ctx.end_action(t, loc, int(obs.levels_completed) > levels)
+            level_up = int(obs.levels_completed) > levels
+            self.ctx.end_action(t, loc, level_up)
             self._last = None
+            if self.tuner is not None and level_up and obs.state != "WIN":
+                self._learn_win(levels, tuple(int(a) for a in obs.available_actions))
             if self.adapter is not None:
                 self._steps.append(self.ctx.last_step())
                 self._since_round += 1
                 if self._since_round >= self.adapt.every and self.adapter.submit(list(self._steps)):
                     self._since_round = 0
+
+    def _learn_win(self, level: int, available: tuple[int, ...]) -> None:
+        """Tune the heads on how this level was won (aria_cli.agents.win_tuning)."""
+        path = self.explorer.winning_path(level)
+        if path:
+            self.tuner.learn([(f, c.action, c.x, c.y) for f, c in path], available)
 
 
 def learned_agent_factories(checkpoints: Path, device: str = "cpu", config: AgentConfig | None = None,

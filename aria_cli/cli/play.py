@@ -55,6 +55,7 @@ def play(
     adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
     wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: ask the world model P(frame changes) for the top N candidates, blended with the explorer's by online calibration (0: off).")] = 0,
     wm_novelty: Annotated[int, typer.Option("--wm-novelty", min=0, help="world-model: ask the world model P(new state) for the top N candidates, blended with the explorer's by online calibration (0: off).")] = 0,
+    learn_wins: Annotated[int, typer.Option("--learn-wins", min=0, help="world-model: after each level it completes, N gradient steps of an in-memory copy of the policy heads on the fewest actions that won this game's levels (0: off).")] = 0,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
@@ -67,7 +68,7 @@ def play(
         environments_dir=environments_dir, online=online, max_actions=max_actions, render=render, record=record,
         record_dir=record_dir, gif=gif, json_out=json_out, device=device, temperature=temperature,
         level_weight=level_weight, lead_p=lead_p, adapt_every=adapt_every, adapt_steps=adapt_steps,
-        wm_change=wm_change, wm_novelty=wm_novelty, force=force,
+        wm_change=wm_change, wm_novelty=wm_novelty, learn_wins=learn_wins, force=force,
     ))  # fmt: skip
 
 
@@ -108,6 +109,7 @@ def bench(
     adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
     wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: the world model's P(frame changes) for the top N candidates, blended with the explorer's (0: off).")] = 0,
     wm_novelty: Annotated[int, typer.Option("--wm-novelty", min=0, help="world-model: the world model's P(new state) for the top N candidates, blended with the explorer's (0: off).")] = 0,
+    learn_wins: Annotated[int, typer.Option("--learn-wins", min=0, help="world-model: after each level it completes, N gradient steps of an in-memory copy of the policy heads on the fewest actions that won this game's levels (0: off).")] = 0,
 ) -> None:
     """Agents × seeds on every game of a folder, in worker processes: table, summary.json, bench.png."""
     from aria_cli.play import bench as core
@@ -130,6 +132,7 @@ def bench(
             seeds=seed_list or [0], max_actions=max_actions, jobs=jobs, out=out, resume=resume, shard=shard,
             run_timeout=run_timeout, record=record, checkpoints=checkpoints, device=device,
             temperature=temperature, level_weight=level_weight, lead_p=lead_p, adapt_every=adapt_every, adapt_steps=adapt_steps, wm_change=wm_change, wm_novelty=wm_novelty,
+            learn_wins=learn_wins,
         ))  # fmt: skip
     for table in result.tables(show_errors=True):
         console.print(table)

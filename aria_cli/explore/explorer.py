@@ -473,6 +473,18 @@ class Explorer:
         if p.features is not None:
             self.scorer.add_sample(p.features, changed, new, p.frame, after)
 
+    def winning_path(self, level: int) -> list[tuple[np.ndarray, Candidate]] | None:
+        """The fewest actions this game has shown to win `level`, from a start of it: (frame, action) per step,
+        each frame its state's first; None before the level was completed."""
+        graph = self.graphs.get(level)
+        if graph is None or not graph.level_up_known:
+            return None
+        graph.sync()
+        steps = graph.shortest_win([self.store.key(f) for f in graph.start_frames])
+        if steps is None:
+            return None
+        return [(self.store.frame(graph.nodes[k].frame_id), graph.nodes[k].candidate(a)) for k, a in steps]
+
     # ------------------------------------------------------------------ introspection
     def stats(self) -> dict[str, Any]:
         return {

@@ -70,12 +70,14 @@ class BenchConfig:
     adapt_steps: int = 2
     wm_change: int = 0
     wm_novelty: int = 0
+    learn_wins: int = 0  # world-model: AgentConfig.win_tune_steps (0: off)
 
     def agent_options(self) -> dict:
         return {k: getattr(self, k) for k in AGENT_OPTIONS}
 
 
-AGENT_OPTIONS = ("temperature", "level_weight", "lead_p", "adapt_every", "adapt_steps", "wm_change", "wm_novelty")
+AGENT_OPTIONS = ("temperature", "level_weight", "lead_p", "adapt_every", "adapt_steps", "wm_change", "wm_novelty",
+                 "learn_wins")
 DEFAULT_AGENT_OPTIONS = BenchConfig().agent_options()
 
 

@@ -68,6 +68,7 @@ class PlayConfig:
     adapt_steps: int = 2
     wm_change: int = 0  # world-model: AgentConfig.wm_change_k
     wm_novelty: int = 0  # world-model: AgentConfig.wm_novelty_k
+    learn_wins: int = 0  # world-model: AgentConfig.win_tune_steps (0: off)
     force: bool = False  # play with a stale stack (aria_cli.stack), with a warning
 
 
@@ -91,7 +92,7 @@ def agent_factories(cfg: PlayConfig) -> dict:
     device = resolve_device(cfg.device)
     config = AgentConfig(temperature=cfg.temperature, level_weight=cfg.level_weight, lead_p=cfg.lead_p or None,
                          adapt_every=cfg.adapt_every, adapt_steps=cfg.adapt_steps, wm_change_k=cfg.wm_change,
-                         wm_novelty_k=cfg.wm_novelty)
+                         wm_novelty_k=cfg.wm_novelty, win_tune_steps=cfg.learn_wins)
     return learned_agent_factories(cfg.checkpoints, device, config, force=cfg.force)
 
 

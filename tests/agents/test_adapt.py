@@ -173,13 +173,14 @@ def test_aria_play_options_reach_the_agent(pipeline):
     from aria_cli.play.run import PlayConfig, agent_factories
 
     cfg = PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu", adapt_every=6, adapt_steps=3,
-                     wm_change=5, wm_novelty=4)
+                     wm_change=5, wm_novelty=4, learn_wins=7)
     agent = agent_factories(cfg)["world-model"](0)
     assert agent.adapter is not None and agent.adapt.every == 6 and agent.adapt.steps == 3
+    assert agent.tuner is not None and agent.tuner.config.steps == 7
     assert agent.explorer.scorer.outcome_model is not None
     assert (agent.config.wm_change_k, agent.config.wm_novelty_k) == (5, 4)
     plain = agent_factories(PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu"))["world-model"](0)
-    assert plain.adapter is None and plain.explorer.scorer.outcome_model is None
+    assert plain.adapter is None and plain.explorer.scorer.outcome_model is None and plain.tuner is None
     assert plain.config.lead_p == 0.9 and plain.explorer.lead is not None
     sure = agent_factories(PlayConfig(games=["qmaz"], checkpoints=pipeline.checkpoints, device="cpu", lead_p=0.99))
     assert sure["world-model"](0).config.lead_p == 0.99
