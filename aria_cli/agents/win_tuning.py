@@ -30,6 +30,7 @@ from aria_cli.vocab import (
     N_CELLS,
     N_TYPES,
     click_point,
+    episode_tokens,
     mask_actions,
     pixel_to_cell,
 )
@@ -73,19 +74,22 @@ class WinTuner:
         each step read at the end of a window of up to `context_steps` steps, actions masked."""
         wm, v = self.m.wm, self.m.wm.v0
         codes = self.m.tokenizer.encode(frames)
-        steps = [np.array([v.frame, *(v.code0 + c), v.act, v.type0 + t, v.loc0 + loc], dtype=np.int64)
-                 for c, (t, loc, _) in zip(codes, actions, strict=True)]  # fmt: skip
-        width = len(steps[0])
+        # The path as an episode (vocab lays out the tokens): the last action won, and no frame follows it but
+        # the layout's closing one, which no window reads.
+        types, locs, _ = (np.asarray(x) for x in zip(*actions, strict=True))
+        won = np.arange(len(actions)) == len(actions) - 1
+        tokens, offsets = episode_tokens(v, np.concatenate([codes, codes[-1:]]), types, locs, won)
         ctx = int(wm.config.context_steps)
-        windows = [np.concatenate(steps[max(0, i - ctx + 1) : i + 1]) for i in range(len(steps))]
-        tokens = np.full((len(windows), max(len(w) for w in windows)), v.frame, dtype=np.int64)
-        for i, w in enumerate(windows):
-            tokens[i, : len(w)] = w  # right-padded: a causal model's earlier positions never see the padding
-        hidden = wm.hidden_states(torch.from_numpy(mask_actions(v, tokens)).to(wm.device)).float()
+        starts = [int(offsets[max(0, i - ctx + 1)]) for i in range(len(actions))]
+        ends = [int(offsets[i]) + FRAME_TOKENS + 1 for i in range(len(actions))]  # through the step's [ACT] slot
+        rows = np.full((len(starts), max(e - s for s, e in zip(starts, ends, strict=True))), v.frame, dtype=np.int64)
+        for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
+            rows[i, : e - s] = tokens[s:e]  # right-padded: a causal model's earlier positions never see the padding
+        hidden = wm.hidden_states(torch.from_numpy(mask_actions(v, rows)).to(wm.device)).float()
         out = []
-        for i, w in enumerate(windows):
-            last = len(w) - width  # where the window's last step starts
-            prev = max(0, last - width)  # ... and the step before it (itself at the path's first)
+        for i, s in enumerate(starts):
+            last = int(offsets[i]) - s  # where the window's last step starts
+            prev = int(offsets[i - 1]) - s if i > 0 and offsets[i - 1] >= s else last  # itself at the first
             out.append((hidden[i, last + FRAME_TOKENS], hidden[i, last + 1 : last + 1 + N_CELLS],
                         hidden[i, prev + FRAME_TOKENS], hidden[i, prev + 1 : prev + 1 + N_CELLS]))  # fmt: skip
         return out
