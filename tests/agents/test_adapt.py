@@ -2,12 +2,12 @@
 it plays, in the background, and never touches the weights on disk. Real models (the tiny pipeline),
 real games."""
 
-import hashlib
 import threading
 
 import numpy as np
 import pytest
 import torch
+from helpers.pipeline import file_hashes
 
 from aria_cli.agents.adapt import AdaptConfig, OnlineAdapter, OnlineCalibration, OnlinePlatt
 from aria_cli.agents.base import GameStart
@@ -16,11 +16,6 @@ from aria_cli.agents.learned import AgentConfig, WorldModelAgent
 from aria_cli.games.session import GameSession
 from aria_cli.play.compare import play_one
 from aria_cli.world_model.loss import LossWeights, weighted_loss
-
-
-def _hashes(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _play_steps(agent, game, seed, n):
@@ -105,14 +100,14 @@ def test_decide_returns_while_a_round_runs_and_the_agent_plays_with_the_adapted_
 
 
 def test_a_game_played_with_adaptation_leaves_the_checkpoints_on_disk_unchanged(pipeline):
-    before = _hashes(pipeline.checkpoints)
+    before = file_hashes(pipeline.checkpoints)
     models = LearnedModels.load(pipeline.checkpoints, device="cpu")
     agent = WorldModelAgent(models, AgentConfig(adapt_every=5, adapt_steps=2, wm_change_k=8), seed=0)
     with GameSession("qmaz", seed=4) as s:
         run = play_one(s, agent, "qmaz", 4, max_actions=60)
     agent.adapter.wait()
     assert run.error is None and agent.adapter.rounds >= 2
-    assert _hashes(pipeline.checkpoints) == before
+    assert file_hashes(pipeline.checkpoints) == before
 
 
 def test_the_world_models_p_change_is_blended_in_and_calibrated_on_the_outcomes(learned_models):

@@ -1,10 +1,10 @@
 """Learning from the levels it wins: the explorer's shortest known way through a won level, and the world-model
 agent's policy heads tuned on it in memory. Real games through the toolkit, the tiny pipeline's models."""
 
-import hashlib
 
 import numpy as np
 import torch
+from helpers.pipeline import file_hashes
 
 from aria_cli.agents.base import GameStart
 from aria_cli.agents.contexts import LearnedModels
@@ -12,11 +12,6 @@ from aria_cli.agents.learned import AgentConfig, WorldModelAgent
 from aria_cli.explore import Explorer
 from aria_cli.games.session import GameSession
 from aria_cli.play.compare import play_one
-
-
-def _hashes(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _play_to_first_level(agent, game: str, seed: int, limit: int = 600) -> int:
@@ -75,11 +70,11 @@ def test_a_won_level_tunes_the_agents_own_heads_toward_how_it_was_won_and_nothin
 
 
 def test_a_game_played_with_win_tuning_leaves_the_checkpoints_on_disk_unchanged(pipeline):
-    before = _hashes(pipeline.checkpoints)
+    before = file_hashes(pipeline.checkpoints)
     models = LearnedModels.load(pipeline.checkpoints, device="cpu")
     agent = WorldModelAgent(models, AgentConfig(win_tune_steps=5), seed=0)
     with GameSession("qmaz", seed=0) as s:
         run = play_one(s, agent, "qmaz", 0, max_actions=400)
     assert run.error is None and run.levels_completed >= 1
     assert agent.tuner.rounds == run.levels_completed - int(run.won)  # the game's last level needs no tuning
-    assert _hashes(pipeline.checkpoints) == before
+    assert file_hashes(pipeline.checkpoints) == before

@@ -6,6 +6,7 @@ Tiny sizes so it trains in well under a minute on a CPU; the models are small, n
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,3 +38,9 @@ def build_pipeline(root: Path) -> Pipeline:
                                             arch=WM_ARCH, show=False, time_budget=0, device="cpu"))
     metrics = train_policy(PolicyTrainConfig(data=data, checkpoints=ck, epochs=3, device="cpu")).metrics
     return Pipeline(data, ck, metrics)
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """Every file under `folder` by its content hash: play must leave the checkpoints byte for byte."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
