@@ -118,7 +118,6 @@ class AgentConfig:
     # levels so far (0: off).
     win_tune_steps: int = 0
     win_tune_lr: float = 1e-3
-    win_tune_smoothing: float = 0.0  # label smoothing of that tuning (WinTuneConfig.smoothing)
 
 
 def _begin_frame(ctx: ModelContexts, obs: Observation) -> tuple[int, ...]:
@@ -215,7 +214,7 @@ class WorldModelAgent(ExploreAgent):
         self.source = models.wm
         if self.adapt.enabled:  # the agent plays with its own copy, which the adapted weights replace
             models = dataclasses.replace(models, wm=copy.deepcopy(models.wm).eval())
-        tune = WinTuneConfig(c.win_tune_steps, c.win_tune_lr, smoothing=c.win_tune_smoothing)
+        tune = WinTuneConfig(c.win_tune_steps, c.win_tune_lr)
         if tune.enabled:  # ... and with its own heads, which the levels it wins tune
             models = dataclasses.replace(models, heads=copy.deepcopy(models.heads).eval())
         self.ctx = ModelContexts(models, recent=c.wm_recent)

@@ -43,9 +43,6 @@ class WinTuneConfig:
     steps: int = 0  # gradient steps after each level won (0: off)
     lr: float = 1e-3
     keep: int = 256  # the most recent winning steps a round trains on
-    # Label smoothing of the tuned loss: a few winning steps otherwise make the heads sure (p ~ 1) of some
-    # move in every state of the next level, and a sure prior leads the explorer (AgentConfig.lead_p).
-    smoothing: float = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -124,13 +121,13 @@ class WinTuner:
         first = None
         with torch.enable_grad():
             for _ in range(self.config.steps):
-                loss, _ = heads.compute_loss(batch, self.config.smoothing)
+                loss, _ = heads.compute_loss(batch)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
                 first = float(loss.detach()) if first is None else first
         heads.eval()
         with torch.no_grad():
-            after = float(heads.compute_loss(batch, self.config.smoothing)[0])
+            after = float(heads.compute_loss(batch)[0])
         self.losses.append((first, after))
         self.rounds += 1

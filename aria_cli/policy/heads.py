@@ -229,17 +229,17 @@ class PolicyHeads(nn.Module):
             return None
         return self.point_head(*self._read(summary, cells, prev_summary, prev_cells), cell)
 
-    def compute_loss(self, batch: PolicyBatch, smoothing: float = 0.0) -> tuple[torch.Tensor, dict]:
-        """(loss, {"loss", "steps"}) of a batch of steps: see `policy_loss` (and `smoothed_ce`)."""
+    def compute_loss(self, batch: PolicyBatch) -> tuple[torch.Tensor, dict]:
+        """(loss, {"loss", "steps"}) of a batch of steps: see `policy_loss`."""
         summary, states = self._read(*batch.inputs)
         type_logits, loc_logits = self.type_head(summary, states), self.loc_head(summary, states)
-        loss = policy_loss(type_logits, loc_logits, batch.types, batch.locs, batch.allowed, smoothing)
+        loss = policy_loss(type_logits, loc_logits, batch.types, batch.locs, batch.allowed)
         if self.point_head is not None and batch.points is not None:
             has = batch.points >= 0
             if has.any():
                 logits = self.point_head(summary[has], CellStates(states.now[has], None if states.prev is None
                                                                   else states.prev[has]), batch.locs[has])  # fmt: skip
-                loss = loss + smoothed_ce(logits, batch.points[has], smoothing).sum() / len(batch.types)
+                loss = loss + F.cross_entropy(logits, batch.points[has], reduction="sum") / len(batch.types)
         return loss, {"loss": loss.item(), "steps": len(batch.types)}
 
     def save(self, directory: Path) -> None:
@@ -270,30 +270,16 @@ def policy_loss(
     types: torch.Tensor,
     locs: torch.Tensor,
     allowed: torch.Tensor | None = None,
-    smoothing: float = 0.0,
 ) -> torch.Tensor:
     """CE(type) + has_location · CE(location); only clicks have a location to learn. With `allowed`
-    (B, 8) bool, the type softmax runs over the actions the game offers (as when the agent chooses).
-    `smoothing`: label smoothing over the classes each softmax allows (`smoothed_ce`)."""
+    (B, 8) bool, the type softmax runs over the actions the game offers (as when the agent chooses)."""
     if allowed is not None:
         type_logits = type_logits.masked_fill(~allowed, float("-inf"))
-    loss = smoothed_ce(type_logits, types, smoothing).mean()
+    loss = F.cross_entropy(type_logits, types)
     has_loc = types == CLICK
     if has_loc.any():
-        loss = loss + smoothed_ce(loc_logits[has_loc], locs[has_loc], smoothing).sum() / len(types)
+        loss = loss + F.cross_entropy(loc_logits[has_loc], locs[has_loc], reduction="sum") / len(types)
     return loss
-
-
-def smoothed_ce(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
-    """Per-row cross-entropy against (1 - smoothing) on the target plus `smoothing` spread evenly over the
-    classes with a finite logit (torch's own label smoothing also spreads it over masked ones: an infinite
-    loss). At 0, F.cross_entropy."""
-    if smoothing == 0.0:
-        return F.cross_entropy(logits, target, reduction="none")
-    logp = F.log_softmax(logits, dim=-1)
-    finite = torch.isfinite(logits)
-    spread = -(logp.masked_fill(~finite, 0.0).sum(-1)) / finite.sum(-1)
-    return (1 - smoothing) * -logp.gather(-1, target[:, None])[:, 0] + smoothing * spread
 
 
 def restrict_types(type_logits: torch.Tensor, available: list[int] | tuple[int, ...]) -> torch.Tensor:

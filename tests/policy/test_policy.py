@@ -16,7 +16,6 @@ from aria_cli.policy.heads import (
     PolicyHeads,
     policy_loss,
     restrict_types,
-    smoothed_ce,
 )
 from aria_cli.policy.metrics import policy_metrics
 from aria_cli.policy.metrics import score as selection_score
@@ -79,31 +78,6 @@ def test_loss_counts_location_only_for_clicks():
     clicks = policy_loss(tl, ll, torch.tensor([CLICK, CLICK]), torch.tensor([3, 4]))
     assert torch.isclose(no_click, torch.log(torch.tensor(8.0)))
     assert torch.isclose(clicks, torch.log(torch.tensor(8.0)) + torch.log(torch.tensor(65.0)))
-
-
-def test_label_smoothing_spreads_its_share_over_the_allowed_classes_only():
-    torch.manual_seed(0)
-    logits, target = torch.randn(5, 8), torch.tensor([0, 3, 3, 7, 1])
-    assert torch.allclose(smoothed_ce(logits, target), F.cross_entropy(logits, target, reduction="none"))
-    # Nothing masked: torch's own label smoothing.
-    want = F.cross_entropy(logits, target, reduction="none", label_smoothing=0.2)
-    assert torch.allclose(smoothed_ce(logits, target, 0.2), want)
-    # Masked classes: finite, and the same as smoothing over the allowed ones alone.
-    allowed = torch.tensor([0, 1, 3, 7])
-    masked = torch.full_like(logits, float("-inf"))
-    masked[:, allowed] = logits[:, allowed]
-    got = smoothed_ce(masked, target, 0.2)
-    assert torch.isfinite(got).all()
-    inner = F.cross_entropy(logits[:, allowed], torch.tensor([0, 2, 2, 3, 1]), reduction="none", label_smoothing=0.2)
-    assert torch.allclose(got, inner)
-    # Its optimum is no longer certainty: 1 - 0.2 + 0.2 / 4 on the target.
-    w = torch.zeros(1, 4, requires_grad=True)
-    opt = torch.optim.Adam([w], lr=0.1)
-    for _ in range(500):
-        opt.zero_grad()
-        smoothed_ce(w, torch.tensor([2]), 0.2).sum().backward()
-        opt.step()
-    assert abs(float(w.softmax(-1)[0, 2]) - 0.85) < 1e-3
 
 
 def test_the_click_point_head_reads_the_clicked_cell_and_adds_its_loss_for_clicks_with_a_point():
