@@ -55,6 +55,7 @@ from aria_cli.vocab import (
     N_TYPES,
     RESET,
     cell_to_pixel,
+    click_point,
     pixel_to_cell,
     point_pixel,
 )
@@ -422,7 +423,8 @@ class WorldModelAgent(ExploreAgent):
         """Tune the heads on how this level was won (aria_cli.agents.win_tuning)."""
         path = self.explorer.winning_path(level)
         if path:
-            self.tuner.learn([(f, c.action, c.x, c.y) for f, c in path], available)
+            actions = [(*self._pair(c), click_point(c.x, c.y) if c.is_click else -1) for _, c in path]
+            self.tuner.learn(np.stack([f for f, _ in path]), actions, available)
 
 
 def learned_agent_factories(checkpoints: Path, device: str = "cpu", config: AgentConfig | None = None,

@@ -23,17 +23,7 @@ import numpy as np
 import torch
 
 from aria_cli.policy.heads import PolicyBatch
-from aria_cli.vocab import (
-    CLICK,
-    FRAME_TOKENS,
-    LOC_NULL,
-    N_CELLS,
-    N_TYPES,
-    click_point,
-    episode_tokens,
-    mask_actions,
-    pixel_to_cell,
-)
+from aria_cli.vocab import FRAME_TOKENS, N_CELLS, N_TYPES, episode_tokens, mask_actions
 
 __all__ = ["WinTuneConfig", "WinTuner"]
 
@@ -94,17 +84,13 @@ class WinTuner:
                         hidden[i, prev + FRAME_TOKENS], hidden[i, prev + 1 : prev + 1 + N_CELLS]))  # fmt: skip
         return out
 
-    def learn(self, path: list[tuple[np.ndarray, int, int, int]], available: tuple[int, ...]) -> None:
-        """A level was won along `path` ((frame, action type, x, y) per step, x = y = -1 without a click):
-        add its steps and tune the heads on every winning step kept."""
-        if not path:
+    def learn(self, frames: np.ndarray, actions: list[tuple[int, int, int]], available: tuple[int, ...]) -> None:
+        """A level was won by `actions` ((type, loc, click point) per step, the point -1 without a click) taken in
+        `frames`: add its steps and tune the heads on every winning step kept."""
+        if not actions:
             return
-        actions = []
-        for _, t, x, y in path:
-            clicked = t == CLICK and x >= 0
-            actions.append((t, pixel_to_cell(x, y) if clicked else LOC_NULL, click_point(x, y) if clicked else -1))
         with self.m.threads_for_play():
-            self.inputs += self._features(np.stack([f for f, *_ in path]), actions)
+            self.inputs += self._features(frames, actions)
             self.targets += actions
             del self.inputs[: -self.config.keep], self.targets[: -self.config.keep]
             self._round(available)
