@@ -110,6 +110,7 @@ def bench(
     wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: the world model's P(frame changes) for the top N candidates, blended with the explorer's (0: off).")] = 0,
     wm_novelty: Annotated[int, typer.Option("--wm-novelty", min=0, help="world-model: the world model's P(new state) for the top N candidates, blended with the explorer's (0: off).")] = 0,
     learn_wins: Annotated[int, typer.Option("--learn-wins", min=0, help="world-model: after each level it completes, N gradient steps of an in-memory copy of the policy heads on the fewest actions that won this game's levels (0: off).")] = 0,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when any run failed (every run failing exits 1 regardless).")] = False,
 ) -> None:
     """Agents × seeds on every game of a folder, in worker processes: table, summary.json, bench.png."""
     from aria_cli.play import bench as core
@@ -118,7 +119,7 @@ def bench(
         if env_dir is not None:  # `--merge A B` reads B as ENV_DIR, which merging does not use: B would be left out
             raise AriaError(f"--merge takes one results folder each: --merge {merge[-1]} --merge {env_dir} "
                             "(ENV_DIR is not used when merging)")  # fmt: skip
-        given = [p.opts[0] for p in ctx.command.params if p.name not in ("merge", "out", "env_dir")
+        given = [p.opts[0] for p in ctx.command.params if p.name not in ("merge", "out", "env_dir", "strict")
                  and ctx.get_parameter_source(p.name).name == "COMMANDLINE"]  # typer may vendor its own click
         if given:
             raise AriaError(f"--merge joins finished results folders as they are; {', '.join(given)} "
@@ -142,6 +143,8 @@ def bench(
         print_error(f"{failed} of {len(result.runs)} runs failed; their errors are in the table")
     if result.runs and failed == len(result.runs):
         raise typer.Exit(1)
+    if strict and failed:  # a game's own crash leaves the results whole, so only a caller who asks fails on it
+        raise typer.Exit(3)
 
 
 @command("quickstart")

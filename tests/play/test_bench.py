@@ -198,6 +198,8 @@ def test_games_that_fail_to_load_raise_or_hang_are_rows_with_their_error_and_the
     assert runs["qmaz"]["error"] is None and runs["qmaz"]["actions"] == 20
     assert runs["qtgl"]["error"] is None and runs["qtgl"]["actions"] == 20
     assert "fell off the board" in (out / "table.txt").read_text() and "3 of 5 runs failed" in r.stderr
+    r = runner.invoke(app, ["bench", "--merge", str(out), "--out", str(tmp_path / "merged"), "--strict"])
+    assert r.exit_code == 3 and "3 of 5 runs failed" in r.stderr  # the same results, but the caller asked
 
 
 def test_a_bench_where_every_run_failed_exits_non_zero(tmp_path):
