@@ -231,7 +231,7 @@ class WorldModelAgent(ExploreAgent):
             self.ctx.m.wm.load_state_dict(self.source.state_dict())
             self.adapter = OnlineAdapter(self.source, self.adapt, self.adapt_hook)
         if self.tuner is not None:
-            self.tuner.reset()
+            self.tuner.reset(self.seed if game_info is None else game_info.seed)
         self._steps: deque[np.ndarray] = deque(maxlen=self.adapt.recent)
         self._since_round = 0  # actions since the last adaptation round started
         self.calibration = {"change": OnlineCalibration(), "new": OnlineCalibration()}

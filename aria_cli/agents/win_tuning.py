@@ -48,8 +48,9 @@ class WinTuner:
         self.source = copy.deepcopy(models.heads.state_dict())
         self.reset()
 
-    def reset(self) -> None:
-        """A new game: the heads as loaded, no winning steps."""
+    def reset(self, seed: int = 0) -> None:
+        """A new game: the heads as loaded, no winning steps; the dropout of its rounds drawn from `seed`."""
+        self.seed = int(seed)
         self.m.heads.load_state_dict(self.source)
         self.m.heads.eval()
         self.optimizer = torch.optim.AdamW(self.m.heads.parameters(), lr=self.config.lr)
@@ -105,7 +106,11 @@ class WinTuner:
         batch = PolicyBatch(inputs, t, loc, allowed.expand(len(t), -1), point)
         heads.train()
         first = None
-        with torch.enable_grad():
+        # Dropout draws from torch's global generator, whose state depends on whatever the process ran
+        # before: seeded per game and round, a run replays alike in any worker, and nothing else's draws move.
+        device = inputs[0].device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.enable_grad():
+            torch.manual_seed(self.seed * 1_000_003 + self.rounds)
             for _ in range(self.config.steps):
                 loss, _ = heads.compute_loss(batch)
                 self.optimizer.zero_grad(set_to_none=True)

@@ -78,3 +78,18 @@ def test_a_game_played_with_win_tuning_leaves_the_checkpoints_on_disk_unchanged(
     assert run.error is None and run.levels_completed >= 1
     assert agent.tuner.rounds == run.levels_completed - int(run.won)  # the game's last level needs no tuning
     assert file_hashes(pipeline.checkpoints) == before
+
+
+def test_a_run_with_win_tuning_replays_alike_whatever_the_process_drew_before(learned_models):
+    """A bench worker plays many runs in one process: the tuning's dropout must not depend on what came before."""
+    runs, heads = [], []
+    for burn in (1, 2):
+        torch.manual_seed(burn)  # a different global generator state before each run
+        agent = WorldModelAgent(learned_models, AgentConfig(win_tune_steps=5), seed=0)
+        with GameSession("qmaz", seed=0) as s:
+            run = play_one(s, agent, "qmaz", 0, max_actions=400)
+        assert agent.tuner.rounds >= 1
+        runs.append((run.actions, run.resets, run.actions_to_level))
+        heads.append({n: p.detach().clone() for n, p in agent.ctx.m.heads.named_parameters()})
+    assert runs[0] == runs[1]
+    assert all(torch.equal(heads[0][n], heads[1][n]) for n in heads[0])
