@@ -1,4 +1,4 @@
-"""Commands over games and recordings: games, record, distill, inspect-tokens."""
+"""Commands over games and recordings: games, record, distill, split, inspect-tokens."""
 
 from __future__ import annotations
 
@@ -86,6 +86,35 @@ def distill(
     if not written:
         raise AriaError(f"nothing distilled: none of the {len(results)} recordings has a level that replays to a win")
     console.print(f"distilled {len(written)} of {len(results)} recordings into {out}")
+
+
+@command("split")
+def split(
+    recordings: Annotated[list[Path], typer.Argument(help="Recordings (.jsonl files or folders of them), e.g. a bench's recordings/.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the split: train/, held-out/ (links), held-out-games.txt, split.json.")],
+    hold_out: Annotated[int, typer.Option("--hold-out", min=0, help="Hold out this many of the recordings' games, drawn with --seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the --hold-out draw (the same seed and games give the same fold).")] = 0,
+    game: Annotated[list[str] | None, typer.Option("--game", help="Hold out this game (repeatable).")] = None,
+    games_file: Annotated[Path | None, typer.Option("--games-file", help="Hold out the games in this file, one a line.")] = None,
+) -> None:
+    """Hold whole games out of a corpus: train on train/, then play held-out-games.txt with `aria bench --games-file`."""
+    from rich.table import Table
+
+    from aria_cli.common.ui import progress
+    from aria_cli.data.splits import named_games, split_by_games
+
+    with progress(transient=True) as bar:
+        r = split_by_games(recordings, out, named_games(game or [], games_file), size=hold_out, seed=seed, progress=bar)
+    table = Table(title=f"split of {', '.join(r.sources)}", title_justify="left")
+    for col in ("side", "games", "recordings", "folder"):
+        table.add_column(col, justify="right" if col in ("games", "recordings") else "left")
+    table.add_row("train", str(len(r.train_games)), str(r.train_files), f"{out}/train")
+    table.add_row("held out", str(len(r.held_out_games)), str(r.held_out_files), f"{out}/held-out")
+    console.print(table)
+    console.print("held out: " + " ".join(r.held_out_games))
+    if r.unreadable_files:
+        console.print(f"{r.unreadable_files} recordings have no line with a frame: their game is unknown, so neither side has them")
+    console.print(f"then: aria train-vqvae --data {out}/train ...; aria bench ENV_DIR --games-file {out}/held-out-games.txt ...")
 
 
 # --------------------------------------------------------------------------- recordings and tokens

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from aria_cli.common import atomic
 from aria_cli.common.errors import AriaError
+from aria_cli.data.splits import named_games
 from aria_cli.play.compare import ComparisonResult, RunResult
 
 BENCH_SCHEMA = 1
@@ -135,14 +136,7 @@ def folder_games(env_dir: Path | None) -> list[str]:
 
 def select_games(cfg: BenchConfig) -> list[str]:
     available = folder_games(cfg.env_dir)
-    wanted: list[tuple[str, str]] = [(g, f"--game {g}") for g in cfg.games]
-    if cfg.games_file is not None:
-        if not cfg.games_file.is_file():
-            raise AriaError(f"--games-file {cfg.games_file}: no such file")
-        for i, line in enumerate(cfg.games_file.read_text().splitlines(), 1):
-            name = line.split("#", 1)[0].strip()
-            if name:
-                wanted.append((name, f"{cfg.games_file}:{i}"))
+    wanted = named_games(cfg.games, cfg.games_file)
     if not wanted:
         return available
     out = []

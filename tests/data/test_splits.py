@@ -1,12 +1,18 @@
 """The leave-games-out split: no recording of a held-out game ever reaches training, whatever its file or
 folder is called (the game is read from the recording)."""
 
+import json
+
 import pytest
 from helpers.recordings import write_recording
+from typer.testing import CliRunner
 
+from aria_cli.cli import app
 from aria_cli.common.errors import AriaError
 from aria_cli.data.recordings import find_recordings
-from aria_cli.data.splits import draw_fold, leave_games_out, link_recordings, recording_games
+from aria_cli.data.splits import draw_fold, leave_games_out, link_recordings, named_games, recording_games
+
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -49,3 +55,56 @@ def test_the_fold_is_fixed_by_its_seed_and_the_set_of_games():
     assert draw_fold(games, 40, seed=29) != fold
     with pytest.raises(AriaError, match="not enough games"):
         draw_fold(games[:3], 4, seed=0)
+
+
+def _links(folder):
+    return sorted(p.resolve() for p in find_recordings(folder))
+
+
+def test_aria_split_writes_both_sides_as_links_and_the_held_out_games_for_bench(corpus, tmp_path):
+    out = tmp_path / "split"
+    r = runner.invoke(app, ["split", str(corpus), "--game", "ls20", "--game", "cd02-v1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    train, held = leave_games_out(corpus, ["ls20", "cd02"])
+    assert _links(out / "train") == sorted(p.resolve() for p in train)
+    assert _links(out / "held-out") == sorted(p.resolve() for p in held)
+    assert (out / "held-out-games.txt").read_text() == "cd02\nls20\n"
+    info = json.loads((out / "split.json").read_text())
+    assert info["train_games"] == ["ab01", "ef03"] and info["unreadable_files"] == 1  # misc/empty.jsonl
+    assert (info["train_files"], info["held_out_files"], info["seed"]) == (4, 6, None)
+    # The games file is what `aria bench --games-file` reads.
+    assert [g for g, _ in named_games([], out / "held-out-games.txt")] == ["cd02", "ls20"]
+
+
+def test_a_drawn_fold_is_fixed_by_its_seed_and_a_new_split_replaces_the_old(corpus, tmp_path):
+    out = tmp_path / "split"
+    folds = []
+    for seed in (3, 3):
+        r = runner.invoke(app, ["split", str(corpus), "--hold-out", "2", "--seed", str(seed), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        folds.append((out / "held-out-games.txt").read_text().split())
+    assert folds[0] == folds[1] == draw_fold(["ab01", "cd02", "ef03", "ls20"], 2, 3)
+    trained = {g for f in find_recordings(out / "train") for g in recording_games(f)}
+    assert trained.isdisjoint(folds[0]) and len(trained) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recordings", "split"]  # no staging left behind
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--game", "zz99"], "--game zz99: no recording under"),
+    (["--games-file", "GAMES"], "GAMES:2: no recording under"),
+    (["--hold-out", "4"], "--hold-out 4: the recordings hold 4 games"),
+    ([], "nothing to hold out"),
+    (["--hold-out", "1", "--game", "ls20"], "not both"),
+    (["--game", "ls20", "--out", "NOTSPLIT"], "is not a split folder"),
+])
+def test_bad_split_options_are_one_line_errors_and_write_nothing(corpus, tmp_path, args, message):
+    (tmp_path / "games.txt").write_text("ls20\nzz99  # not in the corpus\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    args = [str(tmp_path / "games.txt") if a == "GAMES" else str(mine) if a == "NOTSPLIT" else a for a in args]
+    out = ["--out", str(tmp_path / "split")] if "--out" not in args else []
+    r = runner.invoke(app, ["split", str(corpus), *args, *out])
+    assert r.exit_code == 1 and message.replace("GAMES", str(tmp_path / "games.txt")) in r.output, r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "split").exists() and (mine / "notes.txt").read_text() == "keep me"
