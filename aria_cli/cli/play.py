@@ -26,6 +26,11 @@ from aria_cli.common.ui import print_error
 TemperatureOpt = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature over the candidates' scores (0: always the best).")]
 LevelWeightOpt = Annotated[float, typer.Option("--level-weight", help="Weight of log P(level) in the score.")]
 LeadOpt = Annotated[float, typer.Option("--lead-p", min=0.0, max=1.0, help="world-model: take the action the models give at least this probability before exploring (0: off).")]
+AdaptEveryOpt = Annotated[int, typer.Option("--adapt-every", min=0, help="world-model: adapt an in-memory copy of the world model to the game every N actions (0: off).")]
+AdaptStepsOpt = Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")]
+WmChangeOpt = Annotated[int, typer.Option("--wm-change", min=0, help="world-model: ask the world model P(frame changes) for the top N candidates, blended with the explorer's by online calibration (0: off).")]
+WmNoveltyOpt = Annotated[int, typer.Option("--wm-novelty", min=0, help="world-model: ask the world model P(new state) for the top N candidates, blended with the explorer's by online calibration (0: off).")]
+LearnWinsOpt = Annotated[int, typer.Option("--learn-wins", min=0, help="world-model: after each level it completes, N gradient steps of an in-memory copy of the policy heads on the fewest actions that won this game's levels (0: off).")]
 
 
 # --------------------------------------------------------------------------- playing
@@ -51,11 +56,11 @@ def play(
     temperature: TemperatureOpt = 0.5,
     level_weight: LevelWeightOpt = 1.0,
     lead_p: LeadOpt = 0.9,
-    adapt_every: Annotated[int, typer.Option("--adapt-every", min=0, help="world-model: adapt an in-memory copy of the world model to the game every N actions (0: off).")] = 0,
-    adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
-    wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: ask the world model P(frame changes) for the top N candidates, blended with the explorer's by online calibration (0: off).")] = 0,
-    wm_novelty: Annotated[int, typer.Option("--wm-novelty", min=0, help="world-model: ask the world model P(new state) for the top N candidates, blended with the explorer's by online calibration (0: off).")] = 0,
-    learn_wins: Annotated[int, typer.Option("--learn-wins", min=0, help="world-model: after each level it completes, N gradient steps of an in-memory copy of the policy heads on the fewest actions that won this game's levels (0: off).")] = 0,
+    adapt_every: AdaptEveryOpt = 0,
+    adapt_steps: AdaptStepsOpt = 2,
+    wm_change: WmChangeOpt = 0,
+    wm_novelty: WmNoveltyOpt = 0,
+    learn_wins: LearnWinsOpt = 0,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
@@ -105,11 +110,11 @@ def bench(
     temperature: TemperatureOpt = 0.5,
     level_weight: LevelWeightOpt = 1.0,
     lead_p: LeadOpt = 0.9,
-    adapt_every: Annotated[int, typer.Option("--adapt-every", min=0, help="world-model: adapt an in-memory copy of the world model to the game every N actions (0: off).")] = 0,
-    adapt_steps: Annotated[int, typer.Option("--adapt-steps", min=0, help="world-model: gradient steps per adaptation round (0: off).")] = 2,
-    wm_change: Annotated[int, typer.Option("--wm-change", min=0, help="world-model: the world model's P(frame changes) for the top N candidates, blended with the explorer's (0: off).")] = 0,
-    wm_novelty: Annotated[int, typer.Option("--wm-novelty", min=0, help="world-model: the world model's P(new state) for the top N candidates, blended with the explorer's (0: off).")] = 0,
-    learn_wins: Annotated[int, typer.Option("--learn-wins", min=0, help="world-model: after each level it completes, N gradient steps of an in-memory copy of the policy heads on the fewest actions that won this game's levels (0: off).")] = 0,
+    adapt_every: AdaptEveryOpt = 0,
+    adapt_steps: AdaptStepsOpt = 2,
+    wm_change: WmChangeOpt = 0,
+    wm_novelty: WmNoveltyOpt = 0,
+    learn_wins: LearnWinsOpt = 0,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when any run failed (every run failing exits 1 regardless).")] = False,
 ) -> None:
     """Agents × seeds on every game of a folder, in worker processes: table, summary.json, bench.png."""
