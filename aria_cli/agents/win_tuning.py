@@ -110,7 +110,7 @@ class WinTuner:
         # before: seeded per game and round, a run replays alike in any worker, and nothing else's draws move.
         device = inputs[0].device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.enable_grad():
-            torch.manual_seed(self.seed * 1_000_003 + self.rounds)
+            torch.manual_seed((self.seed * 1_000_003 + self.rounds) % 2**63)  # any game seed, negative too
             for _ in range(self.config.steps):
                 loss, _ = heads.compute_loss(batch)
                 self.optimizer.zero_grad(set_to_none=True)

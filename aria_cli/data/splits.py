@@ -205,7 +205,11 @@ def split_by_games(sources: Sequence[str | Path], out: str | Path, held_out_game
         if out.exists():  # an earlier split: moved aside, then removed once the new one is in place
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             os.replace(out, old)
-            os.replace(stage, out)
+            try:
+                os.replace(stage, out)
+            except OSError:
+                os.replace(old, out)  # the earlier split back where it was
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(stage, out)
