@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -24,6 +22,7 @@ import orjson
 
 from aria_cli.common.errors import AriaError
 from aria_cli.data.recordings import find_recordings
+from aria_cli.training.checkpoints import save_folder
 
 VAL_FRACTION = 0.2
 
@@ -157,7 +156,7 @@ def split_by_games(sources: Sequence[str | Path], out: str | Path, held_out_game
     """Hold games out of a corpus of recordings: the games named, or `size` of them drawn with `seed`
     (`draw_fold` over the games the recordings hold). Every recording is read for its games; one that names
     a held-out game goes to `out/held-out/`, the others to `out/train/`. `out` is written whole or not at
-    all: built beside it, then put in its place (a folder there must be an earlier split)."""
+    all, by `checkpoints.save_folder` (a folder there must be an earlier split)."""
     out = Path(out)
     where = {}  # short id -> where it was named (a game may come with it, as `named_games` gives them)
     for g in held_out_games:
@@ -194,27 +193,15 @@ def split_by_games(sources: Sequence[str | Path], out: str | Path, held_out_game
                        train_files=len(train), held_out_files=len(held_files),
                        unreadable_files=sum(1 for f in files if not games_of[f]),
                        seed=None if named else seed)  # fmt: skip
-    stage = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
+
+    def write(folder: Path) -> None:
+        link_recordings(train, folder / "train")
+        link_recordings(held_files, folder / "held-out")
+        (folder / "held-out-games.txt").write_text("".join(f"{g}\n" for g in held))
+        (folder / SPLIT_FILE).write_text(json.dumps(asdict(result), indent=1))
+
     try:
-        stage.mkdir(parents=True)
-        link_recordings(train, stage / "train")
-        link_recordings(held_files, stage / "held-out")
-        (stage / "held-out-games.txt").write_text("".join(f"{g}\n" for g in held))
-        (stage / SPLIT_FILE).write_text(json.dumps(asdict(result), indent=1))
-        if out.exists():  # an earlier split: moved aside, then removed once the new one is in place
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-            try:
-                os.replace(stage, out)
-            except OSError:
-                os.replace(old, out)  # the earlier split back where it was
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, out)
+        save_folder(out, [write])  # written beside `out`, then swapped in as one unit (a kill leaves the old one)
     except OSError as e:
         raise AriaError(f"--out {out}: cannot write ({e.strerror or e})") from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
     return result

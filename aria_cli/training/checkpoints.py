@@ -164,8 +164,9 @@ def save_folder(folder: Path, writers: list[Callable[[Path], None]]) -> None:
             _wait_to_be_killed()
         write(part)
     for p in part.iterdir():
-        with open(p, "rb") as f:
-            os.fsync(f.fileno())
+        if p.is_file() and not p.is_symlink():  # a writer's subfolders (of links, say) land with the rename
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
     part.rename(_complete(folder))
     if pause == "swap":
         _wait_to_be_killed()
