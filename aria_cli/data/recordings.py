@@ -258,7 +258,7 @@ def parse_line(raw_line: bytes, path: Path, line: int) -> Step | None:
         raise RecordingError(path, line, f"bad available_actions {avail!r}") from None
     return Step(
         line=line,
-        game=game_id.split("-", 1)[0],
+        game=short_game_id(game_id),
         game_id=game_id,
         action=action,
         x=x,
@@ -314,6 +314,11 @@ def read_recording(path: str | Path, skip_bad: bool = False) -> Recording:
     if len(games) > 1:
         raise RecordingError(path, None, f"mixes several games ({', '.join(sorted(games))})")
     return rec
+
+
+def short_game_id(game_id: str) -> str:
+    """A game id without its version ("ls20-016295f7601e" -> "ls20"): how games are named across aria."""
+    return game_id.split("-", 1)[0]
 
 
 def find_recordings(data_dir: str | Path) -> list[Path]:

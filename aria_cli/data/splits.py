@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from aria_cli.common.errors import AriaError
-from aria_cli.data.recordings import find_recordings
+from aria_cli.data.recordings import find_recordings, short_game_id
 from aria_cli.training.checkpoints import save_folder
 
 VAL_FRACTION = 0.2
@@ -69,12 +69,12 @@ def recording_games(path: str | Path) -> set[str]:
                 continue
             data = obj["data"] if isinstance(obj.get("data"), dict) else obj  # as `parse_line` reads it
             if data.get("frame") and isinstance(data.get("game_id"), str) and data["game_id"]:
-                games.add(data["game_id"].split("-", 1)[0])
+                games.add(short_game_id(data["game_id"]))
     return games
 
 
 def _short(games: Iterable[str]) -> set[str]:
-    return {g.split("-", 1)[0] for g in games}
+    return {short_game_id(g) for g in games}
 
 
 def _by_game(files: Iterable[Path], held: set[str], games_of) -> tuple[list[Path], list[Path]]:
@@ -161,7 +161,7 @@ def split_by_games(sources: Sequence[str | Path], out: str | Path, held_out_game
     where = {}  # short id -> where it was named (a game may come with it, as `named_games` gives them)
     for g in held_out_games:
         name, said = g if isinstance(g, tuple) else (g, g)
-        where.setdefault(name.split("-", 1)[0], said)
+        where.setdefault(short_game_id(name), said)
     named = sorted(where)
     if bool(named) == bool(size):
         raise AriaError("name the games to hold out (--game, --games-file) or how many to draw (--hold-out), not both"

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from aria_cli.common.errors import GameError
+from aria_cli.data.recordings import short_game_id
 from aria_cli.vocab import CLICK
 
 Act = tuple[int, int | None, int | None]  # (action, x, y); x, y only for ACTION6
@@ -315,7 +316,7 @@ PLANNERS: dict[str, Planner] = {"qmaz": plan_qmaz, "qtgl": plan_qtgl, "qmix": pl
 
 
 def planner_for(game: str) -> Planner:
-    base = game.split("-", 1)[0]
+    base = short_game_id(game)
     if base not in PLANNERS:
         raise GameError(
             f"no demonstrator for game {base!r}: aria can record its bundled games ({', '.join(PLANNERS)}); "

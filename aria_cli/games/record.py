@@ -20,6 +20,7 @@ from rich.progress import TextColumn
 
 from aria_cli.common.errors import AriaError
 from aria_cli.common.ui import progress
+from aria_cli.data.recordings import short_game_id
 from aria_cli.games.adapter import Observation, locate_game
 from aria_cli.games.demonstrators import EpisodeResult, play_episode
 from aria_cli.games.planners import planner_for
@@ -30,7 +31,7 @@ DEFAULT_NOISE = 0.05
 
 
 def default_out_dir(game: str) -> Path:
-    return Path("recordings") / game.split("-", 1)[0]
+    return Path("recordings") / short_game_id(game)
 
 
 def record_game(

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from aria_cli.common import atomic
 from aria_cli.common.errors import AriaError
+from aria_cli.data.recordings import short_game_id
 from aria_cli.data.splits import named_games
 from aria_cli.play.compare import ComparisonResult, RunResult
 
@@ -128,7 +129,7 @@ def folder_games(env_dir: Path | None) -> list[str]:
     folder = Path(env_dir) if env_dir is not None else BUNDLED_ENVIRONMENTS
     if not folder.is_dir():
         raise AriaError(f"{folder}: no such folder (expected an environments folder: <game>/<version>/metadata.json)")
-    ids = sorted({g.partition("-")[0] for g in folder_game_ids(folder)})
+    ids = sorted({short_game_id(g) for g in folder_game_ids(folder)})
     if not ids:
         raise AriaError(f"{folder}: no games in it (expected <game>/<version>/metadata.json inside)")
     return ids
@@ -141,7 +142,7 @@ def select_games(cfg: BenchConfig) -> list[str]:
         return available
     out = []
     for name, where in wanted:
-        base = name.partition("-")[0]
+        base = short_game_id(name)
         if base not in available:
             raise AriaError(f"{where}: unknown game {name!r} in {cfg.env_dir or 'the bundled games'}")
         if base not in out:
