@@ -56,6 +56,9 @@ class TokenizerTrainConfig:
     epochs: int = 24  # at most (early stopping on `patience`); 24 gained 0.2 pt val pixel acc over 12
     batch_size: int = 32  # frames per step
     lr: float = 1e-2  # on the preview games' frames 5e-3 reached 38% of val frames exact, 1e-2 62% (docs/RESULTS.md §4)
+    # AdamW's second-moment decay. At 0.999 runs on real frames spiked mid-way (val 99.4% -> 94.7% in one
+    # epoch, a fifth of the codes unused), which also ended them early; 0.95 did not (docs/RESULTS.md §4).
+    beta2: float = 0.95
     codebook_size: int = 512
     code_dim: int = VQVAEConfig.code_dim
     channels: tuple[int, int, int] = VQVAEConfig.channels
@@ -157,7 +160,7 @@ def train_vqvae(
 def _resumed_config(cfg: TokenizerTrainConfig, state: TrainState) -> TokenizerTrainConfig:
     """The interrupted run's settings; only --epochs (and where metrics are reported) can change."""
     known = {f.name for f in fields(TokenizerTrainConfig)} - {"epochs", "report_to"}
-    saved = TokenizerTrainConfig(**{"exact_weight": 1.0,  # a run saved before the option drew every frame alike
+    saved = TokenizerTrainConfig(**{"exact_weight": 1.0, "beta2": 0.999,  # as runs saved before these options trained
                                     **{k: v for k, v in state.train_config.items() if k in known}})
     saved.epochs, saved.report_to = cfg.epochs, cfg.report_to
     return saved
@@ -226,7 +229,7 @@ class _Run:
                              context_channels=cfg.context_channels, context_blocks=cfg.context_blocks)  # fmt: skip
             self.model = VQVAE(mc).to(device)
         params = [p for n, p in self.model.named_parameters() if not n.startswith("quantizer")]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, cfg.beta2), weight_decay=0.0)
         self.batches = Batches(data.train, self.train_cells, cfg.batch_size, cfg.sample_power, device, cfg.exact_weight)
         n = len(data.train.frames)
         self.steps_per_epoch = min(cfg.max_steps_per_epoch, max(cfg.min_steps_per_epoch, math.ceil(n / cfg.batch_size)))

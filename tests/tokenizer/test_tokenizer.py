@@ -119,14 +119,16 @@ def test_frames_with_learned_content_are_drawn_less_often_once_decoded_exactly(r
     assert np.array_equal(plain.probs, Batches(data.train, cells, 8, 0.5, "cpu").probs)  # weight 1: off
 
 
-def test_a_run_saved_before_exact_weight_existed_resumes_drawing_every_frame_alike():
+def test_a_run_saved_before_exact_weight_and_beta2_existed_resumes_as_it_trained():
     from dataclasses import asdict
 
     from aria_cli.tokenizer.train import TrainState, _resumed_config
 
-    saved = {k: v for k, v in asdict(tiny_config()).items() if k != "exact_weight"}
-    assert _resumed_config(tiny_config(), TrainState(train_config=saved)).exact_weight == 1.0
-    assert _resumed_config(tiny_config(), TrainState(train_config={**saved, "exact_weight": 0.1})).exact_weight == 0.1
+    saved = {k: v for k, v in asdict(tiny_config()).items() if k not in ("exact_weight", "beta2")}
+    old = _resumed_config(tiny_config(), TrainState(train_config=saved))
+    assert (old.exact_weight, old.beta2) == (1.0, 0.999)
+    new = _resumed_config(tiny_config(), TrainState(train_config={**saved, "exact_weight": 0.1, "beta2": 0.95}))
+    assert (new.exact_weight, new.beta2) == (0.1, 0.95)
 
 
 def test_a_frame_is_missed_by_a_wrong_pixel_only_where_its_cell_kept_its_code():
