@@ -7,9 +7,11 @@
 Data: the preview games' demonstrations (`make_demos.py`, `--demo-variants` per game, made under OUT/demos
 unless `--preview-demos` names them) and `aria bench --record` runs over the community games
 (`--bench-recordings DIR`, laid out DIR/<game>/<game>-<agent>-seed<s>.jsonl; without it the script
-records `--agents` itself at `--record-actions` actions per run, under OUT/bench). Every recording of a
-chosen game is used (by default an explore and a random run): with two files per game, the tokenizer's
-own val split (aria_cli.data.splits) holds one out, so seen games get val figures.
+records `--agents` itself at `--record-actions` actions per run, under OUT/bench). The recordings of a
+chosen game by `--agents` at `--run-seeds` are used: by default the explore agent's runs at seeds 0 and 1,
+the data the issue names; with two files per game the tokenizer's own val split (aria_cli.data.splits)
+holds one out, so seen games get val figures. (`--agents explore random --run-seeds 0` is the earlier
+protocol: the random run as val shows content explore never reached, 3.1% of its cells against 0.5%.)
 
 Games: `--unseen-games` community games (20) are drawn with `aria_cli.data.splits.draw_fold` (`--seed`);
 training is the preview demos plus other community games, taken in a fixed order drawn with the same
@@ -90,14 +92,17 @@ def preview_demos(args, out: Path) -> Path:
     return demos
 
 
-def game_files(recordings: Path, game: str, agents: list[str]) -> list[Path]:
-    return sorted(f for a in agents for f in (recordings / game).glob(f"{game}-{a}-seed*.jsonl"))
+def game_files(recordings: Path, game: str, args) -> list[Path]:
+    """The game's recordings by `--agents` at `--run-seeds` that exist."""
+    names = (f"{game}-{a}-seed{s}.jsonl" for a in args.agents for s in args.run_seeds)
+    return sorted(f for f in (recordings / game / n for n in names) if f.is_file())
 
 
 def record_games(args, games: list[str], out: Path) -> Path:
     """`aria bench --record` runs of `--agents` over these games (resumed when OUT/bench has some)."""
     cmd = [*ARIA, "bench", str(args.environments_dir), *[x for g in games for x in ("--game", g)],
-           *[x for a in args.agents for x in ("--agent", a)], "--record", "--max-actions", str(args.record_actions),
+           *[x for a in args.agents for x in ("--agent", a)], "--seeds", ",".join(map(str, args.run_seeds)), "--record",
+           "--max-actions", str(args.record_actions),
            "--jobs", "2", "--out", str(out / "bench")]  # fmt: skip
     if (out / "bench" / "runs.jsonl").exists():
         cmd.append("--resume")
@@ -122,7 +127,7 @@ def choose_games(args, out: Path) -> dict:
     source = args.bench_recordings
     if source is not None:
         community = sorted(p.name for p in source.iterdir() if p.is_dir() and p.name not in PREVIEW
-                           and game_files(source, p.name, args.agents))  # fmt: skip
+                           and game_files(source, p.name, args))  # fmt: skip
     else:
         community = sorted(p.name for p in args.environments_dir.iterdir() if p.is_dir() and p.name not in PREVIEW)
     unseen = draw_fold(community, args.unseen_games, args.seed)
@@ -133,20 +138,20 @@ def choose_games(args, out: Path) -> dict:
         demo_files = cut(demo_files, args.max_steps, out)
     budget = args.frames - count_frames(demo_files)
     if source is None:  # no recordings to count yet: size the draw by the action budget
-        n = args.train_games or max(1, -(-budget // (args.record_actions * len(args.agents))))
+        n = args.train_games or max(1, -(-budget // (args.record_actions * len(args.agents) * len(args.run_seeds))))
         source = record_games(args, unseen + order[:n], out)
     train_games, train_files = [], list(demo_files)
     for g in order:
         if (args.train_games and len(train_games) >= args.train_games) or (not args.train_games and budget <= 0):
             break
-        files = game_files(source, g, args.agents)
+        files = game_files(source, g, args)
         if not files:
             continue
         files = cut(files, args.max_steps, out) if args.max_steps else files
         train_games.append(g)
         train_files += files
         budget -= count_frames(files)
-    unseen_files = [f for g in unseen for f in game_files(source, g, args.agents)]
+    unseen_files = [f for g in unseen for f in game_files(source, g, args)]
     if args.max_steps:
         unseen_files = cut(unseen_files, args.max_steps, out)
     return {"unseen": unseen, "train": train_games, "train_files": train_files, "unseen_files": unseen_files}
@@ -262,7 +267,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--unseen-games", type=int, default=20)
     ap.add_argument("--train-games", type=int, default=0, help="Community games in training (default: enough for --frames).")
     ap.add_argument("--frames", type=int, default=50_000, help="Training set size to reach, demos included.")
-    ap.add_argument("--agents", nargs="+", default=["explore", "random"], help="Whose bench recordings to use.")
+    ap.add_argument("--agents", nargs="+", default=["explore"], help="Whose bench recordings to use.")
+    ap.add_argument("--run-seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1],
+                    help="The bench runs' seeds to use, e.g. 0,1 (two files a game give seen games a val split).")
     ap.add_argument("--demo-variants", type=int, default=5)
     ap.add_argument("--record-actions", type=int, default=0, help="Actions per recorded run when recording here (2,000).")
     ap.add_argument("--max-steps", type=int, default=0, help="Use only each recording's first N steps.")
@@ -305,7 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     unseen_m = evaluate_recordings(ck, unseen, train_data=train, device=args.device)
     eval_s = time.perf_counter() - t
     summary = {
-        "smoke": args.smoke, "seed": args.seed, "device": args.device, "train_options": args.train_options,
+        "smoke": args.smoke, "seed": args.seed, "agents": args.agents, "run_seeds": args.run_seeds, "device": args.device,
+        "train_options": args.train_options,
         "games": {"unseen": sel["unseen"], "train_community": sel["train"], "leave_games_out": check},
         "train": {"wall_s": round(wall, 1), "loop_s": seen["seconds"], "peak_gb": round(peak, 3), "epochs": seen["epochs"],
                   "stop_reason": seen["stop_reason"]},
