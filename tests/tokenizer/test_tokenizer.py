@@ -433,6 +433,7 @@ def test_train_vqvae_command_trains_and_reports(tmp_path, recording_dir):
     assert metrics["codebook_size"] == 16
     assert metrics["train_config"]["patience"] == 0
     assert metrics["train_config"]["exact_weight"] == 1.0  # the small model draws every frame alike (SIZE_TRAINING)
+    assert metrics["train_config"]["beta2"] == 0.999  # and keeps the decay quickstart's agent played best with
     small = vqvae.SIZES["small"]
     assert {k: metrics["model_config"][k] for k in small} == {**small, "channels": list(small["channels"])}
     assert vqvae.VQVAEConfig().context_blocks == vqvae.SIZES["large"]["context_blocks"]  # large is the default
