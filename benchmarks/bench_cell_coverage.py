@@ -31,11 +31,17 @@ from aria_cli.data.splits import draw_fold, recording_games  # noqa: E402
 from aria_cli.tokenizer.cells import frames_to_cells, unique_cells  # noqa: E402
 
 
-def distinct_cells(files: list[Path]) -> tuple[list[bytes], np.ndarray]:
-    """The distinct 8x8 cells of every frame of `files` (as bytes) and how often each occurs."""
+def frame_cells(files: list[Path]) -> tuple[list[bytes], np.ndarray]:
+    """The distinct 8x8 cells of every frame of `files` (as bytes) and, per frame, the index of each of its 64."""
     frames = np.stack([s.frame for p in files for s in iter_steps(p)]).astype(np.uint8)
     cells, inverse = unique_cells(frames_to_cells(frames))
-    return [c.tobytes() for c in cells], np.bincount(inverse, minlength=len(cells))
+    return [c.tobytes() for c in cells], inverse.reshape(len(frames), -1)
+
+
+def distinct_cells(files: list[Path]) -> tuple[list[bytes], np.ndarray]:
+    """The distinct 8x8 cells of every frame of `files` (as bytes) and how often each occurs."""
+    cells, inverse = frame_cells(files)
+    return cells, np.bincount(inverse.ravel(), minlength=len(cells))
 
 
 def colour_pattern(cells: np.ndarray) -> np.ndarray:

@@ -18,17 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from aria_cli.data.recordings import iter_steps  # noqa: E402
-from aria_cli.tokenizer.cells import frames_to_cells, unique_cells  # noqa: E402
-
-
-def run_cells(path: Path) -> tuple[list[bytes], np.ndarray]:
-    """A recording's distinct 8x8 cells (bytes) and, per frame, the index of each of its 64 cells."""
-    frames = np.stack([s.frame for s in iter_steps(path)]).astype(np.uint8)
-    cells, inverse = unique_cells(frames_to_cells(frames))
-    return [c.tobytes() for c in cells], inverse.reshape(len(frames), 64)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cell_coverage import frame_cells  # noqa: E402  (a recording's distinct cells, and each frame's)
 
 
 def folder_run(value: str) -> tuple[Path, str]:
@@ -47,7 +38,7 @@ def main() -> None:
     games = sorted(p.name for p in folder.iterdir() if (p / f"{p.name}-{run}.jsonl").is_file())
     known: set[bytes] = set()
     for g in games:
-        known.update(run_cells(folder / g / f"{g}-{run}.jsonl")[0])
+        known.update(frame_cells([folder / g / f"{g}-{run}.jsonl"])[0])
     print(f"training: {len(games)} games' {run} runs, {len(known):,} distinct cells")
     for vfolder, vrun in args.val:
         new = cells = frames = clean = 0
@@ -56,7 +47,7 @@ def main() -> None:
             f = vfolder / g / f"{g}-{vrun}.jsonl"
             if not f.is_file():
                 continue
-            distinct, inverse = run_cells(f)
+            distinct, inverse = frame_cells([f])
             is_new = np.array([c not in known for c in distinct], dtype=bool)[inverse]
             new, cells = new + int(is_new.sum()), cells + is_new.size
             frames, clean = frames + len(is_new), clean + int((~is_new.any(axis=1)).sum())
