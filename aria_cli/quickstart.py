@@ -31,7 +31,7 @@ QUICK_EPISODES = {"qmaz": 24, "qtgl": 90, "qmix": 60, "qpsh": 30}
 FULL_EPISODES = {"qmaz": 40, "qtgl": 150, "qmix": 100, "qpsh": 50}
 # The bundled games' tokenizer: the small model with the shorter schedule it was measured with. Their
 # shortfall is cells never seen in training (docs/RESULTS.md §4), which more steps do not fix.
-QUICK_TOKENIZER = {"lr": 5e-3, "min_steps_per_epoch": 128, "max_steps_per_epoch": 200}
+QUICK_TOKENIZER = {"lr": 5e-3, "min_steps_per_epoch": 128, "max_steps_per_epoch": 200, "epochs": 24}
 
 
 def quick_tokenizer_config(seed: int = 0, **overrides) -> TokenizerTrainConfig:

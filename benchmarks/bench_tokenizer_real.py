@@ -19,7 +19,8 @@ seed until the training set reaches `--frames` (50,000) frames, or `--train-game
 folder is made of links (OUT/train); the script checks with `leave_games_out` that none of its
 recordings names an unseen game, and that every recording in OUT/unseen does.
 
-Measured: `aria train-vqvae` in its own process (OpenMP/MKL at 2 threads): wall time and peak memory;
+Measured: `aria train-vqvae` in its own process on 2 threads (`--threads 2`, both cores of the target
+machine; train-vqvae options after `--` come later and win): wall time and peak memory;
 seen-game figures from its metrics.json; unseen-game figures by `aria_cli.tokenizer.evaluate`
 (what `aria eval-tokenizer` prints); encoding speed of `FrameTokenizer.encode` on the unseen games'
 frames in recording order, in batches of the token cache's size, on 1 thread (the tokenizer's default,
@@ -303,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     ck = out / "ck"
     shutil.rmtree(ck, ignore_errors=True)
     wall, peak, log = run_aria(["train-vqvae", "--data", str(train), "--checkpoints", str(ck), "--device", args.device,
-                                *args.train_options])  # fmt: skip
+                                "--threads", "2", *args.train_options])  # fmt: skip
     (out / "train-vqvae.log").write_text(log)
     seen = json.loads((ck / "vqvae" / "metrics.json").read_text())
     from aria_cli.tokenizer.evaluate import evaluate_recordings

@@ -52,3 +52,16 @@ def test_a_changed_recording_changes_the_fingerprint_that_decides_reuse(tmp_path
     before = recordings_fingerprint(tmp_path / "recordings")
     (data / "a.jsonl").write_text("{} \n")
     assert recordings_fingerprint(tmp_path / "recordings") != before
+
+
+def test_quickstart_keeps_the_tokenizer_schedule_its_figures_were_measured_with():
+    """`aria train-vqvae`'s defaults are tuned for real games (the large model, 48 epochs); quickstart's figures
+    (docs/RESULTS.md §1, §3) are those of the small model's own schedule, which a change of those defaults must not move."""
+    from aria_cli.quickstart import quick_tokenizer_config
+    from aria_cli.tokenizer.model import SIZES
+    from aria_cli.tokenizer.train import TokenizerTrainConfig
+
+    quick, default = quick_tokenizer_config(), TokenizerTrainConfig()
+    assert (quick.epochs, quick.lr, quick.min_steps_per_epoch, quick.beta2, quick.exact_weight) == (24, 5e-3, 128, 0.999, 1.0)
+    assert quick.channels == SIZES["small"]["channels"] and quick.threads == 1
+    assert (default.epochs, default.channels) == (48, SIZES["large"]["channels"])

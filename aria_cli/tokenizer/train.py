@@ -53,7 +53,10 @@ LR_FLOOR = 0.1  # of `lr`: where the cosine and the cool-down end
 
 @dataclass
 class TokenizerTrainConfig:
-    epochs: int = 24  # at most (early stopping on `patience`); 24 gained 0.2 pt val pixel acc over 12
+    # At most (early stopping on `patience`). 48, not 24: on real frames the training frames were still being
+    # learned at 24; 48 took val frames exact from 78.5% to 90.7% on the preview demos and from 26% to 33% on
+    # issue 27's ~50,000 frames (docs/RESULTS.md §4).
+    epochs: int = 48
     batch_size: int = 32  # frames per step
     lr: float = 1e-2  # on the preview games' frames 5e-3 reached 38% of val frames exact, 1e-2 62% (docs/RESULTS.md §4)
     # AdamW's second-moment decay. At 0.999 runs on real frames spiked mid-way (val 99.4% -> 94.7% in one
@@ -74,9 +77,9 @@ class TokenizerTrainConfig:
     # frames 0.1 halved the val errors on seen content at the same steps (0.02 starved the learned frames).
     exact_weight: float = 0.1
     reset_every: int = 10  # steps between dead-code resets
-    # Every data set gets ~5,400 steps in 24 epochs: on the preview games' ~1,000 distinct frames the large
-    # model needed about that many to decode most frames exactly, and a big one still gets a val check (and
-    # a save) every 224 steps and fits in 30 minutes on 2 CPU cores.
+    # Every data set gets ~10,750 steps in 48 epochs: the large model was still learning frames exactly at
+    # half that, even on the preview games' ~1,000 distinct frames; a big data set still gets a val check
+    # (and a save) every 224 steps, and ~50,000 frames train in 12 minutes on 2 idle CPU cores (`--threads 2`).
     min_steps_per_epoch: int = 224
     max_steps_per_epoch: int = 224
     # Distinct val frames measured after each epoch (a fixed sample when there are more; the final
@@ -159,11 +162,11 @@ def train_vqvae(
 
 
 def _resumed_config(cfg: TokenizerTrainConfig, state: TrainState) -> TokenizerTrainConfig:
-    """The interrupted run's settings; only --epochs (and where metrics are reported) can change."""
-    known = {f.name for f in fields(TokenizerTrainConfig)} - {"epochs", "report_to"}
+    """The interrupted run's settings; only --epochs, --threads and where metrics are reported can change."""
+    known = {f.name for f in fields(TokenizerTrainConfig)} - {"epochs", "threads", "report_to"}
     saved = TokenizerTrainConfig(**{"exact_weight": 1.0, "beta2": 0.999,  # as runs saved before these options trained
                                     **{k: v for k, v in state.train_config.items() if k in known}})
-    saved.epochs, saved.report_to = cfg.epochs, cfg.report_to
+    saved.epochs, saved.threads, saved.report_to = cfg.epochs, cfg.threads, cfg.report_to
     return saved
 
 

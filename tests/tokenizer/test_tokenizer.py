@@ -131,6 +131,16 @@ def test_a_run_saved_before_exact_weight_and_beta2_existed_resumes_as_it_trained
     assert (new.exact_weight, new.beta2) == (0.1, 0.95)
 
 
+def test_a_resumed_run_keeps_its_settings_but_takes_new_epochs_and_threads():
+    from dataclasses import asdict, replace
+
+    from aria_cli.tokenizer.train import TrainState, _resumed_config
+
+    saved = asdict(replace(tiny_config(), lr=0.003, threads=1, epochs=2))
+    got = _resumed_config(replace(tiny_config(), lr=0.05, threads=2, epochs=5), TrainState(train_config=saved))
+    assert (got.lr, got.threads, got.epochs) == (0.003, 2, 5)
+
+
 def test_a_frame_is_missed_by_a_wrong_pixel_only_where_its_cell_kept_its_code():
     hit = torch.ones(3, 64, 64, dtype=torch.bool)
     hit[1, 5, 5] = False  # cell (0, 0)
