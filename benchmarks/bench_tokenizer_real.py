@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from aria_cli.common import atomic  # noqa: E402
 from aria_cli.data.splits import draw_fold, leave_games_out, link_recordings, recording_games  # noqa: E402
+from aria_cli.play.bench import recording_name  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_vqvae import run_aria  # noqa: E402  (one `aria` process: wall time, peak memory, output)
@@ -95,7 +96,7 @@ def preview_demos(args, out: Path) -> Path:
 
 def game_files(recordings: Path, game: str, args) -> list[Path]:
     """The game's recordings by `--agents` at `--run-seeds` that exist."""
-    names = (f"{game}-{a}-seed{s}.jsonl" for a in args.agents for s in args.run_seeds)
+    names = (recording_name(game, a, s) for a in args.agents for s in args.run_seeds)
     return sorted(f for f in (recordings / game / n for n in names) if f.is_file())
 
 

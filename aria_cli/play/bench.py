@@ -187,6 +187,11 @@ def run_one(game: str, agent: str, seed: int, max_actions: int, env_dir: Path | 
     return result
 
 
+def recording_name(game: str, agent: str, seed: int) -> str:
+    """The file a run records to, under `<out>/recordings/<game>/`."""
+    return f"{game}-{agent}-seed{seed}.jsonl"
+
+
 def _play_run(result: RunResult, max_actions: int, env_dir: Path | None, record_dir: Path | None,
               factories: dict) -> None:  # fmt: skip
     from aria_cli.agents.base import make_agent
@@ -198,7 +203,7 @@ def _play_run(result: RunResult, max_actions: int, env_dir: Path | None, record_
     except Exception as e:  # noqa: BLE001 — a game that fails to load is a row of the bench
         result.error = f"{type(e).__name__}: {e}"
         return
-    session.recording_name = f"{game}-{agent}-seed{seed}.jsonl"  # a rerun (--resume) overwrites, never piles up
+    session.recording_name = recording_name(game, agent, seed)  # a rerun (--resume) overwrites, never piles up
     try:
         play_one(session, make_agent(agent, seed, factories), game, seed, max_actions, agent, result=result)
     except Exception as e:  # noqa: BLE001 — an agent that breaks mid-run keeps what it played

@@ -77,9 +77,9 @@ class TokenizerTrainConfig:
     # frames 0.1 halved the val errors on seen content at the same steps (0.02 starved the learned frames).
     exact_weight: float = 0.1
     reset_every: int = 10  # steps between dead-code resets
-    # Every data set gets ~10,750 steps in 48 epochs: the large model was still learning frames exactly at
-    # half that, even on the preview games' ~1,000 distinct frames; a big data set still gets a val check
-    # (and a save) every 224 steps, and ~50,000 frames train in 12 minutes on 2 idle CPU cores (`--threads 2`).
+    # 224 steps an epoch whatever the data's size: a small data set still gets the steps the large model needs
+    # (~10,750 in 48 epochs), a big one a val check (and a save) every 224 steps; ~50,000 frames train in
+    # 12 minutes on 2 idle CPU cores (`--threads 2`).
     min_steps_per_epoch: int = 224
     max_steps_per_epoch: int = 224
     # Distinct val frames measured after each epoch (a fixed sample when there are more; the final
