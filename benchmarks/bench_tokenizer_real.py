@@ -210,6 +210,7 @@ def target_rows(s: dict, device: str) -> list[dict]:
     seen, unseen = s["seen"], s["unseen"]
     rows = [("seen games: val pixel accuracy", seen["val_pixel_acc"], ">=", TARGETS["seen_pixel_acc"], "pct"),
             ("seen games: val frames exact", seen["val_frame_exact"], ">=", TARGETS["seen_frame_exact"], "pct"),
+            ("seen games: val frames exact, the decoder network alone", seen["val_frame_exact_network"], None, None, "pct"),
             (f"unseen games ({len(s['games']['unseen'])}): pixel accuracy", unseen["val_pixel_acc"], ">=",
              TARGETS["unseen_pixel_acc"], "pct"),
             ("unseen games: frames exact", unseen["val_frame_exact"], None, None, "pct"),
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
         "train": {"wall_s": round(wall, 1), "loop_s": seen["seconds"], "peak_gb": round(peak, 3), "epochs": seen["epochs"],
                   "stop_reason": seen["stop_reason"]},
         "seen": {k: seen[k] for k in ("val_pixel_acc", "val_frame_exact", "val_foreground_pixel_acc", "val_cells_unseen",
-                                      "train_frames", "val_frames", "train_pixel_acc", "codebook_used", "games")},
+                                      "val_pixel_acc_network", "val_frame_exact_network", "train_frames", "val_frames", "train_pixel_acc", "codebook_used", "games")},
         "unseen": unseen_m, "eval_s": round(eval_s, 1),
         "encode": encoding_speed(ck, unseen, args.device),
         "load_average": os.getloadavg()[0],

@@ -45,6 +45,10 @@ def train_vqvae(
         "--foreground-weight", min=1.0,
         help="Loss weight of pixels unlike their frame's most common colour (1: all alike); trades a little pixel accuracy for the non-background pixels.",
     )] = 1.0,
+    decoder_memory: Annotated[bool, typer.Option(
+        "--decoder-memory/--no-decoder-memory",
+        help="When training ends, store the training cells under their codes' neighbourhood and decode those exactly.",
+    )] = True,
     device: DeviceOpt = "auto",
     threads: Annotated[int, typer.Option(
         "--threads", min=1,
@@ -69,7 +73,8 @@ def train_vqvae(
     check_writable(checkpoints, "--checkpoints", folder=True)
     config = TokenizerTrainConfig.for_size(size, epochs=epochs, batch_size=batch_size, lr=lr, codebook_size=codebook_size,
                                            patience=patience, cooldown=cooldown, seed=seed, report_to=report_to,
-                                           foreground_weight=foreground_weight, threads=threads)
+                                           foreground_weight=foreground_weight, threads=threads,
+                                           decoder_memory=decoder_memory)
     core(data, checkpoints, config, device=resolve_device(device), resume=resume, skip_bad=skip_bad)
 
 

@@ -20,6 +20,12 @@ def frames_to_cells(frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(c).reshape(n * N_CELLS, CELL_PIXELS, CELL_PIXELS)
 
 
+def cells_to_frames(cells: np.ndarray) -> np.ndarray:
+    """(N*64, 8, 8) in token order → (N, 64, 64): frames_to_cells undone."""
+    c = cells.reshape(-1, GRID, GRID, CELL_PIXELS, CELL_PIXELS).transpose(0, 1, 3, 2, 4)
+    return np.ascontiguousarray(c).reshape(-1, FRAME_SIZE, FRAME_SIZE)
+
+
 # Odd 64-bit multipliers for hashing a cell's eight 8-byte words (fixed: results never depend on them).
 _HASH = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
@@ -57,9 +63,16 @@ def encode_cells(model: VQVAE, cells: np.ndarray, device: str = "cpu", batch: in
     return out
 
 
-@torch.no_grad()
 def decode_frames(model: VQVAE, codes: np.ndarray, device: str = "cpu", batch: int = 64) -> np.ndarray:
-    """int (N, 64) codes → uint8 (N, 64, 64) frames."""
+    """int (N, 64) codes → uint8 (N, 64, 64) frames: the network's, then its memory's where it has one
+    (`model.memory`, aria_cli.tokenizer.memory)."""
+    decoded = decode_network(model, codes, device, batch)
+    return decoded if model.memory is None else model.memory.recall(np.asarray(codes), decoded)
+
+
+@torch.no_grad()
+def decode_network(model: VQVAE, codes: np.ndarray, device: str = "cpu", batch: int = 64) -> np.ndarray:
+    """int (N, 64) codes → uint8 (N, 64, 64) frames, as the decoder network alone gives them."""
     out = np.empty((len(codes), FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
     for i in range(0, len(codes), batch):
         c = torch.from_numpy(np.ascontiguousarray(codes[i : i + batch], dtype=np.int64)).to(device)

@@ -58,6 +58,8 @@ def evaluate_recordings(checkpoints: Path, data_dir: Path, train_data: Path | No
         "val_pixel_acc": ev.pixel_acc,
         "val_frame_exact": ev.frame_exact,
         "val_foreground_pixel_acc": ev.foreground_acc,
+        "val_pixel_acc_network": ev.network_pixel_acc,  # the decoder alone, without its memory
+        "val_frame_exact_network": ev.network_frame_exact,
         "val_cells_unseen": cells_unseen(train_cells, cells) if train_cells is not None else None,
         "val_frames": everything.total,
         "val_frames_distinct": len(everything.frames),

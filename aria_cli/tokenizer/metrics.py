@@ -13,7 +13,7 @@ from rich.table import Table
 
 from aria_cli.common import atomic, ui
 from aria_cli.common.palette import diff_to_rgb, frame_grid, save_png
-from aria_cli.tokenizer.cells import decode_frames, encode_cells, unique_cells
+from aria_cli.tokenizer.cells import decode_network, encode_cells, unique_cells
 from aria_cli.tokenizer.data import CellSet, FrameSet, frame_sample
 from aria_cli.tokenizer.model import VQVAE, load_model
 from aria_cli.tokenizer.scores import cells_new_share, code_ambiguity, reconstruction_scores
@@ -34,17 +34,22 @@ class Evaluation:
     wrong_per_frame: np.ndarray  # (U,) wrong pixels of each distinct frame
     reconstructions: np.ndarray  # (U, 64, 64)
     codes: np.ndarray  # (U, 64) each distinct frame's codes
+    network_pixel_acc: float  # the two headline figures as the decoder network alone gives them
+    network_frame_exact: float  # (equal to them without a decoder memory)
 
 
 @torch.no_grad()
 def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) -> Evaluation:
-    """Encode and decode every distinct frame; accuracies count each frame as often as it occurs."""
+    """Encode and decode every distinct frame (with the model's decoder memory when it has one); accuracies
+    count each frame as often as it occurs."""
     was_training = model.training
     model.eval()
     codes = encode_cells(model, cells.cells, device)[cells.frame_cells]  # (U, 64)
-    decoded = decode_frames(model, codes, device)
+    network = decode_network(model, codes, device)
     model.train(was_training)
+    decoded = network if model.memory is None else model.memory.recall(codes, network)
     scores = reconstruction_scores(decoded, fs.frames, fs.counts)
+    alone = scores if model.memory is None else reconstruction_scores(network, fs.frames, fs.counts)
     wrong_frame = scores.wrong_per_frame
     return Evaluation(
         pixel_acc=scores.pixel_acc,
@@ -55,6 +60,8 @@ def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) 
         wrong_per_frame=wrong_frame,
         reconstructions=decoded,
         codes=codes,
+        network_pixel_acc=alone.pixel_acc,
+        network_frame_exact=alone.frame_exact,
     )
 
 
@@ -101,19 +108,24 @@ def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -
         train = evaluate_tokenizer(best, train_cs, train_fs, device)
         write_reconstructions(d / PICTURE_FILE, data.val, val)
         games = per_game(best, train_cells, data.val_by_game, device)
-        # What the codes allow at all (scores.code_ambiguity): the decoder's reach is one cell per context block.
-        limit = code_ambiguity(train.codes.reshape(-1, 8, 8), train_cs.frame_cells, train_fs.counts,
-                               best.config.context_blocks)  # fmt: skip
+        # What the codes allow at all (scores.code_ambiguity): the decoder network reaches one cell per context
+        # block, its memory (tokenizer.memory) as far as its widest window.
+        reach = max([best.config.context_blocks, *(best.memory.tables if best.memory is not None else ())])
+        limit = code_ambiguity(train.codes.reshape(-1, 8, 8), train_cs.frame_cells, train_fs.counts, reach)
     metrics = {
         "val_pixel_acc": val.pixel_acc,
         "val_frame_exact": val.frame_exact,
         "val_foreground_pixel_acc": val.foreground_acc,
         "val_cells_unseen": cells_unseen(train_cells, val_cells) if not data.val_is_train else 0.0,
         "val_pixel_acc_distinct_frames": val.pixel_acc_distinct,
+        "val_pixel_acc_network": val.network_pixel_acc,  # the decoder alone, without its memory
+        "val_frame_exact_network": val.network_frame_exact,
+        "decoder_memory_entries": best.memory.entries if best.memory is not None else 0,
         "codebook_used": val.codebook_used,
         "codebook_used_train": train.codebook_used,
         "train_pixel_acc": train.pixel_acc,
         "train_frame_exact": train.frame_exact,
+        "train_frame_exact_network": train.network_frame_exact,
         "train_cells_ambiguous": limit.cells,
         "train_frame_exact_ceiling": limit.frames_exact_ceiling,
         "train_frames": data.train.total,
@@ -145,6 +157,9 @@ def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -
             f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {_ended(state)}, "
             f"{state.seconds:.0f} s) → {d} (model, {METRICS_FILE}, {PICTURE_FILE})"
         )
+        if best.memory is not None:
+            ui.console.print(f"the decoder alone, without the memory of {best.memory.entries:,} training neighbourhoods: "
+                             f"{ui.pct(val.network_pixel_acc, 3)}, frames exact {ui.pct(val.network_frame_exact, 1)}")
         if limit.cells:
             ui.console.print(f"{ui.pct(limit.cells, 2)} of training cells share their code and its neighbourhood with "
                              f"other content: with these codes at most {ui.pct(limit.frames_exact_ceiling, 1)} of "

@@ -14,7 +14,8 @@ share a code can still be told apart by their surroundings: 512 codes go further
 `codebook_size` may be 2..4096; the token layout has at least 512 code slots and grows with a bigger
 codebook (`VQVAEConfig.vocab`, aria_cli.vocab), so a world model is trained for one codebook size.
 
-Checkpoint: `checkpoints/vqvae/{config.json, model.safetensors}` (never pickle).
+Checkpoint: `checkpoints/vqvae/{config.json, model.safetensors, memory.safetensors}` (never pickle; the
+memory, aria_cli.tokenizer.memory, recalls training cells by their codes' neighbourhood when decoding).
 
     tok = load_tokenizer(Path("checkpoints"))
     codes = tok.encode(frames)      # uint8 (N, 64, 64) → int64 (N, 64), cell = (y // 8) * 8 + x // 8
@@ -37,6 +38,7 @@ from aria_cli.common import atomic
 from aria_cli.common.devices import torch_threads
 from aria_cli.common.errors import CheckpointError
 from aria_cli.tokenizer.cells import decode_frames, encode_cells, frames_to_cells, unique_cells  # noqa: F401 (re-exported)
+from aria_cli.tokenizer.memory import MEMORY_FILE, DecoderMemory, load_memory
 from aria_cli.tokenizer.quantizer import EMAQuantizer
 from aria_cli.training.checkpoints import CONFIG_FILE, MODEL_FILE, tokenizer_dir
 from aria_cli.vocab import CELL_PIXELS, FRAME_SIZE, GRID, MAX_CODES, N_CELLS, Vocab, layout_codes
@@ -166,6 +168,7 @@ class VQVAE(nn.Module):
             nn.Linear(ctx, d),
         )  # fmt: skip
         self.quantizer = EMAQuantizer(config.codebook_size, d, config.ema_decay)
+        self.memory: DecoderMemory | None = None  # built when training ends; used by decode_frames
         self.decoder = nn.Sequential(
             nn.Linear(d, ctx),
             *[ContextBlock(ctx) for _ in range(config.context_blocks)],
@@ -332,13 +335,17 @@ def model_from_bytes(config: VQVAEConfig, raw: bytes, path: Path) -> VQVAE:
 
 
 def load_model(directory: Path, weights_name: str = MODEL_FILE, device: str = "cpu") -> tuple[VQVAE, str]:
-    """The model in `directory` and the fingerprint of its files. CheckpointError names a bad file."""
+    """The model in `directory` (with its decoder memory when one is beside it) and the fingerprint of its
+    files. CheckpointError names a bad file."""
     directory = Path(directory)
     raw_config = _read(directory / CONFIG_FILE)
     raw_model = _read(directory / weights_name)
     config = config_from_bytes(raw_config, directory / CONFIG_FILE)
     model = model_from_bytes(config, raw_model, directory / weights_name)
-    return model.to(device).eval(), _fingerprint(raw_config, raw_model)
+    fingerprint = _fingerprint(raw_config, raw_model)
+    if weights_name == MODEL_FILE:
+        model.memory = load_memory(directory / MEMORY_FILE, fingerprint)
+    return model.to(device).eval(), fingerprint
 
 
 def _fingerprint(raw_config: bytes, raw_model: bytes) -> str:

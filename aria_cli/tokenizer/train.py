@@ -18,8 +18,10 @@ After every epoch the model is measured on the val frames (a fixed sample of 4,0
 there are more); the best by val pixel accuracy on the cells whose content training has seen (a new
 cell can only be decoded as its nearest code) is kept as `checkpoints/vqvae/{config.json,
 model.safetensors}`. When that has not improved for `patience` epochs the LR falls to its floor over
-`cooldown` epochs and training stops (or at once when every val pixel is right). The final metrics
-measure every val frame. `metrics.json` and `reconstructions.png` describe the best
+`cooldown` epochs and training stops (or at once when every val pixel is right). Then the best model's
+decoder memory is built from every training frame (`checkpoints/vqvae/memory.safetensors`,
+aria_cli.tokenizer.memory; `decoder_memory`). The final metrics measure every val frame, with the memory
+and without it (`val_pixel_acc_network`, ...). `metrics.json` and `reconstructions.png` describe the best
 model, `metrics.jsonl` has a line per epoch. Resume state: `vqvae/last/` (weights at the end of the last
 epoch and `train_state.pt`: optimizer, epoch, best so far), written as one folder after every epoch.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -38,7 +41,9 @@ import torch
 from aria_cli.common import ui
 from aria_cli.common.devices import torch_threads
 from aria_cli.common.errors import AriaError, CheckpointError
+from aria_cli.tokenizer.cells import encode_cells
 from aria_cli.tokenizer.data import Batches, CellSet, TrainingData, collect_frames, frame_sample
+from aria_cli.tokenizer.memory import MEMORY_FILE, DecoderMemory
 from aria_cli.tokenizer.metrics import evaluate_tokenizer, final_metrics, frame_cells_seen
 from aria_cli.tokenizer.model import SIZES, VQVAE, VQVAEConfig, load_model, save_model
 from aria_cli.tokenizer.scores import cell_pixel_acc
@@ -92,6 +97,9 @@ class TokenizerTrainConfig:
     context_noise: float = 0.1
     # Loss weight of pixels that are not their frame's most common colour (tokenizer.model.pixel_weights).
     foreground_weight: float = 1.0
+    # When training ends, store every training cell under its codes' neighbourhood for decoding
+    # (tokenizer.memory): on issue 27's ~50,000 real frames val frames exact 32.9% -> 52.3% (docs/RESULTS.md §4).
+    decoder_memory: bool = True
     report_to: str = "none"  # none | tensorboard | wandb | mlflow (aria_cli.training.tracking)
 
     @classmethod
@@ -174,6 +182,7 @@ def _train(data_dir, checkpoints, cfg: TokenizerTrainConfig, device: str, resume
            on_step) -> TrainResult:  # fmt: skip
     d = ck.tokenizer_dir(checkpoints)
     ck.recover(ck.last_dir(d))
+    (d / MEMORY_FILE).unlink(missing_ok=True)  # the model it was built with is about to be replaced
     state, opt_state, missed = _load_last(d) if resume else (TrainState(), None, None)
     if resume:
         cfg = _resumed_config(cfg, state)
@@ -200,8 +209,18 @@ def _train(data_dir, checkpoints, cfg: TokenizerTrainConfig, device: str, resume
         run.fit(state, log, quiet, on_step)
     finally:
         log.close()
+    if cfg.decoder_memory:
+        build_memory(d, data, run.train_cells, device, quiet)
     metrics = final_metrics(d, data, run.train_cells, run.val_cells, state, device, time.perf_counter() - t_start, quiet)
     return _result(d, state, metrics, cfg.epochs)
+
+
+def build_memory(d: Path, data: TrainingData, cells: CellSet, device: str, quiet: bool = False) -> None:
+    """The best model's decoder memory (tokenizer.memory) of every training frame, saved beside it."""
+    best, fingerprint = load_model(d, device=device)
+    with nullcontext() if quiet else ui.console.status(f"building the decoder memory of {len(cells.cells):,} training cells"):
+        codes = encode_cells(best, cells.cells, device)[cells.frame_cells]
+        DecoderMemory.build(codes, cells.frame_cells, data.train.counts, cells.cells, fingerprint).save(d / MEMORY_FILE)
 
 
 def _read_metrics(d: Path) -> dict:

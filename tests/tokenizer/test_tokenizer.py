@@ -336,7 +336,9 @@ def test_reconstruction_picture_is_a_valid_png(trained):
 def test_no_run_decodes_more_frames_exactly_than_its_codes_allow(trained):
     _, _, metrics = trained
     assert 0.0 <= metrics["train_cells_ambiguous"] < 1.0
-    assert metrics["train_frame_exact"] <= metrics["train_frame_exact_ceiling"] <= 1.0
+    assert metrics["train_frame_exact_network"] <= metrics["train_frame_exact_ceiling"] <= 1.0
+    # The memory recalls each training window's most common content: what the ceiling counts, no more.
+    assert metrics["train_frame_exact"] <= metrics["train_frame_exact_ceiling"]
 
 
 def test_training_improves_on_the_untrained_model(trained):
