@@ -5,7 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 from aria_cli.common import atomic
 from aria_cli.common.atomic import WriteError, check_writable
@@ -15,11 +17,14 @@ def test_files_get_the_mode_the_umask_gives_not_0600(tmp_path):
     old = os.umask(0o022)
     try:
         atomic.write_text(tmp_path / "a.json", "{}")
+        # safetensors writes its file anew (it came out 0600 whatever the umask)
+        atomic.write_with(tmp_path / "a.safetensors", lambda tmp: save_file({"x": np.zeros(2)}, str(tmp)))
         os.umask(0o077)
         atomic.write_text(tmp_path / "b.json", "{}")
     finally:
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "a.safetensors").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600
 
 
