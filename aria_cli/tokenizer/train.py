@@ -182,7 +182,6 @@ def _train(data_dir, checkpoints, cfg: TokenizerTrainConfig, device: str, resume
            on_step) -> TrainResult:  # fmt: skip
     d = ck.tokenizer_dir(checkpoints)
     ck.recover(ck.last_dir(d))
-    (d / MEMORY_FILE).unlink(missing_ok=True)  # the model it was built with is about to be replaced
     state, opt_state, missed = _load_last(d) if resume else (TrainState(), None, None)
     if resume:
         cfg = _resumed_config(cfg, state)
@@ -190,6 +189,7 @@ def _train(data_dir, checkpoints, cfg: TokenizerTrainConfig, device: str, resume
             ui.console.print(f"training already finished ({state.stop_reason or 'epochs'} at epoch {state.epoch}); nothing to resume")
             return _result(d, state, _read_metrics(d), cfg.epochs)
         state.stop_reason = ""  # more epochs than the finished run had
+    (d / MEMORY_FILE).unlink(missing_ok=True)  # the model it was built with is about to be replaced
     t_start = time.perf_counter()
     data = collect_frames(data_dir, skip_bad)
     if resume and state.data_fingerprint and state.data_fingerprint != data.fingerprint:

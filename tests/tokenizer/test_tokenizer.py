@@ -418,6 +418,7 @@ def test_resume_of_a_finished_run_has_nothing_to_do(tmp_path, recording_dir):
     first = train_vqvae(recording_dir, tmp_path, tiny_config(epochs=1, patience=99), quiet=True)
     again = train_vqvae(recording_dir, tmp_path, tiny_config(epochs=1, patience=99), resume=True, quiet=True)
     assert again.metrics == first.metrics
+    assert (vqvae.vqvae_dir(tmp_path) / "memory.safetensors").is_file()  # still the finished run's, still valid
 
 
 def test_resume_without_a_run_says_so(tmp_path, recording_dir):
