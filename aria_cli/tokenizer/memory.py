@@ -33,22 +33,27 @@ _MULT = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
 
 
 def neighbourhood_hashes(codes: np.ndarray, radius: int) -> np.ndarray:
-    """int (N, 64) codes → uint64 (N * 64,): a hash of the (2r+1)^2 codes around each cell, in token order."""
-    out = np.empty(len(codes) * N_CELLS, np.uint64)
+    """int (N, 64) codes, or (N, G, G) code grids → uint64 (N * cells,): a hash of the (2r+1)^2 codes around
+    each cell (off-grid positions marked), cells in token order."""
+    codes = np.asarray(codes)
+    grids = codes.reshape(len(codes), GRID, GRID) if codes.ndim == 2 else codes
+    per = grids.shape[1] * grids.shape[2]
+    out = np.empty(len(grids) * per, np.uint64)
     k = 2 * radius + 1
-    for i in range(0, len(codes), CHUNK):
-        g = np.asarray(codes[i : i + CHUNK]).reshape(-1, GRID, GRID).astype(np.uint64) + np.uint64(1)  # 0: off the frame
+    for i in range(0, len(grids), CHUNK):
+        g = grids[i : i + CHUNK].astype(np.uint64) + np.uint64(1)  # 0: off the grid
         padded = np.pad(g, ((0, 0), (radius, radius), (radius, radius)))
         h = np.full(g.shape, np.uint64(0xCBF29CE484222325) ^ np.uint64(radius), np.uint64)
         for dy in range(k):
             for dx in range(k):
-                h = (h ^ padded[:, dy : dy + GRID, dx : dx + GRID]) * _MULT
-        out[i * N_CELLS : i * N_CELLS + h.size] = h.reshape(-1)
+                h = (h ^ padded[:, dy : dy + g.shape[1], dx : dx + g.shape[2]]) * _MULT
+        out[i * per : i * per + h.size] = h.reshape(-1)
     return out
 
 
-def _majority(keys: np.ndarray, contents: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct keys (sorted), each one's most frequent content (ties: the lowest id), and each row's key index."""
+def window_majority(keys: np.ndarray, contents: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct window `keys` (sorted), each one's most frequent content by `weights` (ties: the lowest id), and
+    each row's key index."""
     uk, kinv = np.unique(keys, return_inverse=True)
     n = int(contents.max()) + 1
     pairs, pinv = np.unique(kinv.astype(np.int64) * n + contents, return_inverse=True)
@@ -75,7 +80,7 @@ class DecoderMemory:
         tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         recalled = None  # each training cell's content as the smaller windows recall it
         for r in sorted(set(radii)):
-            keys, best, kinv = _majority(neighbourhood_hashes(codes, r), contents, weights)
+            keys, best, kinv = window_majority(neighbourhood_hashes(codes, r), contents, weights)
             keep = np.ones(len(keys), bool)
             if recalled is not None:  # an entry the next smaller window already recalls adds nothing
                 first = np.unique(kinv, return_index=True)[1]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aria_cli.tokenizer.memory import neighbourhood_hashes, window_majority
 from aria_cli.vocab import CELL_PIXELS
 
 N_COLOURS = 16
@@ -97,18 +98,11 @@ def code_ambiguity(codes: np.ndarray, cell_ids: np.ndarray, counts: np.ndarray, 
     `codes` (N, G, G) per frame, `cell_ids` (N, G*G) content id of each cell, `counts` (N,) frame occurrences."""
     codes = np.asarray(codes, dtype=np.int64)
     n, g, _ = codes.shape
-    k = 2 * radius + 1
-    padded = np.pad(codes, ((0, 0), (radius, radius), (radius, radius)), constant_values=-1)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(1, 2)).reshape(n * g * g, k * k)
-    _, hood = np.unique(windows, axis=0, return_inverse=True)
-    weights = np.repeat(np.asarray(counts, dtype=np.int64), g * g)
-    pairs, pair_of = np.unique(np.stack([hood.ravel(), np.asarray(cell_ids).ravel()], 1), axis=0, return_inverse=True)
-    pair_weight = np.bincount(pair_of.ravel(), weights=weights)
-    order = np.lexsort((-pair_weight, pairs[:, 0]))  # per neighbourhood, its most common content first
-    first = order[np.r_[True, pairs[order[1:], 0] != pairs[order[:-1], 0]]]
-    majority = np.zeros(len(pairs), bool)
-    majority[first] = True
-    wrong = ~majority[pair_of.ravel()].reshape(n, g * g)
+    ids = np.asarray(cell_ids, dtype=np.int64).reshape(-1)
+    weights = np.repeat(np.asarray(counts, dtype=np.float64), g * g)
+    # Windows as 64-bit hashes: at radius 4 a window is 81 codes, gigabytes over a corpus's cells.
+    _, majority, hood = window_majority(neighbourhood_hashes(codes, radius), ids, weights)
+    wrong = (majority[hood] != ids).reshape(n, g * g)
     total = max(int(weights.sum()), 1)
     return Ambiguity(
         cells=float(weights[wrong.ravel()].sum()) / total,
