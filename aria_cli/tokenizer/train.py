@@ -98,7 +98,7 @@ class TokenizerTrainConfig:
     # Loss weight of pixels that are not their frame's most common colour (tokenizer.model.pixel_weights).
     foreground_weight: float = 1.0
     # When training ends, store every training cell under its codes' neighbourhood for decoding
-    # (tokenizer.memory): on issue 27's ~50,000 real frames val frames exact 32.9% -> 52.3% (docs/RESULTS.md §4).
+    # (tokenizer.memory): on issue 27's ~50,000 real frames val frames exact 28.1% -> 53.2% (docs/RESULTS.md §4).
     decoder_memory: bool = True
     report_to: str = "none"  # none | tensorboard | wandb | mlflow (aria_cli.training.tracking)
 
