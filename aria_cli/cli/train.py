@@ -104,6 +104,9 @@ def eval_tokenizer(
         f"{ui.pct(m['val_pixel_acc'], 3)}, frames exact {ui.pct(m['val_frame_exact'], 1)}, non-background pixels "
         f"{ui.pct(m['val_foreground_pixel_acc'], 3)}, cells new to training {ui.pct(m['val_cells_unseen'], 2)}"
     )
+    if m["decoder_memory_entries"]:
+        console.print(f"the decoder alone, without the memory of {m['decoder_memory_entries']:,} training neighbourhoods: "
+                      f"{ui.pct(m['val_pixel_acc_network'], 3)}, frames exact {ui.pct(m['val_frame_exact_network'], 1)}")
     if json_out is not None:
         atomic.write_json(json_out, m)
         console.print(f"wrote {json_out}")

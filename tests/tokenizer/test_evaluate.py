@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from aria_cli.cli import app
 from aria_cli.common.errors import AriaError
 from aria_cli.data.recordings import read_recording
-from aria_cli.tokenizer.cells import frames_to_cells
+from aria_cli.tokenizer.cells import decode_network, frames_to_cells
 from aria_cli.tokenizer.data import collect_frames
 from aria_cli.tokenizer.evaluate import evaluate_recordings
 from aria_cli.tokenizer.model import load_tokenizer
@@ -80,6 +80,9 @@ def test_figures_equal_a_direct_computation_over_every_frame(setup):
     assert m["val_pixel_acc"] == pytest.approx(direct.pixel_acc) and m["val_pixel_acc"] < 1.0  # the tiny model errs
     assert m["val_frame_exact"] == pytest.approx(direct.frame_exact)
     assert m["val_foreground_pixel_acc"] == pytest.approx(direct.foreground_acc)
+    alone = reconstruction_scores(decode_network(tok.model, tok.encode(everything)), everything)  # without the memory
+    assert m["decoder_memory_entries"] > 0
+    assert m["val_pixel_acc_network"] == pytest.approx(alone.pixel_acc) and m["val_frame_exact_network"] == pytest.approx(alone.frame_exact)
     new = sum(c.tobytes() not in train_cells for c in frames_to_cells(everything))
     assert m["val_cells_unseen"] == pytest.approx(new / (64 * len(everything)))
 
@@ -105,6 +108,7 @@ def test_command_prints_the_per_game_table_and_writes_the_json(setup, tmp_path):
                             "--json", str(out), "--device", "cpu"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "tstc" in r.output and "pixel accuracy" in r.output and "cells new to training" in r.output
+    assert "the decoder alone" in r.output  # the memory's share of the figures is shown, not hidden
     written = json.loads(out.read_text())
     direct = evaluate_recordings(ck, other, train_data=train)
     assert written["val_pixel_acc"] == pytest.approx(direct["val_pixel_acc"])
