@@ -30,6 +30,7 @@ MEMORY_FILE = "memory.safetensors"
 RADII = (4, 3, 2, 1)
 CHUNK = 8192  # frames hashed at a time (bounds the memory of the windows)
 _MULT = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
+_REMEDY = "delete it (the network alone then decodes) or train again with `aria train-vqvae`"
 
 
 def neighbourhood_hashes(codes: np.ndarray, radius: int) -> np.ndarray:
@@ -138,8 +139,7 @@ def load_memory(path: Path, model_fingerprint: str) -> DecoderMemory | None:
             tables = {r: (f.get_tensor(f"keys_r{r}"), f.get_tensor(f"values_r{r}")) for r in radii}
     except Exception as e:  # safetensors raises several types for a damaged file
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path}: not a decoder memory ({msg}); retrain with `aria train-vqvae`") from None
+        raise CheckpointError(f"{path}: not a decoder memory ({msg}); {_REMEDY}") from None
     if meta.get("model") != model_fingerprint:
-        raise CheckpointError(f"{path}: built for another tokenizer model than the one beside it; "
-                              "delete it or retrain with `aria train-vqvae`")  # fmt: skip
+        raise CheckpointError(f"{path}: built for another tokenizer model than the one beside it; {_REMEDY}")
     return DecoderMemory(cells, tables, model_fingerprint)
