@@ -93,7 +93,7 @@ def eval_tokenizer(
     from aria_cli.common import atomic, ui
     from aria_cli.common.devices import resolve_device
     from aria_cli.tokenizer.evaluate import evaluate_recordings
-    from aria_cli.tokenizer.metrics import games_table
+    from aria_cli.tokenizer.metrics import decoder_alone, games_table
 
     if json_out is not None:
         atomic.check_writable(json_out, "--json")
@@ -105,8 +105,7 @@ def eval_tokenizer(
         f"{ui.pct(m['val_foreground_pixel_acc'], 3)}, cells new to training {ui.pct(m['val_cells_unseen'], 2)}"
     )
     if m["decoder_memory_entries"]:
-        console.print(f"the decoder alone, without the memory of {m['decoder_memory_entries']:,} training neighbourhoods: "
-                      f"{ui.pct(m['val_pixel_acc_network'], 3)}, frames exact {ui.pct(m['val_frame_exact_network'], 1)}")
+        console.print(decoder_alone(m))
     if json_out is not None:
         atomic.write_json(json_out, m)
         console.print(f"wrote {json_out}")

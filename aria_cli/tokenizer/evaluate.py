@@ -60,7 +60,7 @@ def evaluate_recordings(checkpoints: Path, data_dir: Path, train_data: Path | No
         "val_foreground_pixel_acc": ev.foreground_acc,
         "val_pixel_acc_network": ev.network_pixel_acc,  # the decoder alone, without its memory
         "val_frame_exact_network": ev.network_frame_exact,
-        "decoder_memory_entries": tok.model.memory.entries if tok.model.memory is not None else 0,
+        "decoder_memory_entries": ev.memory_entries,
         "val_cells_unseen": cells_unseen(train_cells, cells) if train_cells is not None else None,
         "val_frames": everything.total,
         "val_frames_distinct": len(everything.frames),

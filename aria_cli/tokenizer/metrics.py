@@ -36,6 +36,7 @@ class Evaluation:
     codes: np.ndarray  # (U, 64) each distinct frame's codes
     network_pixel_acc: float  # the two headline figures as the decoder network alone gives them
     network_frame_exact: float  # (equal to them without a decoder memory)
+    memory_entries: int  # of the decoder memory that took part (0: none)
 
 
 @torch.no_grad()
@@ -62,6 +63,7 @@ def evaluate_tokenizer(model: VQVAE, cells: CellSet, fs: FrameSet, device: str) 
         codes=codes,
         network_pixel_acc=alone.pixel_acc,
         network_frame_exact=alone.frame_exact,
+        memory_entries=model.memory.entries if model.memory is not None else 0,
     )
 
 
@@ -120,7 +122,7 @@ def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -
         "val_pixel_acc_distinct_frames": val.pixel_acc_distinct,
         "val_pixel_acc_network": val.network_pixel_acc,  # the decoder alone, without its memory
         "val_frame_exact_network": val.network_frame_exact,
-        "decoder_memory_entries": best.memory.entries if best.memory is not None else 0,
+        "decoder_memory_entries": val.memory_entries,
         "codebook_used": val.codebook_used,
         "codebook_used_train": train.codebook_used,
         "train_pixel_acc": train.pixel_acc,
@@ -157,15 +159,20 @@ def final_metrics(d, data, train_cells, val_cells, state, device, wall, quiet) -
             f"codebook used {ui.pct(val.codebook_used, 1)} (best epoch {state.best_epoch}, {_ended(state)}, "
             f"{state.seconds:.0f} s) → {d} (model, {METRICS_FILE}, {PICTURE_FILE})"
         )
-        if best.memory is not None:
-            ui.console.print(f"the decoder alone, without the memory of {best.memory.entries:,} training neighbourhoods: "
-                             f"{ui.pct(val.network_pixel_acc, 3)}, frames exact {ui.pct(val.network_frame_exact, 1)}")
+        if metrics["decoder_memory_entries"]:
+            ui.console.print(decoder_alone(metrics))
         if limit.cells:
             ui.console.print(f"{ui.pct(limit.cells, 2)} of training cells share their code and its neighbourhood with "
                              f"other content: with these codes at most {ui.pct(limit.frames_exact_ceiling, 1)} of "
                              "training frames can decode exactly (more codes: --codebook-size)")
         ui.console.print(games_table(games, "train" if data.val_is_train else "val"))
     return metrics
+
+
+def decoder_alone(m: dict) -> str:
+    """The line that gives a memory's figures (metrics.json's or eval-tokenizer's `m`) as the network alone has them."""
+    return (f"the decoder alone, without the memory of {m['decoder_memory_entries']:,} training neighbourhoods: "
+            f"{ui.pct(m['val_pixel_acc_network'], 3)}, frames exact {ui.pct(m['val_frame_exact_network'], 1)}")
 
 
 def games_table(games: dict[str, dict], split: str) -> Table:

@@ -343,8 +343,7 @@ def load_model(directory: Path, weights_name: str = MODEL_FILE, device: str = "c
     config = config_from_bytes(raw_config, directory / CONFIG_FILE)
     model = model_from_bytes(config, raw_model, directory / weights_name)
     fingerprint = _fingerprint(raw_config, raw_model)
-    if weights_name == MODEL_FILE:
-        model.memory = load_memory(directory / MEMORY_FILE, fingerprint)
+    model.memory = load_memory(directory / MEMORY_FILE, fingerprint)
     return model.to(device).eval(), fingerprint
 
 
